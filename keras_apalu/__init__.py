@@ -1,0 +1,14 @@
+"""keras_apalu: the APALU trainable activation for Keras 3.
+
+`from keras_apalu import layers; layers.APALU()` works under the TensorFlow,
+JAX and PyTorch backends; `keras_apalu.ops.apalu(x, a, b)` is the functional
+form shared by the layer, the TFLite exporter and the tests.
+"""
+
+from keras_apalu import constraints
+from keras_apalu import layers
+from keras_apalu import ops
+
+__version__ = "0.1.0"
+
+__all__ = ["constraints", "layers", "ops", "__version__"]

@@ -1,0 +1,5 @@
+"""Keras layers of keras_apalu."""
+
+from keras_apalu.layers.apalu import APALU
+
+__all__ = ["APALU"]

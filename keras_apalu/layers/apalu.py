@@ -1,0 +1,222 @@
+"""The APALU activation layer."""
+
+import keras
+from keras import initializers
+from keras import ops
+from keras import regularizers
+
+from keras_apalu import constraints
+from keras_apalu.ops import apalu
+
+#: Ratio b / a at which APALU's left and right slopes meet at 0 (C1).
+SMOOTH_RATIO = 1.5
+
+
+def _resolve(getter, identifier, argument):
+    try:
+        return getter(identifier)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"APALU: could not interpret {argument}={identifier!r}: {error}"
+        ) from None
+
+
+@keras.saving.register_keras_serializable(package="keras_apalu")
+class APALU(keras.layers.Layer):
+    """Adaptive Parametric Activation Linear Unit (arXiv 2402.08244).
+
+    Formula:
+    ```python
+    f(x) = a * (x + x * sigmoid(1.702 * x))   for x >= 0
+    f(x) = b * (exp(x) - 1)                   for x <  0
+    ```
+    where `a > 0` and `b > 0` are learned. The output lies in `(-b, inf)`, the
+    function is continuous and strictly increasing, and at 0 its right slope is
+    `1.5 a` and its left slope `b`. With `smooth=True` the layer learns `a`
+    only and ties `b = 1.5 a`, which makes the derivative continuous (C1).
+
+    The math lives in `keras_apalu.ops.apalu`; by default its gradient is
+    recomputed from the input in the backward pass, so the layer keeps only its
+    input for training, like ReLU.
+
+    Args:
+        a_initializer: initializer for `a`. Defaults to the paper's
+            `RandomUniform(0, 2)`.
+        b_initializer: initializer for `b` (ignored when `smooth=True`).
+            Defaults to `RandomUniform(0, 2)`.
+        a_regularizer: optional regularizer for `a`.
+        b_regularizer: optional regularizer for `b` (ignored when `smooth`).
+        a_constraint: constraint for `a`. Defaults to
+            `"strictly_positive"` (`a >= 1e-3`); `None` removes it.
+        b_constraint: constraint for `b`, as `a_constraint`.
+        shared_axes: the axes along which `a` and `b` are shared, as in
+            `keras.layers.PReLU`: 1-based axes of the input, the batch axis 0
+            excluded (negative values count from the end). For Conv2D feature
+            maps `(batch, height, width, channels)`, `shared_axes=[1, 2]` gives
+            one `a` and `b` per channel; `"all"` shares every non-batch axis
+            (one `a` and one `b` for the layer). Default `None`: one `a` and
+            `b` per input element.
+        smooth: if `True`, learn `a` only and use `b = 1.5 a`.
+        custom_gradient: if `True` (default), use the memory-lean analytic
+            gradient; if `False`, let the backend differentiate the formula.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        Arbitrary floating-point tensor with a batch axis first.
+
+    Output shape:
+        Same shape and dtype as the input.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_apalu import layers
+    >>> model = keras.Sequential([
+    ...     keras.Input((32,)),
+    ...     keras.layers.Dense(64),
+    ...     layers.APALU(),
+    ...     keras.layers.Dense(10),
+    ... ])
+    """
+
+    def __init__(
+        self,
+        a_initializer=None,
+        b_initializer=None,
+        a_regularizer=None,
+        b_regularizer=None,
+        a_constraint="strictly_positive",
+        b_constraint="strictly_positive",
+        shared_axes=None,
+        smooth=False,
+        custom_gradient=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        if a_initializer is None:
+            a_initializer = initializers.RandomUniform(0.0, 2.0)
+        if b_initializer is None:
+            b_initializer = initializers.RandomUniform(0.0, 2.0)
+        self.a_initializer = _resolve(
+            initializers.get, a_initializer, "a_initializer"
+        )
+        self.b_initializer = _resolve(
+            initializers.get, b_initializer, "b_initializer"
+        )
+        self.a_regularizer = _resolve(
+            regularizers.get, a_regularizer, "a_regularizer"
+        )
+        self.b_regularizer = _resolve(
+            regularizers.get, b_regularizer, "b_regularizer"
+        )
+        self.a_constraint = _resolve(
+            constraints.get, a_constraint, "a_constraint"
+        )
+        self.b_constraint = _resolve(
+            constraints.get, b_constraint, "b_constraint"
+        )
+        self.shared_axes = self._validate_shared_axes(shared_axes)
+        self.smooth = bool(smooth)
+        self.custom_gradient = bool(custom_gradient)
+
+    @staticmethod
+    def _validate_shared_axes(shared_axes):
+        if shared_axes is None or shared_axes == "all":
+            return shared_axes
+        if isinstance(shared_axes, int):
+            shared_axes = [shared_axes]
+        try:
+            axes = [int(axis) for axis in shared_axes]
+        except (TypeError, ValueError):
+            raise ValueError(
+                "APALU: shared_axes must be None, 'all', an int or a list of "
+                f"ints; got {shared_axes!r}."
+            ) from None
+        if 0 in axes:
+            raise ValueError(
+                "APALU: shared_axes cannot contain 0, the batch axis: a and b "
+                "are never shared across the batch, they are always. Use 1 "
+                f"for the first non-batch axis. Got shared_axes={axes}."
+            )
+        return axes
+
+    def _param_shape(self, input_shape):
+        rank = len(input_shape)
+        param_shape = list(input_shape[1:])
+        if self.shared_axes == "all":
+            return [1] * (rank - 1)
+        for axis in self.shared_axes or []:
+            index = axis if axis > 0 else rank + axis
+            if not 1 <= index < rank:
+                raise ValueError(
+                    f"APALU: shared_axes entry {axis} is out of range for an "
+                    f"input of rank {rank} (shape {tuple(input_shape)}); valid "
+                    f"axes are 1..{rank - 1} or -{rank - 1}..-1."
+                )
+            param_shape[index - 1] = 1
+        for index, dim in enumerate(param_shape):
+            if dim is None:
+                raise ValueError(
+                    f"APALU: axis {index + 1} of the input has unknown size "
+                    f"(shape {tuple(input_shape)}); share it with shared_axes "
+                    "or give the input a fixed size there."
+                )
+        return param_shape
+
+    def build(self, input_shape):
+        param_shape = self._param_shape(input_shape)
+        self.a = self.add_weight(
+            shape=param_shape,
+            name="a",
+            initializer=self.a_initializer,
+            regularizer=self.a_regularizer,
+            constraint=self.a_constraint,
+        )
+        if not self.smooth:
+            self.b = self.add_weight(
+                shape=param_shape,
+                name="b",
+                initializer=self.b_initializer,
+                regularizer=self.b_regularizer,
+                constraint=self.b_constraint,
+            )
+        axes = {
+            i: input_shape[i]
+            for i in range(1, len(input_shape))
+            if param_shape[i - 1] != 1
+        }
+        self.input_spec = keras.layers.InputSpec(
+            ndim=len(input_shape), axes=axes
+        )
+
+    def slopes(self):
+        """Returns the tensors `(a, b)` the layer applies (b = 1.5 a if smooth)."""
+        a = ops.convert_to_tensor(self.a)
+        if self.smooth:
+            return a, SMOOTH_RATIO * a
+        return a, ops.convert_to_tensor(self.b)
+
+    def call(self, inputs):
+        a, b = self.slopes()
+        return apalu(inputs, a, b, custom_gradient=self.custom_gradient)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "a_initializer": initializers.serialize(self.a_initializer),
+                "b_initializer": initializers.serialize(self.b_initializer),
+                "a_regularizer": regularizers.serialize(self.a_regularizer),
+                "b_regularizer": regularizers.serialize(self.b_regularizer),
+                "a_constraint": keras.constraints.serialize(self.a_constraint),
+                "b_constraint": keras.constraints.serialize(self.b_constraint),
+                "shared_axes": self.shared_axes,
+                "smooth": self.smooth,
+                "custom_gradient": self.custom_gradient,
+            }
+        )
+        return config

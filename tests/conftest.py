@@ -1,0 +1,47 @@
+"""Shared test set-up: one suite, run once per Keras backend.
+
+The backend is chosen by KERAS_BACKEND before keras is imported (see
+tests/run_backends.py, which runs this suite under each backend in its own
+process).
+"""
+
+import os
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import settings
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "datasets" / "sign-language-digits"
+
+settings.register_profile("ci", max_examples=40, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_report_header(config):
+    return f"keras backend: {keras.backend.backend()} (keras {keras.__version__})"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _reset_dtype_policy():
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def sign_language_dir():
+    """The development copy of the Sign Language Digits dataset."""
+    path = pathlib.Path(os.environ.get("SIGN_LANGUAGE_DIGITS_DIR", SHARED_DATA))
+    if not (path / "Dataset").is_dir():
+        pytest.fail(
+            f"Sign Language Digits dataset not found at {path}; set "
+            "SIGN_LANGUAGE_DIGITS_DIR to a folder holding Dataset/<digit>/."
+        )
+    return path

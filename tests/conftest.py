@@ -29,6 +29,18 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture
+def x64():
+    """Lets float64 tensors exist in the test (JAX disables them by default)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        with jax.enable_x64(True):
+            yield
+    else:
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _reset_dtype_policy():
     yield

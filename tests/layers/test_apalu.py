@@ -209,7 +209,7 @@ def test_mixed_precision(policy, dtype, rtol, rng):
     activation = model.layers[1]
     assert activation.a.dtype == "float32" and activation.b.dtype == "float32"
     x = rng.normal(0, 3, (32, 8)).astype("float32")
-    hidden = keras.Model(model.input, activation.output)(x)
+    hidden = activation(model.layers[0](x))
     assert keras.backend.standardize_dtype(hidden.dtype) == dtype
     pre = ops.convert_to_numpy(
         ops.cast(model.layers[0](x), "float32")).astype(np.float64)

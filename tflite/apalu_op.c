@@ -43,11 +43,17 @@ typedef struct TfLiteIntArray {
   int data[];
 } TfLiteIntArray;
 
+/* A union of data pointers in the real header; `data.f` reads the same. */
+typedef union TfLitePtrUnion {
+  float* f;
+  void* data;
+} TfLitePtrUnion;
+
 /* Fields after `dims` are only declared to fix the size of the struct: the
  * runtime hands out an array of tensors, so the stride must be right. */
 typedef struct TfLiteTensor {
   TfLiteType type;
-  void* data;
+  TfLitePtrUnion data;
   TfLiteIntArray* dims;
   float quant_scale;
   int32_t quant_zero_point;
@@ -406,14 +412,13 @@ static TfLiteStatus apalu_invoke(TfLiteContext* context, TfLiteNode* node) {
   const TfLiteTensor* b = apalu_tensor(context, node->inputs, 2);
   TfLiteTensor* out = apalu_tensor(context, node->outputs, 0);
   if (x->bytes == 0) return kTfLiteOk;
-  if (x->data == NULL || a->data == NULL || b->data == NULL ||
-      out->data == NULL) {
+  if (x->data.f == NULL || a->data.f == NULL || b->data.f == NULL ||
+      out->data.f == NULL) {
     APALU_REPORT(context, "APALU: a tensor has no data at Eval.");
     return kTfLiteError;
   }
-  apalu_eval_plan((const ApaluPlan*)node->user_data, (const float*)x->data,
-                  (const float*)a->data, (const float*)b->data,
-                  (float*)out->data);
+  apalu_eval_plan((const ApaluPlan*)node->user_data, x->data.f, a->data.f,
+                  b->data.f, out->data.f);
   return kTfLiteOk;
 }
 
@@ -423,8 +428,10 @@ static struct {
   TfLiteRegistration registration;
   unsigned char reserved[256];
 } apalu_registration = {
-    {apalu_init, apalu_free, apalu_prepare, apalu_invoke, NULL, 0, NULL, 0,
-     NULL, NULL, 0},
+    {.init = apalu_init,
+     .free = apalu_free,
+     .prepare = apalu_prepare,
+     .invoke = apalu_invoke},
     {0},
 };
 

@@ -11,13 +11,16 @@ the Keras model and the file sizes.
 """
 
 import argparse
+import os
 import pathlib
 
-import keras
-import numpy as np
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quieter TensorFlow logs
 
-from keras_apalu import tflite
-from keras_apalu.layers import APALU
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_apalu import tflite  # noqa: E402
+from keras_apalu.layers import APALU  # noqa: E402
 
 
 def build_model():

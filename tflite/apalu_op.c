@@ -171,7 +171,9 @@ typedef struct ApaluPlan {
 static inline float apalu_scalar(float x, float a, float b) {
   float m = -APALU_SIGMOID_SCALE * x;
   float t = x < m ? x : m; /* min(x, -1.702 x) <= 0 */
-  t = t < APALU_T_MIN ? APALU_T_MIN : t;
+  /* Also maps NaN to T_MIN, so the float-to-int conversion below is always
+   * defined; a NaN x still gives NaN through the right side. */
+  t = t > APALU_T_MIN ? t : APALU_T_MIN;
   float k = (t * APALU_LOG2E + APALU_ROUNDER) - APALU_ROUNDER;
   float r = (t - k * APALU_LN2_HI) - k * APALU_LN2_LO;
   /* expm1(r) on |r| <= ln2/2 by its Taylor series to r^7: error < 2e-8. */
@@ -191,8 +193,8 @@ static inline float apalu_scalar(float x, float a, float b) {
   float right = a * x * (1.0f + 1.0f / (1.0f + e));
   float left = b * em1;
   /* A select of two computed values: vectorises with -fno-trapping-math
-   * (which changes no result, unlike -ffast-math). */
-  return x >= 0.0f ? right : left;
+   * (which changes no result, unlike -ffast-math). NaN takes the right. */
+  return x < 0.0f ? left : right;
 }
 
 /* One innermost run of n elements; a_step and b_step are 0 or 1 and are

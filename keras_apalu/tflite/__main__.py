@@ -1,0 +1,35 @@
+"""Command line: build the kernel, or convert a .keras file.
+
+    python -m keras_apalu.tflite build [--force]
+    python -m keras_apalu.tflite convert model.keras model.tflite \
+        [--mode custom|builtin] [--quantize none|float16|dynamic]
+"""
+
+import argparse
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m keras_apalu.tflite")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="build the APALU kernel library")
+    build.add_argument("--force", action="store_true")
+    conv = commands.add_parser("convert", help="convert a .keras file")
+    conv.add_argument("keras_path")
+    conv.add_argument("tflite_path")
+    conv.add_argument("--mode", default="custom", choices=["custom", "builtin"])
+    conv.add_argument("--quantize", default="none",
+                      choices=["none", "float16", "dynamic"])
+    args = parser.parse_args(argv)
+    from keras_apalu import tflite
+
+    if args.command == "build":
+        print(tflite.build_library(force=args.force))
+    else:
+        quantize = None if args.quantize == "none" else args.quantize
+        path = tflite.export(args.keras_path, args.tflite_path, mode=args.mode,
+                             quantize=quantize)
+        print(f"wrote {path} ({path.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()

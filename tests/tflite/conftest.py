@@ -1,0 +1,28 @@
+"""TFLite tests: need TensorFlow installed (conversion of non-TensorFlow
+backends' models runs in a TensorFlow-backend subprocess) and ai-edge-litert.
+
+The kernel library is built fresh into a per-session temporary cache, so a
+test run always compiles the current tflite/ sources.
+"""
+
+import importlib.util
+import os
+
+import pytest
+
+for _module in ("tensorflow", "ai_edge_litert"):
+    if importlib.util.find_spec(_module) is None:
+        pytest.skip(f"{_module} is not installed", allow_module_level=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_kernel_cache(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("apalu_kernel_cache")
+    previous = os.environ.get("KERAS_APALU_TFLITE_CACHE")
+    os.environ["KERAS_APALU_TFLITE_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("KERAS_APALU_TFLITE_CACHE", None)
+    else:
+        os.environ["KERAS_APALU_TFLITE_CACHE"] = previous
+

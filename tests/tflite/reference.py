@@ -1,0 +1,92 @@
+"""Test helpers: an independent float64 NumPy APALU, a hand-made APALU model,
+and a one-call interpreter runner."""
+
+import numpy as np
+
+
+def apalu_reference(x, a, b):
+    """f(x) = a (x + x sigmoid(1.702 x)) for x >= 0, b (exp(x) - 1) for x < 0."""
+    x = np.asarray(x, np.float64)
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    with np.errstate(over="ignore"):
+        sigmoid = 1.0 / (1.0 + np.exp(-1.702 * x))
+    positive = a * (x + x * sigmoid)
+    negative = b * np.expm1(np.minimum(x, 0.0))
+    return np.where(x >= 0, positive, negative)
+
+
+def apalu_flatbuffer(x_shape, a, b, x_type="FLOAT32", inputs=3, outputs=1):
+    """A one-op .tflite model: CUSTOM "APALU"(x, a, b), a and b constant.
+
+    Written with the TFLite schema's object API, not by the converter, so that
+    the kernel can be tested on its own and fed malformed nodes.
+
+    Args:
+        x_shape: shape of the model input x.
+        a, b: float32 arrays (constant tensors).
+        x_type: TensorType name of x (e.g. "INT32" for a wrong dtype).
+        inputs: how many of (x, a, b) the op gets (extra ones repeat b).
+        outputs: how many outputs the op has.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT()
+    model.version = 3
+    code = schema.OperatorCodeT()
+    code.builtinCode = schema.BuiltinOperator.CUSTOM
+    code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode = "APALU"
+    code.version = 1
+    model.operatorCodes = [code]
+    model.buffers = [schema.BufferT()]  # buffer 0: the empty sentinel
+
+    def tensor(name, shape, tensor_type, data=None):
+        t = schema.TensorT()
+        t.name = name
+        t.shape = np.asarray(shape, np.int32)
+        t.type = getattr(schema.TensorType, tensor_type)
+        t.buffer = 0
+        if data is not None:
+            buffer = schema.BufferT()
+            buffer.data = np.frombuffer(
+                np.ascontiguousarray(data).tobytes(), np.uint8
+            )
+            model.buffers.append(buffer)
+            t.buffer = len(model.buffers) - 1
+        return t
+
+    a = np.asarray(a, np.float32)
+    b = np.asarray(b, np.float32)
+    tensors = [
+        tensor("x", x_shape, x_type),
+        tensor("a", a.shape, "FLOAT32", a),
+        tensor("b", b.shape, "FLOAT32", b),
+        tensor("y", x_shape, "FLOAT32"),
+        tensor("y2", x_shape, "FLOAT32"),
+    ]
+    op = schema.OperatorT()
+    op.opcodeIndex = 0
+    op.inputs = np.asarray([0, 1, 2, 2, 2][:inputs], np.int32)
+    op.outputs = np.asarray([3, 4][:outputs], np.int32)
+    subgraph = schema.SubGraphT()
+    subgraph.tensors = tensors
+    subgraph.inputs = np.asarray([0], np.int32)
+    subgraph.outputs = np.asarray([3, 4][:outputs], np.int32)
+    subgraph.operators = [op]
+    model.subgraphs = [subgraph]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def run(interpreter, x):
+    """Runs a one-input, one-output interpreter on `x` (resizing if needed)."""
+    detail = interpreter.get_input_details()[0]
+    if tuple(detail["shape"]) != x.shape:
+        interpreter.resize_tensor_input(detail["index"], x.shape)
+        interpreter.allocate_tensors()
+    interpreter.set_tensor(detail["index"], np.ascontiguousarray(x))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])

@@ -77,7 +77,7 @@ class APALURecorder(keras.callbacks.Callback):
         self.record["layers"] = [layer.name for layer in layers]
         if layers and "0" not in self.record["epochs"]:
             self.record["epochs"]["0"] = self._snapshot()
-            self._write()
+        self._write()
 
     def on_epoch_end(self, epoch, logs=None):
         if self.record["layers"]:

@@ -98,6 +98,9 @@ def download(url=DATASET_URL, cache_dir=None):
     import keras
 
     cache_dir = keras_home() if cache_dir is None else pathlib.Path(cache_dir)
+    # get_file falls back to /tmp/.keras when the folder is not writable,
+    # which includes "does not exist yet".
+    cache_dir.mkdir(parents=True, exist_ok=True)
     path = keras.utils.get_file(
         fname=CACHE_NAME,
         origin=url,

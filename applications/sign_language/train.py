@@ -265,6 +265,7 @@ def train(config, extra_callbacks=()):
             convs_per_block=config.convs_per_block,
             dropout=config.dropout,
             augment=config.augment,
+            sync_batch_norm=config.distribute and keras.backend.backend() == "tensorflow",
             seed=config.seed,
         )
         compile_model(model, config, steps_per_epoch)

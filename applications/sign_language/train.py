@@ -209,10 +209,11 @@ def evaluate_arrays(model, images, labels, batch_size=64):
 
 
 def _trim_for_devices(indices, batch_size, devices, seed):
-    # Every batch, the last partial one included, must split evenly across
-    # devices under JAX; drop at most devices - 1 random training images.
+    # Under JAX's DataParallel every batch, the last partial one included,
+    # must split evenly across devices: drop at most devices - 1 random
+    # images (tf.distribute handles uneven batches itself).
     extra = (len(indices) % batch_size) % devices
-    if not extra:
+    if not extra or keras.backend.backend() != "jax":
         return indices
     drop = np.random.default_rng(seed).choice(len(indices), extra, replace=False)
     return np.delete(indices, drop)

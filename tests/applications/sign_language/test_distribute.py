@@ -25,11 +25,22 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":
     configure_virtual_cpus(2)
 import keras
 import numpy as np
+from applications.sign_language import data as data_lib, split as split_lib
 from applications.sign_language.distribute import device_count
 from applications.sign_language.train import TrainConfig, train
 
 data_dir, out = sys.argv[1], sys.argv[2]
-settings = dict(data_dir=data_dir, cache_dir=out + "/cache", image_size=16, width=4,
+# A split whose train and validation sizes are even, so that every batch
+# (the last, partial one too) splits evenly across 2 devices and both runs
+# see exactly the same images.
+entries = data_lib.list_images(data_lib.resolve_data_dir(data_dir))
+files = [f"{p.parent.name}/{p.name}" for p, _ in entries]
+labels = [label for _, label in entries]
+for split_seed in range(50):
+    record = split_lib.make_split(files, labels, "signer", 0.2, 0.2, split_seed)
+    if len(record["train"]["files"]) % 2 == 0 and len(record["val"]["files"]) % 2 == 0:
+        break
+settings = dict(data_dir=data_dir, split_seed=split_seed, cache_dir=out + "/cache", image_size=16, width=4,
                 blocks=2, epochs=2, patience=0, batch_size=16, augment=0.0,
                 dropout=0.0, val_fraction=0.2, test_fraction=0.2, verbose=0,
                 plots=False)

@@ -230,6 +230,10 @@ def train(config, extra_callbacks=()):
         The metrics dict also written to `metrics.json`.
     """
     config.validate()
+    if config.distribute:
+        scope, devices = distribute_lib.data_parallel_scope(config.batch_size)
+    else:
+        scope, devices = distribute_lib.no_scope(), 1
     run_dir = pathlib.Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     backup_dir = run_dir / "backup"
@@ -247,10 +251,6 @@ def train(config, extra_callbacks=()):
     record, parts = _split_for_run(run_dir, data, config)
     images, labels = data["images"], data["labels"]
 
-    if config.distribute:
-        scope, devices = distribute_lib.data_parallel_scope(config.batch_size)
-    else:
-        scope, devices = distribute_lib.no_scope(), 1
     train_idx = _trim_for_devices(parts["train"], config.batch_size, devices, config.seed)
     val_idx = _trim_for_devices(parts["val"], config.batch_size, devices, config.seed)
     steps_per_epoch = -(-len(train_idx) // config.batch_size)

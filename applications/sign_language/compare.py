@@ -22,16 +22,29 @@ from applications.sign_language.train import train
 
 def _run(config, activation, seed, out_dir):
     run_dir = pathlib.Path(out_dir) / activation / f"seed{seed}"
+    run_config = dataclasses.replace(
+        config, run_dir=str(run_dir), activation=activation, seed=seed
+    )
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists() and not (run_dir / "backup").exists():
+        _check_same_settings(run_dir, run_config)
         return json.loads(metrics_path.read_text())
     import keras
 
     keras.backend.clear_session()
-    run_config = dataclasses.replace(
-        config, run_dir=str(run_dir), activation=activation, seed=seed
-    )
     return train(run_config)
+
+
+def _check_same_settings(run_dir, config):
+    from applications.sign_language.train import _RESUME_KEYS
+
+    previous = json.loads((run_dir / "config.json").read_text())
+    changed = [k for k in _RESUME_KEYS if previous.get(k) != getattr(config, k)]
+    if changed:
+        raise ValueError(
+            f"{run_dir} was trained with other settings ({', '.join(changed)}); "
+            "use another --out-dir for a comparison with new settings."
+        )
 
 
 def _welch(x, y):

@@ -258,5 +258,24 @@ def main(argv=None):
     return args.function(args)
 
 
+def console_main():
+    """Entry point of `python -m applications.sign_language` and the
+    `sign-language` console script: bad input ends with a one-line error."""
+    try:
+        main()
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        # DatasetError is a ValueError, DistributionError a RuntimeError.
+        # (Imported lazily: keras must not load before --backend is read.)
+        from applications.sign_language.data import DatasetError
+        from applications.sign_language.distribute import DistributionError
+
+        if not isinstance(error, (DatasetError, DistributionError, FileNotFoundError,
+                                  ValueError)):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(console_main())

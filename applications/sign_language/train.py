@@ -235,19 +235,20 @@ def train(config, extra_callbacks=()):
     else:
         scope, devices = distribute_lib.no_scope(), 1
     run_dir = pathlib.Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     backup_dir = run_dir / "backup"
     resuming = backup_dir.exists()
     if resuming:
         _check_resume(run_dir, config)
-    else:
+    # Bad data must fail before anything in the run directory is touched.
+    data = load_data(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resuming:
         # A fresh start (or a finished run trained again): no stale records.
         for name in ("history.csv", "apalu_params.json", "best.weights.h5", "split.json"):
             (run_dir / name).unlink(missing_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
 
     keras.utils.set_random_seed(config.seed)
-    data = load_data(config)
     record, parts = _split_for_run(run_dir, data, config)
     images, labels = data["images"], data["labels"]
 
@@ -303,6 +304,11 @@ def train(config, extra_callbacks=()):
     model.save(str(run_dir / "model.keras"))
 
     history = run_callbacks.read_history(history_path)
+    if not history:
+        raise RuntimeError(
+            f"{history_path} is missing or empty after training: was the run "
+            "directory changed by another process during training?"
+        )
     best = min(history, key=lambda row: row["val_loss"])
     epoch_times = [row["epoch_time"] for row in history if "epoch_time" in row]
     metrics = {

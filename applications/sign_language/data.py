@@ -1,0 +1,322 @@
+"""Finding, decoding and caching the Sign Language Digits dataset.
+
+The dataset is a folder `Dataset/<digit>/<image>` with one folder per class
+`0`..`9` (github.com/ardamavi/Sign-Language-Digits-Dataset). Most images are
+100x100 RGB JPEGs, a few are 3024x3024 camera photos; every image is resized
+on load, and the decoded arrays are cached in an `.npz` so that later runs do
+not decode the large photos again.
+
+Where the data comes from, first match wins (`resolve_data_dir`):
+
+1. the `data_dir` argument (`--data-dir` on the command line);
+2. the environment variable `SIGN_LANGUAGE_DIGITS_DIR`;
+3. the Keras cache, `$KERAS_HOME/datasets/sign-language-digits` (by default
+   `~/.keras/datasets/...`), where an earlier download was extracted;
+4. a download of the public archive with `keras.utils.get_file`, extracted
+   into that cache.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import warnings
+
+import numpy as np
+
+#: Environment variable naming a folder that holds `Dataset/<digit>/`.
+ENV_VAR = "SIGN_LANGUAGE_DIGITS_DIR"
+#: The public archive of the dataset (Apache-2.0, Mavi & Dikle).
+DATASET_URL = (
+    "https://github.com/ardamavi/Sign-Language-Digits-Dataset/"
+    "archive/refs/heads/master.zip"
+)
+#: Name of the dataset's folder under the Keras cache's `datasets/`.
+CACHE_NAME = "sign-language-digits"
+#: Class names, in label order: label `i` is the digit `str(i)`.
+CLASS_NAMES = tuple(str(digit) for digit in range(10))
+#: File suffixes tried as images (anything else in a class folder is skipped).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+COLOR_MODES = ("rgb", "grayscale")
+# Bump when the decoding changes so that stale caches are not reused.
+_CACHE_VERSION = 1
+
+
+class DatasetError(ValueError):
+    """The dataset is missing or malformed (message says what and where)."""
+
+
+def keras_home():
+    """The Keras cache folder: `$KERAS_HOME`, else `~/.keras`."""
+    return pathlib.Path(
+        os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
+    ).expanduser()
+
+
+def _has_classes(folder):
+    return all((folder / name).is_dir() for name in CLASS_NAMES)
+
+
+def find_class_root(folder, max_depth=3):
+    """Returns the folder holding the class folders `0`..`9` under `folder`.
+
+    Accepts the class root itself, a folder with `Dataset/` (the layout of
+    the public archive and of the development copy), or an extracted archive
+    with those a few levels down. Returns `None` if there is none.
+
+    Args:
+        folder: where to look.
+        max_depth: how many folder levels below `folder` to search.
+    """
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        return None
+    if (folder / "Dataset").is_dir():
+        return folder / "Dataset"
+    if _has_classes(folder):
+        return folder
+    if max_depth > 0:
+        for child in sorted(p for p in folder.iterdir() if p.is_dir()):
+            found = find_class_root(child, max_depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+def download(url=DATASET_URL, cache_dir=None):
+    """Downloads and extracts the dataset archive into the Keras cache.
+
+    Uses `keras.utils.get_file`, so an archive already downloaded is reused.
+
+    Args:
+        url: where the `.zip` or `.tar.gz` archive is (`https://`, `file://`).
+        cache_dir: the Keras cache folder; default `keras_home()`.
+
+    Returns:
+        The extraction folder `<cache_dir>/datasets/sign-language-digits`.
+    """
+    import keras
+
+    cache_dir = keras_home() if cache_dir is None else pathlib.Path(cache_dir)
+    # get_file falls back to /tmp/.keras when the folder is not writable,
+    # which includes "does not exist yet".
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = keras.utils.get_file(
+        fname=CACHE_NAME,
+        origin=url,
+        extract=True,
+        cache_dir=str(cache_dir),
+        cache_subdir="datasets",
+    )
+    return pathlib.Path(path)
+
+
+def resolve_data_dir(data_dir=None, cache_dir=None, url=DATASET_URL,
+                     allow_download=True):
+    """Finds the dataset's class root (the folder holding `0`..`9`).
+
+    Tries, in order: `data_dir`; the `SIGN_LANGUAGE_DIGITS_DIR` environment
+    variable; the Keras cache; a download into the Keras cache.
+
+    Args:
+        data_dir: explicit dataset folder (`--data-dir`), or `None`.
+        cache_dir: the Keras cache folder; default `keras_home()`.
+        url: archive to download when nothing is found locally.
+        allow_download: if `False`, raise instead of downloading.
+
+    Returns:
+        `pathlib.Path` of the class root.
+
+    Raises:
+        DatasetError: an explicitly named folder (argument or environment
+            variable) has no dataset, or nothing was found and downloading
+            is not allowed or gave no dataset.
+    """
+    for source, value in (("--data-dir", data_dir), (ENV_VAR, os.environ.get(ENV_VAR))):
+        if value:
+            root = find_class_root(value)
+            if root is None:
+                raise DatasetError(
+                    f"No Sign Language Digits dataset in {value} (given by "
+                    f"{source}): expected class folders 0..9, either directly "
+                    "there or under a Dataset/ folder."
+                )
+            return root
+    cache_dir = keras_home() if cache_dir is None else pathlib.Path(cache_dir)
+    cached = cache_dir / "datasets" / CACHE_NAME
+    root = find_class_root(cached)
+    if root is not None:
+        return root
+    if not allow_download:
+        raise DatasetError(
+            "Sign Language Digits dataset not found: pass --data-dir, set "
+            f"{ENV_VAR}, or allow the download into {cached}."
+        )
+    root = find_class_root(download(url, cache_dir))
+    if root is None:
+        raise DatasetError(
+            f"The archive downloaded from {url} holds no class folders "
+            f"0..9 (extracted to {cached})."
+        )
+    return root
+
+
+def list_images(root):
+    """Lists `(path, label)` of every image file, sorted by class and name.
+
+    Raises:
+        DatasetError: a class folder is missing or holds no image files.
+    """
+    root = pathlib.Path(root)
+    entries = []
+    for label, name in enumerate(CLASS_NAMES):
+        folder = root / name
+        if not folder.is_dir():
+            raise DatasetError(
+                f"Class folder {folder} is missing: the dataset needs one "
+                f"folder per class {', '.join(CLASS_NAMES)}."
+            )
+        files = sorted(
+            p for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not files:
+            raise DatasetError(
+                f"Class folder {folder} holds no image files "
+                f"({', '.join(IMAGE_SUFFIXES)})."
+            )
+        entries.extend((path, label) for path in files)
+    return entries
+
+
+def load_image(path, image_size=64, color_mode="rgb"):
+    """Decodes one image file and resizes it to `image_size` square.
+
+    Args:
+        path: image file (any format Pillow reads).
+        image_size: side of the square output, in pixels.
+        color_mode: `"rgb"` (3 channels) or `"grayscale"` (1 channel).
+
+    Returns:
+        `uint8` array of shape `(image_size, image_size, channels)`.
+
+    Raises:
+        OSError: the file is not a readable image (Pillow's error).
+    """
+    from PIL import Image
+
+    if color_mode not in COLOR_MODES:
+        raise ValueError(f"color_mode must be one of {COLOR_MODES}; got {color_mode!r}.")
+    with Image.open(path) as image:
+        # draft() lets the JPEG decoder scale the 3024x3024 photos down by
+        # up to 8x while decoding, which is much faster than a full decode.
+        image.draft("RGB", (image_size, image_size))
+        image = image.convert("L" if color_mode == "grayscale" else "RGB")
+        image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _fingerprint(entries, image_size, color_mode):
+    digest = hashlib.sha256()
+    digest.update(f"v{_CACHE_VERSION}|{image_size}|{color_mode}".encode())
+    for path, label in entries:
+        stat = path.stat()
+        digest.update(f"|{path.name}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def default_cache_dir():
+    """Where decoded arrays are cached: `$KERAS_HOME/datasets/sign-language-digits-arrays`."""
+    return keras_home() / "datasets" / f"{CACHE_NAME}-arrays"
+
+
+def load_dataset(root, image_size=64, color_mode="rgb", cache_dir=None,
+                 use_cache=True):
+    """Loads every image of the dataset as arrays, resized.
+
+    Files that are not readable images are skipped, with one warning that
+    counts and names them.
+
+    Args:
+        root: the class root (see `resolve_data_dir`).
+        image_size: side of the square images, in pixels.
+        color_mode: `"rgb"` or `"grayscale"`.
+        cache_dir: folder for the `.npz` cache of decoded arrays; default
+            `default_cache_dir()`. The cache key covers the file list, sizes,
+            modification times, image size and color mode.
+        use_cache: read and write the cache.
+
+    Returns:
+        A dict with `images` (`uint8`, `(n, size, size, channels)`), `labels`
+        (`int32`, `(n,)`) and `files` (`(n,)` str: `<class>/<file name>`).
+
+    Raises:
+        DatasetError: a class folder is missing or empty, or every image of
+            a class is unreadable.
+    """
+    root = pathlib.Path(root)
+    entries = list_images(root)
+    cache_file = None
+    if use_cache:
+        cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
+        key = _fingerprint(entries, image_size, color_mode)
+        cache_file = cache_dir / f"{color_mode}-{image_size}-{key}.npz"
+        if cache_file.exists():
+            with np.load(cache_file) as cached:
+                return {name: cached[name] for name in ("images", "labels", "files")}
+    images, labels, files, skipped = [], [], [], []
+    for path, label in entries:
+        try:
+            images.append(load_image(path, image_size, color_mode))
+        except (OSError, ValueError, SyntaxError) as error:
+            skipped.append(f"{path} ({type(error).__name__}: {error})")
+            continue
+        labels.append(label)
+        files.append(f"{path.parent.name}/{path.name}")
+    if skipped:
+        warnings.warn(
+            f"Skipped {len(skipped)} unreadable image file(s) of {len(entries)}: "
+            + "; ".join(skipped[:10])
+            + (" ..." if len(skipped) > 10 else ""),
+            stacklevel=2,
+        )
+    missing = sorted(set(range(len(CLASS_NAMES))) - set(labels))
+    if missing:
+        raise DatasetError(
+            f"No readable image for class(es) {missing} in {root}."
+        )
+    data = {
+        "images": np.stack(images),
+        "labels": np.asarray(labels, dtype=np.int32),
+        "files": np.asarray(files),
+    }
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache_file.with_name(cache_file.name + ".partial.npz")
+        np.savez(partial, **data)
+        os.replace(partial, cache_file)
+    return data
+
+
+def load_folder(folder, image_size=64, color_mode="rgb"):
+    """Loads a labelled folder `<folder>/<digit>/<image>` (not cached).
+
+    Used by `evaluate --folder`; the same rules as `load_dataset` apply.
+    """
+    root = find_class_root(folder)
+    if root is None:
+        raise DatasetError(
+            f"{folder} holds no class folders 0..9 (directly or under Dataset/)."
+        )
+    return load_dataset(root, image_size, color_mode, use_cache=False)
+
+
+def describe(data):
+    """A short JSON-able summary: image count per class and array shape."""
+    counts = np.bincount(data["labels"], minlength=len(CLASS_NAMES))
+    return json.loads(json.dumps({
+        "images": int(len(data["labels"])),
+        "shape": list(data["images"].shape[1:]),
+        "per_class": {name: int(c) for name, c in zip(CLASS_NAMES, counts)},
+    }))

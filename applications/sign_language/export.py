@@ -1,0 +1,65 @@
+"""Exporting a trained run to TFLite through `keras_apalu.tflite`.
+
+Writes into the run directory:
+
+    model.tflite          APALU as one custom op (needs the keras_apalu kernel)
+    model_builtin.tflite  APALU decomposed into TFLite builtin ops (runs anywhere)
+
+`keras_apalu.tflite.export` writes atomically, so a failed export leaves
+earlier files intact.
+"""
+
+import json
+import pathlib
+
+#: File name per conversion mode.
+OUTPUTS = {"custom": "model.tflite", "builtin": "model_builtin.tflite"}
+
+
+def representative_images(run_dir, count=100):
+    """Up to `count` training images of a run, float32 batches of one, for int8 calibration."""
+    from applications.sign_language import split as split_lib
+    from applications.sign_language.train import TrainConfig
+    from applications.sign_language.train import load_data
+
+    run_dir = pathlib.Path(run_dir)
+    settings = json.loads((run_dir / "config.json").read_text())
+    config = TrainConfig(**{
+        k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__
+    })
+    data = load_data(config)
+    indices = split_lib.indices_of(split_lib.load_split(run_dir / "split.json"), data["files"])
+    return [data["images"][i][None].astype("float32") for i in indices["train"][:count]]
+
+
+def export_run(run_dir, modes=("custom", "builtin"), quantize=None):
+    """Converts a run's `model.keras` to `.tflite` files beside it.
+
+    Args:
+        run_dir: the training run directory (holding `model.keras`).
+        modes: which of `OUTPUTS` to write.
+        quantize: None, "float16", "dynamic" or "int8" (int8 calibrates on
+            training images of the run).
+
+    Returns:
+        dict mode -> written path.
+    """
+    from keras_apalu import tflite
+
+    run_dir = pathlib.Path(run_dir)
+    model_path = run_dir / "model.keras"
+    if not model_path.exists():
+        raise FileNotFoundError(f"No model.keras in {run_dir}: train first.")
+    representative = representative_images(run_dir) if quantize == "int8" else None
+    written = {}
+    for mode in modes:
+        if mode not in OUTPUTS:
+            raise ValueError(f"export mode must be one of {tuple(OUTPUTS)}; got {mode!r}.")
+        name = OUTPUTS[mode]
+        if quantize:
+            name = name.replace(".tflite", f"_{quantize}.tflite")
+        path = run_dir / name
+        tflite.export(str(model_path), str(path), mode=mode, quantize=quantize,
+                      representative_data=representative)
+        written[mode] = str(path)
+    return written

@@ -1,0 +1,353 @@
+"""Training one model into a run directory, resumable.
+
+A run directory holds everything about one training:
+
+    config.json          the settings of the run
+    split.json           which files (and signers) are in train / val / test
+    history.csv          per-epoch loss, accuracy, val_*, learning rate, epoch_time
+    apalu_params.json    every APALU layer's a and b, initially and after each epoch
+    best.weights.h5      the weights of the epoch with the lowest val_loss
+    backup/              BackupAndRestore state while a run is unfinished
+    model.keras          the final model (the best epoch's weights)
+    metrics.json         test accuracy on unseen signers, per-class accuracy, times
+    learning_curves.png, confusion_matrix.png, apalu_curves.png
+
+Running `train` again on an unfinished run directory resumes it at the epoch
+after the last one completed, with the same split, optimizer state and
+learning-rate schedule.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from applications.sign_language import callbacks as run_callbacks
+from applications.sign_language import data as data_lib
+from applications.sign_language import distribute as distribute_lib
+from applications.sign_language import split as split_lib
+from applications.sign_language.model import ACTIVATIONS
+from applications.sign_language.model import build_model
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of one training run (every field is a `train` option).
+
+    Attributes:
+        run_dir: where the run's files go.
+        data_dir: dataset folder (see `data.resolve_data_dir`), or None.
+        image_size: side of the square input images, pixels.
+        color_mode: "rgb" or "grayscale".
+        activation: one of `model.ACTIVATIONS`.
+        width: filters of the first conv block (doubled per block).
+        blocks: number of conv blocks.
+        convs_per_block: 3x3 convolutions per block.
+        dropout: dropout before the classifier.
+        augment: augmentation strength (0 = off).
+        epochs: maximum number of epochs.
+        patience: EarlyStopping patience on val_loss (0 = no early stop).
+        batch_size: global batch size.
+        learning_rate: peak learning rate of AdamW (cosine decay to 1%).
+        weight_decay: AdamW weight decay (not applied to APALU a, b or BN).
+        split: "signer" (default) or "random".
+        split_seed: seed of the split.
+        val_fraction, test_fraction: shares of the images.
+        seed: seed of weights, augmentation and shuffling.
+        distribute: data-parallel training on all local devices.
+        plots: write the PNG figures.
+        verbose: Keras fit verbosity ("auto", 0, 1 or 2).
+        max_per_class: use only the first N images (by file name) of each
+            class; for quick trials and tests.
+        cache_dir: folder of the decoded-image cache (default: Keras cache).
+        download_url: archive used when the dataset must be downloaded.
+    """
+
+    run_dir: str = "runs/sign-language"
+    data_dir: str = None
+    image_size: int = 64
+    color_mode: str = "rgb"
+    activation: str = "apalu"
+    width: int = 16
+    blocks: int = 4
+    convs_per_block: int = 1
+    dropout: float = 0.2
+    augment: float = 1.0
+    epochs: int = 40
+    patience: int = 10
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    split: str = "signer"
+    split_seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    distribute: bool = False
+    plots: bool = True
+    verbose: object = "auto"
+    max_per_class: int = None
+    cache_dir: str = None
+    download_url: str = data_lib.DATASET_URL
+
+    def validate(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"--activation must be one of {ACTIVATIONS}; got {self.activation!r}.")
+        for name in ("image_size", "width", "blocks", "convs_per_block", "epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}.")
+        if self.image_size < 2 ** self.blocks:
+            raise ValueError(
+                f"--image-size {self.image_size} is too small for {self.blocks} "
+                f"pooling blocks (needs >= {2 ** self.blocks})."
+            )
+
+
+# Settings that must not change when a run is resumed.
+_RESUME_KEYS = (
+    "image_size", "color_mode", "activation", "width", "blocks",
+    "convs_per_block", "split", "split_seed", "val_fraction",
+    "test_fraction", "max_per_class", "batch_size", "epochs",
+    "learning_rate", "seed",
+)
+
+
+def load_data(config):
+    """Resolves, loads (cached) and optionally subsets the dataset."""
+    root = data_lib.resolve_data_dir(config.data_dir, url=config.download_url)
+    data = data_lib.load_dataset(
+        root, config.image_size, config.color_mode, cache_dir=config.cache_dir
+    )
+    if config.max_per_class:
+        keep = np.concatenate([
+            np.flatnonzero(data["labels"] == label)[: config.max_per_class]
+            for label in range(len(data_lib.CLASS_NAMES))
+        ])
+        data = {name: values[np.sort(keep)] for name, values in data.items()}
+    data["root"] = str(root)
+    return data
+
+
+def _split_for_run(run_dir, data, config):
+    path = run_dir / "split.json"
+    if path.exists():
+        record = split_lib.load_split(path)
+    else:
+        record = split_lib.make_split(
+            data["files"], data["labels"], config.split,
+            config.val_fraction, config.test_fraction, config.split_seed,
+        )
+        split_lib.save_split(record, path)
+    return record, split_lib.indices_of(record, data["files"])
+
+
+def _check_resume(run_dir, config):
+    path = run_dir / "config.json"
+    if not path.exists():
+        return
+    previous = json.loads(path.read_text())
+    changed = [
+        f"{k}: {previous.get(k)!r} -> {getattr(config, k)!r}"
+        for k in _RESUME_KEYS if previous.get(k) != getattr(config, k)
+    ]
+    if changed:
+        raise ValueError(
+            f"{run_dir} holds a run with other settings ({'; '.join(changed)}). "
+            "Use another --run-dir, or delete this one to start over."
+        )
+
+
+def compile_model(model, config, steps_per_epoch):
+    """Compiles with AdamW and a cosine learning-rate schedule over all epochs."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate,
+        decay_steps=max(1, config.epochs * steps_per_epoch),
+        alpha=0.01,
+    )
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule, weight_decay=config.weight_decay
+    )
+    # APALU's a and b, and BatchNorm's gamma and beta, are scales and
+    # offsets: decaying them towards 0 would fight the activation's shape.
+    optimizer.exclude_from_weight_decay(var_names=["^a$", "^b$", "gamma", "beta"])
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+def per_class_report(labels, predictions, num_classes):
+    """Confusion matrix and per-class accuracy (recall) from integer labels."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    totals = matrix.sum(axis=1)
+    per_class = np.divide(np.diag(matrix), totals, out=np.full(num_classes, np.nan),
+                          where=totals > 0)
+    return matrix, per_class
+
+
+def evaluate_arrays(model, images, labels, batch_size=64):
+    """Accuracy, per-class accuracy and confusion matrix of a Keras model."""
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    predictions = np.argmax(probabilities, axis=-1)
+    matrix, per_class = per_class_report(labels, predictions, len(data_lib.CLASS_NAMES))
+    return {
+        "accuracy": float(np.mean(predictions == labels)),
+        "images": int(len(labels)),
+        "per_class_accuracy": {
+            name: (None if np.isnan(v) else float(v))
+            for name, v in zip(data_lib.CLASS_NAMES, per_class)
+        },
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def _trim_for_devices(indices, batch_size, devices, seed):
+    # Under JAX's DataParallel every batch, the last partial one included,
+    # must split evenly across devices: drop at most devices - 1 random
+    # images (tf.distribute handles uneven batches itself).
+    extra = (len(indices) % batch_size) % devices
+    if not extra or keras.backend.backend() != "jax":
+        return indices
+    drop = np.random.default_rng(seed).choice(len(indices), extra, replace=False)
+    return np.delete(indices, drop)
+
+
+def train(config, extra_callbacks=()):
+    """Trains (or resumes) one run and writes its files; see the module docstring.
+
+    Args:
+        config: a `TrainConfig`.
+        extra_callbacks: more Keras callbacks for `fit` (run last).
+
+    Returns:
+        The metrics dict also written to `metrics.json`.
+    """
+    config.validate()
+    if config.distribute:
+        scope, devices = distribute_lib.data_parallel_scope(config.batch_size)
+    else:
+        scope, devices = distribute_lib.no_scope(), 1
+    run_dir = pathlib.Path(config.run_dir)
+    backup_dir = run_dir / "backup"
+    resuming = backup_dir.exists()
+    if resuming:
+        _check_resume(run_dir, config)
+    # Bad data must fail before anything in the run directory is touched.
+    data = load_data(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        # A fresh start (or a finished run trained again): no stale records.
+        for name in ("history.csv", "apalu_params.json", "best.weights.h5", "split.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+
+    keras.utils.set_random_seed(config.seed)
+    record, parts = _split_for_run(run_dir, data, config)
+    images, labels = data["images"], data["labels"]
+
+    train_idx = _trim_for_devices(parts["train"], config.batch_size, devices, config.seed)
+    val_idx = _trim_for_devices(parts["val"], config.batch_size, devices, config.seed)
+    steps_per_epoch = -(-len(train_idx) // config.batch_size)
+    history_path = run_dir / "history.csv"
+
+    with scope:
+        model = build_model(
+            input_shape=images.shape[1:],
+            num_classes=len(data_lib.CLASS_NAMES),
+            activation=config.activation,
+            width=config.width,
+            blocks=config.blocks,
+            convs_per_block=config.convs_per_block,
+            dropout=config.dropout,
+            augment=config.augment,
+            sync_batch_norm=config.distribute and keras.backend.backend() == "tensorflow",
+            seed=config.seed,
+        )
+        compile_model(model, config, steps_per_epoch)
+        callbacks = [
+            run_callbacks.EpochTimer(),
+            run_callbacks.APALURecorder(run_dir / "apalu_params.json"),
+            keras.callbacks.BackupAndRestore(
+                str(backup_dir), double_checkpoint=True, delete_checkpoint=False
+            ),
+            run_callbacks.resumable_checkpoint(run_dir / "best.weights.h5", history_path),
+        ]
+        if config.patience:
+            callbacks.append(run_callbacks.ResumableEarlyStopping(
+                history_path, monitor="val_loss", mode="min", patience=config.patience,
+            ))
+        callbacks.append(keras.callbacks.CSVLogger(str(history_path), append=True))
+        callbacks.extend(extra_callbacks)
+
+        start = time.perf_counter()
+        model.fit(
+            images[train_idx].astype("float32"),
+            labels[train_idx],
+            validation_data=(images[val_idx].astype("float32"), labels[val_idx]),
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=config.verbose,
+        )
+        train_seconds = time.perf_counter() - start
+        model.load_weights(str(run_dir / "best.weights.h5"))
+        test_images = images[parts["test"]].astype("float32")
+        test = evaluate_arrays(model, test_images, labels[parts["test"]])
+        val = evaluate_arrays(model, images[parts["val"]].astype("float32"), labels[parts["val"]])
+    model.save(str(run_dir / "model.keras"))
+
+    history = run_callbacks.read_history(history_path)
+    if not history:
+        raise RuntimeError(
+            f"{history_path} is missing or empty after training: was the run "
+            "directory changed by another process during training?"
+        )
+    best = min(history, key=lambda row: row["val_loss"])
+    epoch_times = [row["epoch_time"] for row in history if "epoch_time" in row]
+    metrics = {
+        "backend": keras.backend.backend(),
+        "devices": devices,
+        "activation": config.activation,
+        "split": record["method"],
+        "split_seed": record["seed"],
+        "seed": config.seed,
+        "params": int(model.count_params()),
+        "images": {name: int(len(parts[name])) for name in split_lib.SPLITS},
+        "signers": {name: len(record[name]["signers"]) for name in split_lib.SPLITS},
+        "test_accuracy": test["accuracy"],
+        "test_per_class_accuracy": test["per_class_accuracy"],
+        "test_confusion_matrix": test["confusion_matrix"],
+        "val_accuracy": val["accuracy"],
+        "epochs_run": len(history),
+        "best_epoch": int(best["epoch"]) + 1,
+        "seconds_per_epoch": float(np.median(epoch_times)) if epoch_times else None,
+        "train_seconds_this_session": train_seconds,
+        "resumed": resuming,
+    }
+    partial = run_dir / "metrics.json.partial"
+    partial.write_text(json.dumps(metrics, indent=1))
+    os.replace(partial, run_dir / "metrics.json")
+
+    if config.plots:
+        from applications.sign_language import plots
+
+        plots.learning_curves(history, run_dir / "learning_curves.png")
+        plots.confusion_matrix(
+            np.asarray(test["confusion_matrix"]), data_lib.CLASS_NAMES,
+            run_dir / "confusion_matrix.png",
+            title=f"test ({record['method']} split): accuracy {test['accuracy']:.1%}",
+        )
+        apalu_path = run_dir / "apalu_params.json"
+        if apalu_path.exists():
+            record_apalu = json.loads(apalu_path.read_text())
+            if record_apalu["layers"]:
+                plots.apalu_curves(record_apalu, run_dir / "apalu_curves.png")
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    return metrics

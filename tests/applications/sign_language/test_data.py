@@ -1,0 +1,144 @@
+import pathlib
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from applications.sign_language import data
+
+
+def _make_dataset(root, per_class=2, size=(20, 12)):
+    """Writes Dataset/<digit>/IMG_<n>.JPG with a flat colour per class."""
+    number = 100
+    for digit in range(10):
+        folder = root / "Dataset" / str(digit)
+        folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(per_class):
+            Image.new("RGB", size, (20 * digit, 100, 200)).save(folder / f"IMG_{number}.JPG")
+            number += 1
+    return root
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path):
+    """No environment variable, and an empty Keras home in tmp_path."""
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    return tmp_path
+
+
+def test_resolution_order(isolated, monkeypatch):
+    explicit = _make_dataset(isolated / "explicit")
+    from_env = _make_dataset(isolated / "env")
+    cached = _make_dataset(isolated / "keras_home" / "datasets" / data.CACHE_NAME / "extracted")
+    monkeypatch.setenv(data.ENV_VAR, str(from_env))
+
+    assert data.resolve_data_dir(explicit) == explicit / "Dataset"
+    assert data.resolve_data_dir() == from_env / "Dataset"
+    monkeypatch.delenv(data.ENV_VAR)
+    assert data.resolve_data_dir(allow_download=False) == cached / "Dataset"
+
+
+def test_explicit_folder_without_dataset_is_an_error(isolated, monkeypatch):
+    with pytest.raises(data.DatasetError, match="--data-dir"):
+        data.resolve_data_dir(isolated / "nothing")
+    monkeypatch.setenv(data.ENV_VAR, str(isolated / "nothing"))
+    with pytest.raises(data.DatasetError, match=data.ENV_VAR):
+        data.resolve_data_dir()
+
+
+def test_missing_dataset_without_download_is_an_error(isolated):
+    with pytest.raises(data.DatasetError, match="not found"):
+        data.resolve_data_dir(allow_download=False)
+
+
+def test_download_from_file_url(isolated):
+    source = _make_dataset(isolated / "source")
+    archive = isolated / "master.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(source.rglob("*.JPG")):
+            relative = path.relative_to(source)
+            zf.write(path, f"Sign-Language-Digits-Dataset-master/{relative.as_posix()}")
+
+    root = data.resolve_data_dir(url=archive.as_uri())
+
+    expected = isolated / "keras_home" / "datasets" / data.CACHE_NAME
+    assert root.is_relative_to(expected)
+    assert sorted(p.name for p in root.iterdir()) == sorted(data.CLASS_NAMES)
+    assert len(list(root.rglob("*.JPG"))) == 20
+    # Found in the Keras cache from now on, without downloading again.
+    archive.unlink()
+    assert data.resolve_data_dir(url=archive.as_uri()) == root
+
+
+def test_load_resizes_and_converts(tmp_path):
+    _make_dataset(tmp_path, size=(300, 200))
+    loaded = data.load_dataset(tmp_path / "Dataset", image_size=8, use_cache=False)
+    assert loaded["images"].shape == (20, 8, 8, 3)
+    assert loaded["images"].dtype == np.uint8
+    np.testing.assert_array_equal(loaded["labels"], np.repeat(np.arange(10), 2))
+    # A flat colour stays that colour (up to JPEG rounding).
+    expected = np.array([[20 * d, 100, 200] for d in np.repeat(np.arange(10), 2)])
+    np.testing.assert_allclose(loaded["images"].mean(axis=(1, 2)), expected, atol=3)
+    grey = data.load_dataset(tmp_path / "Dataset", 8, "grayscale", use_cache=False)
+    assert grey["images"].shape == (20, 8, 8, 1)
+    luminance = expected @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(grey["images"].mean(axis=(1, 2, 3)), luminance, atol=3)
+
+
+def test_corrupt_files_are_skipped_with_a_counted_warning(tmp_path):
+    root = _make_dataset(tmp_path) / "Dataset"
+    (root / "3" / "IMG_900.JPG").write_bytes(b"not a jpeg at all")
+    (root / "5" / "IMG_901.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (root / "5" / "notes.txt").write_text("ignored: not an image suffix")
+    with pytest.warns(UserWarning, match=r"Skipped 2 unreadable image file\(s\) of 22"):
+        loaded = data.load_dataset(root, image_size=8, use_cache=False)
+    assert len(loaded["labels"]) == 20
+    assert not any("IMG_90" in f for f in loaded["files"])
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty"])
+def test_missing_or_empty_class_folder_is_an_error(tmp_path, problem):
+    root = _make_dataset(tmp_path) / "Dataset"
+    for path in (root / "7").iterdir():
+        path.unlink()
+    if problem == "missing":
+        (root / "7").rmdir()
+    with pytest.raises(data.DatasetError, match=r"7"):
+        data.load_dataset(root, image_size=8, use_cache=False)
+
+
+def test_class_with_only_corrupt_files_is_an_error(tmp_path):
+    root = _make_dataset(tmp_path, per_class=1) / "Dataset"
+    (root / "2" / "IMG_102.JPG").write_bytes(b"garbage")
+    with pytest.warns(UserWarning), pytest.raises(data.DatasetError, match=r"\[2\]"):
+        data.load_dataset(root, image_size=8, use_cache=False)
+
+
+def test_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
+    root = _make_dataset(tmp_path / "d") / "Dataset"
+    cache = tmp_path / "cache"
+    first = data.load_dataset(root, 8, cache_dir=cache)
+    assert len(list(cache.glob("*.npz"))) == 1
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded although cached")
+
+    monkeypatch.setattr(data, "load_image", no_decoding)
+    second = data.load_dataset(root, 8, cache_dir=cache)
+    for name in ("images", "labels", "files"):
+        np.testing.assert_array_equal(first[name], second[name])
+    monkeypatch.undo()
+    # A new file changes the key: decoded again, new cache entry.
+    Image.new("RGB", (9, 9)).save(root / "0" / "IMG_999.JPG")
+    third = data.load_dataset(root, 8, cache_dir=cache)
+    assert len(third["labels"]) == 21
+    assert len(list(cache.glob("*.npz"))) == 2
+
+
+def test_development_copy_layout(sign_language_dir):
+    entries = data.list_images(data.resolve_data_dir(sign_language_dir))
+    assert len(entries) > 1000
+    assert {label for _, label in entries} == set(range(10))
+    assert all(isinstance(p, pathlib.Path) for p, _ in entries)

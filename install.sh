@@ -7,3 +7,5 @@ cd "$(dirname "$0")"
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "torch==2.13.0"
 python -m pip install --quiet -e ".[test]"
+# Build the TFLite APALU kernel now (it is also built on first use).
+python -m keras_apalu.tflite build

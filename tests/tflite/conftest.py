@@ -1,18 +1,14 @@
-"""TFLite tests: need TensorFlow installed (conversion of non-TensorFlow
-backends' models runs in a TensorFlow-backend subprocess) and ai-edge-litert.
+"""TFLite tests: need TensorFlow and ai-edge-litert (the `test` extra
+installs both; conversion of non-TensorFlow backends' models runs in a
+TensorFlow-backend subprocess). They fail, not skip, where either is missing.
 
 The kernel library is built fresh into a per-session temporary cache, so a
 test run always compiles the current tflite/ sources.
 """
 
-import importlib.util
 import os
 
 import pytest
-
-for _module in ("tensorflow", "ai_edge_litert"):
-    if importlib.util.find_spec(_module) is None:
-        pytest.skip(f"{_module} is not installed", allow_module_level=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

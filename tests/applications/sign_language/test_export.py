@@ -1,15 +1,13 @@
-"""Export to TFLite and prediction from .tflite (needs keras_apalu.tflite).
+"""Export to TFLite and prediction from .tflite.
 
-Skipped where keras_apalu.tflite is not installed; under JAX and PyTorch the
-conversion runs in a TensorFlow subprocess, which keras_apalu.tflite does.
+Under JAX and PyTorch the conversion runs in a TensorFlow subprocess, which
+keras_apalu.tflite does.
 """
 
 import pathlib
 
 import numpy as np
 import pytest
-
-pytest.importorskip("keras_apalu.tflite")
 
 from applications.sign_language import __main__ as cli  # noqa: E402
 from applications.sign_language import inference  # noqa: E402

@@ -16,7 +16,6 @@ import platform
 
 import numpy as np
 
-from applications.sign_language.train import TrainConfig
 from applications.sign_language.train import train
 
 

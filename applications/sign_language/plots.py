@@ -100,14 +100,13 @@ def apalu_curves(record, path, x_range=(-4.0, 4.0)):
     _save(figure, path)
 
 
-def comparison_bars(summary, path, baseline=None):
+def comparison_bars(summary, path):
     """Bar plot of mean test accuracy per activation with std error bars.
 
     Args:
         summary: list of dicts with `activation`, `acc_mean`, `acc_std`,
             `accs` (one value per seed).
         path: PNG file to write.
-        baseline: unused; kept for symmetry with the table.
     """
     names = [row["activation"] for row in summary]
     means = np.array([row["acc_mean"] for row in summary]) * 100

@@ -169,3 +169,14 @@ def test_train_cli_with_relu_has_no_apalu_record(tiny_config, capsys):
     assert metrics["activation"] == "relu"
     assert not (run_dir / "apalu_curves.png").exists()
     assert json.loads((run_dir / "apalu_params.json").read_text())["layers"] == []
+
+
+def test_evaluate_cli_on_a_labelled_folder(trained_run, tiny_dataset, capsys):
+    run_dir, _ = trained_run
+    result = cli.main(["evaluate", str(run_dir / "model.keras"), "--folder",
+                       str(tiny_dataset), "--json"])
+    assert result["images"] == 120
+    matrix = np.asarray(result["confusion_matrix"])
+    assert matrix.sum(axis=1).tolist() == [12] * 10
+    assert result["accuracy"] == pytest.approx(np.trace(matrix) / 120)
+    assert json.loads(capsys.readouterr().out)["accuracy"] == result["accuracy"]

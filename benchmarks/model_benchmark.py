@@ -13,6 +13,7 @@ ratios to ReLU are measured side by side on the same load.
 """
 
 import argparse
+import os
 import pathlib
 import sys
 import traceback
@@ -111,6 +112,9 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int,
                         help="threads per library (default: library defaults)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: perf_counter; cpu: process_time, robust "
+                        "on a shared machine with --threads 1")
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--output")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -130,6 +134,7 @@ def main(argv):
         child(args)
         return 0
     _common.limit_threads(args.threads)
+    os.environ["BENCH_CLOCK"] = args.clock
     bandwidth = _common.memory_bandwidth()
     rows, failures = [], []
     child_args = ["--model", args.model, "--batch", str(args.batch),

@@ -272,6 +272,9 @@ def parse_args(argv):
                         help="seconds per timed batch of calls (0.05)")
     parser.add_argument("--threads", type=int,
                         help="threads per library (default: library defaults)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: perf_counter; cpu: process_time, robust "
+                        "on a shared machine with --threads 1")
     parser.add_argument("--timeout", type=int, default=900,
                         help="seconds allowed per backend process")
     parser.add_argument("--output", help="markdown file to write "
@@ -298,6 +301,7 @@ def main(argv):
         child(args)
         return 0
     _common.limit_threads(args.threads)
+    os.environ["BENCH_CLOCK"] = args.clock
     bandwidth = _common.memory_bandwidth()
     rows, failures = [], []
     for backend in args.backends:

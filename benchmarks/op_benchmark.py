@@ -108,7 +108,9 @@ def _torch_fns(act, n_params, x, dy, params, mode):
     params_grad = [p.clone().requires_grad_(True) for p in params]
     fn = act
     if mode == "compiled":
-        fn = torch.compile(act, dynamic=False)
+        # Default dynamic=None: after a second size torch recompiles once with
+        # a symbolic size instead of once per size.
+        fn = torch.compile(act)
 
     def fwd():
         with torch.no_grad():

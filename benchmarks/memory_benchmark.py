@@ -319,8 +319,9 @@ def parse_args(argv):
     parser.add_argument("--backends", nargs="+", default=list(_common.BACKENDS),
                         choices=_common.BACKENDS)
     parser.add_argument("--model", default="cnn",
-                        help="'cnn' (built in) or 'module:function', a builder "
-                        "as described in benchmarks/models.py")
+                        help="'cnn' (built in), 'app' (applications/sign_language) "
+                        "or 'module:function', a builder as described in "
+                        "benchmarks/models.py")
     parser.add_argument("--cnn-batch", type=int)
     parser.add_argument("--mlp-batch", type=int)
     parser.add_argument("--timeout", type=int, default=900)

@@ -102,8 +102,8 @@ def parse_args(argv):
     parser.add_argument("--backends", nargs="+", default=list(_common.BACKENDS),
                         choices=_common.BACKENDS)
     parser.add_argument("--model", default="cnn",
-                        help="'cnn', 'mlp' or 'module:function' (see "
-                        "benchmarks/models.py)")
+                        help="'cnn', 'mlp', 'app' (applications/sign_language) "
+                        "or 'module:function' (see benchmarks/models.py)")
     parser.add_argument("--batch", type=int)
     parser.add_argument("--jit-compile", default="auto",
                         choices=["auto", "true", "false"])

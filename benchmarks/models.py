@@ -5,7 +5,7 @@ returning an uncompiled `keras.Model`, where `activation(shared_axes)` returns
 a fresh activation layer (`shared_axes` as in `keras.layers.PReLU`: `[1, 2]`
 after a Conv2D gives one slope per channel, `None` after a Dense one per unit).
 The benchmarks take `--model module:function` to time another builder with the
-same interface, e.g. the sign-language application's model once it exists.
+same interface, or `--model app` for applications/sign_language/model.py.
 """
 
 import importlib
@@ -64,6 +64,34 @@ def deep_mlp(activation, input_shape=(784,), num_classes=10, depth=8,
     return keras.Model(inputs, outputs, name="deep_mlp")
 
 
+#: Names of the activations in applications/sign_language/model.py.
+_APP_ACTIVATION_NAMES = {"ReLU": "relu", "GELU": "gelu", "ELU": "elu",
+                         "PReLU": "prelu", "APALU": "apalu",
+                         "APALU (autodiff)": "apalu"}
+
+
+def sign_language_app(activation_name, input_shape=(64, 64, 3),
+                      num_classes=SIGN_LANGUAGE_CLASSES):
+    """The application's own model (applications/sign_language/model.py).
+
+    Built with its defaults but without augmentation (random image
+    transformations are not what is measured here). "APALU (autodiff)"
+    switches its APALU layers to `custom_gradient=False`.
+    """
+    from applications.sign_language import model as app_model
+
+    from keras_apalu.layers import APALU as APALULayer
+
+    model = app_model.build_model(
+        input_shape=input_shape, num_classes=num_classes,
+        activation=_APP_ACTIVATION_NAMES[activation_name], augment=0)
+    if activation_name == "APALU (autodiff)":
+        for layer in model.layers:
+            if isinstance(layer, APALULayer):
+                layer.custom_gradient = False  # read at call time
+    return model
+
+
 BUILTIN_MODELS = {
     "cnn": (sign_language_cnn, SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES),
     "mlp": (deep_mlp, (784,), 10),
@@ -83,8 +111,14 @@ def load_builder(spec):
 
 
 def build(spec, activation_name, seed=0):
-    """Builds model `spec` with activation `activation_name`, seeded."""
+    """Builds model `spec` with activation `activation_name`, seeded.
+
+    `spec` is "cnn", "mlp", "app" (the application's model, once
+    applications/sign_language is importable) or "module:function".
+    """
     keras.utils.set_random_seed(seed)
+    if spec == "app":
+        return sign_language_app(activation_name), (64, 64, 3), 10
     builder, input_shape, num_classes = load_builder(spec)
     model = builder(ACTIVATION_LAYERS[activation_name], input_shape=input_shape,
                     num_classes=num_classes)

@@ -56,14 +56,19 @@ def _forward(x, a, b):
 
 
 def _sum_to_shape(g, shape):
-    """Sums a broadcast gradient `g` back to a parameter of static `shape`."""
+    """Sums a broadcast gradient `g` back to a parameter of static `shape`.
+
+    One reduction over every broadcast axis at once (the leading axes `shape`
+    lacks and the axes where it is 1): two reductions in a row would write a
+    full intermediate, e.g. (H, W, C) per step for per-channel slopes.
+    """
     shape = tuple(shape)
     extra = len(g.shape) - len(shape)
-    if extra > 0:
-        g = ops.sum(g, axis=tuple(range(extra)))
-    axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, d in enumerate(shape) if d == 1
+    )
     if axes:
-        g = ops.sum(g, axis=axes, keepdims=True)
+        g = ops.sum(g, axis=axes)
     return ops.reshape(g, shape)
 
 
@@ -106,7 +111,8 @@ def _apalu_vjp(x, a, b, upstream):
     """
     p = ops.relu(x)
     n = ops.subtract(x, p)
-    t = ops.minimum(SIGMOID_SCALE * p, _DERIVATIVE_CLIP)
+    # clip, not minimum: keras' torch minimum turns float64 into float32.
+    t = ops.clip(SIGMOID_SCALE * p, 0.0, _DERIVATIVE_CLIP)
     s = ops.sigmoid(t)
     one_plus_s = 1.0 + s
     right = ops.multiply(a, one_plus_s + t * s * (1.0 - s))

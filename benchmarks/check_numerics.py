@@ -116,6 +116,32 @@ def child(_args):
             if err > 1.0:
                 problems.append(f"custom={custom} {name}: error {err:.2f} "
                                 "x tolerance")
+    # Slopes broadcast as the layer's shared_axes make them, on 4-D input.
+    x4 = rng.standard_normal((3, 5, 4, CHANNELS)).astype("float32") * 3
+    g4 = rng.standard_normal(x4.shape).astype("float32")
+    for shape in ((1, 1, CHANNELS), (5, 1, CHANNELS), (1, 1, 1), (CHANNELS,),
+                  ()):
+        a4 = rng.uniform(0.1, 2.0, shape).astype("float32")
+        b4 = rng.uniform(0.1, 2.0, shape).astype("float32")
+        a_full = np.broadcast_to(a4, x4.shape)
+        b_full = np.broadcast_to(b4, x4.shape)
+        _, _, da_full, db_full = reference(
+            x4.reshape(1, -1), a_full.reshape(1, -1), b_full.reshape(1, -1),
+            g4.reshape(1, -1))
+        extra = x4.ndim - len(shape)
+        axes = tuple(range(extra)) + tuple(
+            extra + i for i, d in enumerate(shape) if d == 1)
+        got = [_numpy(v) for v in run(x4, a4, b4, g4, True)]
+        for name, full, v in (("da", da_full, got[2]), ("db", db_full, got[3])):
+            e = full.reshape(x4.shape).sum(axis=axes).reshape(shape)
+            if v.shape != e.shape:
+                problems.append(f"slopes {shape} {name}: shape {v.shape}")
+                continue
+            err = np.max(np.abs(v - e) / (1e-4 + RTOL * 10 * np.abs(e)))
+            rows.append([backend, f"float32, slopes {shape}", name,
+                         f"{np.max(np.abs(v - e)):.3g}", f"{err:.3f}"])
+            if err > 1.0:
+                problems.append(f"slopes {shape} {name}: error {err:.2f}")
     for dtype, top in (("float16", 65504.0), ("bfloat16", 3.0e38)):
         xs = np.concatenate([np.linspace(-top, top, 2001),
                              np.linspace(-30, 30, 2001)])

@@ -56,14 +56,19 @@ def _forward(x, a, b):
 
 
 def _sum_to_shape(g, shape):
-    """Sums a broadcast gradient `g` back to a parameter of static `shape`."""
+    """Sums a broadcast gradient `g` back to a parameter of static `shape`.
+
+    One reduction over every broadcast axis at once (the leading axes `shape`
+    lacks and the axes where it is 1): two reductions in a row would write a
+    full intermediate, e.g. (H, W, C) per step for per-channel slopes.
+    """
     shape = tuple(shape)
     extra = len(g.shape) - len(shape)
-    if extra > 0:
-        g = ops.sum(g, axis=tuple(range(extra)))
-    axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, d in enumerate(shape) if d == 1
+    )
     if axes:
-        g = ops.sum(g, axis=axes, keepdims=True)
+        g = ops.sum(g, axis=axes)
     return ops.reshape(g, shape)
 
 
@@ -96,6 +101,28 @@ def apalu_derivatives(x, a, b):
     return dfdx, dfda, dfdb
 
 
+def _apalu_vjp(x, a, b, upstream):
+    """`upstream` times the derivatives of `apalu_derivatives`, in few ops.
+
+    Every op here is one full pass over the tensor (and, eagerly, one Python
+    dispatch and one allocation), so the terms are shared: `t` is taken from
+    `p` (equal to the clipped 1.702 x where it is used, x >= 0) and `1 + s`
+    serves both df/dx and df/da.
+    """
+    p = ops.relu(x)
+    n = ops.subtract(x, p)
+    # clip, not minimum: keras' torch minimum turns float64 into float32.
+    t = ops.clip(SIGMOID_SCALE * p, 0.0, _DERIVATIVE_CLIP)
+    s = ops.sigmoid(t)
+    one_plus_s = 1.0 + s
+    right = ops.multiply(a, one_plus_s + t * s * (1.0 - s))
+    left = ops.multiply(b, ops.exp(n))
+    dx = ops.multiply(upstream, ops.where(ops.greater_equal(x, 0), right, left))
+    da = ops.multiply(ops.multiply(upstream, p), one_plus_s)
+    db = ops.multiply(upstream, ops.expm1(n))
+    return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
+
+
 @ops.custom_gradient
 def _apalu_lean(x, a, b):
     # Only x, a and b are captured by `grad`: everything else is recomputed
@@ -103,12 +130,7 @@ def _apalu_lean(x, a, b):
     def grad(*args, upstream=None):
         if upstream is None:
             (upstream,) = args
-        dfdx, dfda, dfdb = apalu_derivatives(x, a, b)
-        return (
-            ops.multiply(upstream, dfdx),
-            _sum_to_shape(ops.multiply(upstream, dfda), a.shape),
-            _sum_to_shape(ops.multiply(upstream, dfdb), b.shape),
-        )
+        return _apalu_vjp(x, a, b, upstream)
 
     return _forward(x, a, b), grad
 

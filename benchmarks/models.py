@@ -1,0 +1,125 @@
+"""Models the memory and train-step benchmarks use, with a swappable activation.
+
+A model builder is any callable `build(activation, input_shape, num_classes)`
+returning an uncompiled `keras.Model`, where `activation(shared_axes)` returns
+a fresh activation layer (`shared_axes` as in `keras.layers.PReLU`: `[1, 2]`
+after a Conv2D gives one slope per channel, `None` after a Dense one per unit).
+The benchmarks take `--model module:function` to time another builder with the
+same interface, or `--model app` for applications/sign_language/model.py.
+"""
+
+import importlib
+
+import keras
+
+from keras_apalu.layers import APALU
+
+#: Activation name -> factory `f(shared_axes) -> keras.layers.Layer`.
+ACTIVATION_LAYERS = {
+    "ReLU": lambda shared_axes: keras.layers.ReLU(),
+    "GELU": lambda shared_axes: keras.layers.Activation("gelu"),
+    "ELU": lambda shared_axes: keras.layers.ELU(),
+    "PReLU": lambda shared_axes: keras.layers.PReLU(shared_axes=shared_axes),
+    "APALU": lambda shared_axes: APALU(shared_axes=shared_axes),
+    "APALU (autodiff)": lambda shared_axes: APALU(
+        shared_axes=shared_axes, custom_gradient=False),
+}
+
+SIGN_LANGUAGE_INPUT = (64, 64, 1)
+SIGN_LANGUAGE_CLASSES = 10
+
+
+def sign_language_cnn(activation, input_shape=SIGN_LANGUAGE_INPUT,
+                      num_classes=SIGN_LANGUAGE_CLASSES):
+    """A small CNN of the kind used on the 64x64 sign-language digits.
+
+    Four blocks of Conv2D 3x3 (32, 64, 128, 256 filters, no bias) ->
+    BatchNormalization -> activation -> MaxPooling 2x2, then global average
+    pooling, Dense(128) -> activation, Dropout(0.3) and a softmax Dense.
+    """
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for filters in (32, 64, 128, 256):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = activation([1, 2])(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(128)(x)
+    x = activation(None)(x)
+    x = keras.layers.Dropout(0.3)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="sign_language_cnn")
+
+
+def deep_mlp(activation, input_shape=(784,), num_classes=10, depth=8,
+             width=1024):
+    """`depth` Dense(`width`) -> activation layers and a softmax Dense."""
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for _ in range(depth):
+        x = keras.layers.Dense(width)(x)
+        x = activation(None)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="deep_mlp")
+
+
+#: Names of the activations in applications/sign_language/model.py.
+_APP_ACTIVATION_NAMES = {"ReLU": "relu", "GELU": "gelu", "ELU": "elu",
+                         "PReLU": "prelu", "APALU": "apalu",
+                         "APALU (autodiff)": "apalu"}
+
+
+def sign_language_app(activation_name, input_shape=(64, 64, 3),
+                      num_classes=SIGN_LANGUAGE_CLASSES):
+    """The application's own model (applications/sign_language/model.py).
+
+    Built with its defaults but without augmentation (random image
+    transformations are not what is measured here). "APALU (autodiff)"
+    switches its APALU layers to `custom_gradient=False`.
+    """
+    from applications.sign_language import model as app_model
+
+    from keras_apalu.layers import APALU as APALULayer
+
+    model = app_model.build_model(
+        input_shape=input_shape, num_classes=num_classes,
+        activation=_APP_ACTIVATION_NAMES[activation_name], augment=0)
+    if activation_name == "APALU (autodiff)":
+        for layer in model.layers:
+            if isinstance(layer, APALULayer):
+                layer.custom_gradient = False  # read at call time
+    return model
+
+
+BUILTIN_MODELS = {
+    "cnn": (sign_language_cnn, SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES),
+    "mlp": (deep_mlp, (784,), 10),
+}
+
+
+def load_builder(spec):
+    """`"module:function"` -> that builder, with the sign-language input shape."""
+    if spec in BUILTIN_MODELS:
+        return BUILTIN_MODELS[spec]
+    module_name, sep, function_name = spec.partition(":")
+    if not sep:
+        raise ValueError(
+            f"--model must be 'cnn', 'mlp' or 'module:function'; got {spec!r}.")
+    builder = getattr(importlib.import_module(module_name), function_name)
+    return builder, SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES
+
+
+def build(spec, activation_name, seed=0):
+    """Builds model `spec` with activation `activation_name`, seeded.
+
+    `spec` is "cnn", "mlp", "app" (the application's model, once
+    applications/sign_language is importable) or "module:function".
+    """
+    keras.utils.set_random_seed(seed)
+    if spec == "app":
+        return sign_language_app(activation_name), (64, 64, 3), 10
+    builder, input_shape, num_classes = load_builder(spec)
+    model = builder(ACTIVATION_LAYERS[activation_name], input_shape=input_shape,
+                    num_classes=num_classes)
+    return model, input_shape, num_classes

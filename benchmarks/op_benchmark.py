@@ -1,0 +1,334 @@
+"""Op-level cost of APALU against ReLU, GELU, ELU and PReLU, per backend.
+
+    python benchmarks/op_benchmark.py            # full run, 2^16 .. 2^24
+    python benchmarks/op_benchmark.py --quick    # 2^18 and 2^22, fewer rounds
+    python benchmarks/op_benchmark.py --sizes 20 22 --backends jax
+
+For each backend (its own process), mode (eager; compiled = tf.function with
+jit_compile=True, jax.jit, torch.compile) and pass (forward; forward+backward
+with a given upstream gradient, gradients for the input and the slopes), times
+every activation on a float32 tensor of shape (2^k / 64, 64) with per-channel
+slopes (64,). The activations are timed in turn, round after round, so the
+ratios to ReLU and GELU are measured side by side on the same load.
+
+Achieved bandwidth counts the minimum traffic of an element-wise op: forward
+reads x and writes y (8 bytes per element); forward+backward also reads x and
+the upstream gradient again and writes dx (20 bytes per element). It is shown
+against the measured copy bandwidth of the machine.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+import traceback
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from benchmarks import _common  # noqa: E402
+
+CHANNELS = 64
+TARGET_SIZE = 22
+TARGET_RATIO_GELU = 1.3
+BYTES_PER_ELEMENT = {"fwd": 8, "fwd+bwd": 20}
+
+
+# --------------------------------------------------------------------------
+# Child side: one backend.
+# --------------------------------------------------------------------------
+
+
+def _inputs(size, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((size // CHANNELS, CHANNELS)).astype("float32")
+    dy = rng.standard_normal(x.shape).astype("float32")
+    params = [
+        rng.uniform(0.5, 1.5, (CHANNELS,)).astype("float32") for _ in range(2)
+    ]
+    return x, dy, params
+
+
+def _tensorflow_fns(act, n_params, x, dy, params, mode):
+    import tensorflow as tf
+
+    x, dy = tf.constant(x), tf.constant(dy)
+    params = [tf.constant(p) for p in params[:n_params]]
+
+    def fwd(x, *params):
+        return act(x, *params)
+
+    def fwd_bwd(x, dy, *params):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            tape.watch(params)
+            y = act(x, *params)
+        return y, tape.gradient(y, [x, *params], output_gradients=dy)
+
+    if mode == "compiled":
+        fwd = tf.function(fwd, jit_compile=True)
+        fwd_bwd = tf.function(fwd_bwd, jit_compile=True)
+    # Eager CPU ops and XLA calls return finished tensors; nothing to sync.
+    return {
+        "fwd": lambda: fwd(x, *params),
+        "fwd+bwd": lambda: fwd_bwd(x, dy, *params),
+    }
+
+
+def _jax_fns(act, n_params, x, dy, params, mode):
+    import jax
+    import jax.numpy as jnp
+
+    x, dy = jnp.asarray(x), jnp.asarray(dy)
+    params = [jnp.asarray(p) for p in params[:n_params]]
+
+    def fwd(x, *params):
+        return act(x, *params)
+
+    def fwd_bwd(x, dy, *params):
+        y, vjp = jax.vjp(act, x, *params)
+        return y, vjp(dy)
+
+    if mode == "compiled":
+        fwd, fwd_bwd = jax.jit(fwd), jax.jit(fwd_bwd)
+    return {
+        "fwd": lambda: jax.block_until_ready(fwd(x, *params)),
+        "fwd+bwd": lambda: jax.block_until_ready(fwd_bwd(x, dy, *params)),
+    }
+
+
+def _torch_fns(act, n_params, x, dy, params, mode):
+    import torch
+
+    x = torch.from_numpy(x)
+    dy = torch.from_numpy(dy)
+    params = [torch.from_numpy(p) for p in params[:n_params]]
+    x_grad = x.clone().requires_grad_(True)
+    params_grad = [p.clone().requires_grad_(True) for p in params]
+    fn = act
+    if mode == "compiled":
+        # Default dynamic=None: after a second size torch recompiles once with
+        # a symbolic size instead of once per size.
+        fn = torch.compile(act)
+
+    def fwd():
+        with torch.no_grad():
+            return fn(x, *params)
+
+    def fwd_bwd():
+        y = fn(x_grad, *params_grad)
+        return y, torch.autograd.grad(y, [x_grad, *params_grad], dy)
+
+    return {"fwd": fwd, "fwd+bwd": fwd_bwd}
+
+
+def _configure_torch():
+    import torch
+
+    torch._dynamo.config.cache_size_limit = 256
+    if hasattr(torch._dynamo.config, "recompile_limit"):
+        torch._dynamo.config.recompile_limit = 256
+
+
+def child(args):
+    import keras
+
+    from benchmarks.activations import ACTIVATIONS
+
+    backend = keras.backend.backend()
+    _common.apply_thread_limits()
+    make = {"tensorflow": _tensorflow_fns, "jax": _jax_fns,
+            "torch": _torch_fns}[backend]
+    if backend == "torch":
+        _configure_torch()
+    rows = []
+    for mode in args.modes:
+        for exponent in args.sizes:
+            size = 2**exponent
+            x, dy, params = _inputs(size)
+            for pass_name in ("fwd", "fwd+bwd"):
+                fns, errors = {}, {}
+                for name, (act, n_params) in ACTIVATIONS.items():
+                    try:
+                        fn = make(act, n_params, x, dy, params, mode)[pass_name]
+                        fn()  # compiles (compiled mode) and checks it runs
+                        fns[name] = fn
+                    except Exception as error:  # recorded, not hidden
+                        traceback.print_exc()
+                        errors[name] = f"{type(error).__name__}: {error}"[:300]
+                times = _common.time_side_by_side(
+                    fns, min_time=args.min_time, rounds=args.rounds
+                )
+                for name in ACTIVATIONS:
+                    rows.append({
+                        "backend": backend, "mode": mode, "pass": pass_name,
+                        "exponent": exponent, "activation": name,
+                        "seconds": times.get(name), "error": errors.get(name),
+                    })
+                print(f"{backend} {mode} 2^{exponent} {pass_name} done "
+                      f"(load {_common.load_average()})", file=sys.stderr,
+                      flush=True)
+    _common.emit_rows(rows)
+
+
+# --------------------------------------------------------------------------
+# Parent side: report.
+# --------------------------------------------------------------------------
+
+
+def _ratio(a, b):
+    if a is None or b is None:
+        return "n/a"
+    return f"{a / b:.2f}"
+
+
+def _report_sections(rows, bandwidth, exponents):
+    by_key = {(r["backend"], r["mode"], r["pass"], r["exponent"],
+               r["activation"]): r for r in rows}
+    backends = sorted({r["backend"] for r in rows},
+                      key=_common.BACKENDS.index)
+    activations = list(dict.fromkeys(r["activation"] for r in rows))
+    sections = []
+
+    # Headline: the target, compiled forward+backward at 2^22.
+    target = TARGET_SIZE if TARGET_SIZE in exponents else max(exponents)
+    head = []
+    for backend in backends:
+        for mode in ("compiled", "eager"):
+            get = lambda act, p="fwd+bwd": by_key.get(
+                (backend, mode, p, target, act), {}).get("seconds")
+            apalu, gelu, relu = get("APALU"), get("GELU"), get("ReLU")
+            plain = get("APALU (autodiff)")
+            met = "n/a"
+            if apalu and gelu:
+                ok = apalu / gelu <= TARGET_RATIO_GELU
+                met = ("yes" if ok else "**no**") if mode == "compiled" else "-"
+            head.append([backend, mode, _common.fmt_time(apalu),
+                         _ratio(apalu, gelu), _ratio(apalu, relu),
+                         _ratio(plain, gelu), _ratio(apalu, plain), met])
+    sections.append(
+        [f"## Headline: forward+backward at 2^{target} elements (float32)", "",
+         f"Target: compiled APALU fwd+bwd <= {TARGET_RATIO_GELU}x GELU.", ""]
+        + _common.markdown_table(
+            ["backend", "mode", "APALU time", "APALU / GELU", "APALU / ReLU",
+             "autodiff APALU / GELU", "APALU / autodiff APALU",
+             "target met"], head)
+    )
+
+    errors = [r for r in rows if r.get("error")]
+    if errors:
+        seen = {}
+        for r in errors:
+            seen.setdefault((r["backend"], r["mode"], r["error"]), []).append(
+                f"{r['activation']} 2^{r['exponent']} {r['pass']}")
+        lines = ["## Failures (recorded, not hidden)", ""]
+        for (backend, mode, error), where in seen.items():
+            lines.append(f"- {backend} {mode}: `{error}` "
+                         f"({len(where)} cases, e.g. {where[0]})")
+        sections.append(lines)
+
+    for backend in backends:
+        for mode in ("eager", "compiled"):
+            for pass_name in ("fwd", "fwd+bwd"):
+                table = []
+                for act in activations:
+                    cells = [act]
+                    for e in exponents:
+                        get = lambda a: by_key.get(
+                            (backend, mode, pass_name, e, a), {}).get("seconds")
+                        t = get(act)
+                        cells.append(
+                            f"{_common.fmt_time(t)} ({_ratio(t, get('ReLU'))} / "
+                            f"{_ratio(t, get('GELU'))})")
+                    t = by_key.get((backend, mode, pass_name, max(exponents),
+                                    act), {}).get("seconds")
+                    if t:
+                        rate = BYTES_PER_ELEMENT[pass_name] * 2**max(exponents) / t
+                        cells.append(f"{rate / 1e9:.1f} GB/s "
+                                     f"({100 * rate / bandwidth:.0f}%)")
+                    else:
+                        cells.append("n/a")
+                    table.append(cells)
+                header = (["activation"]
+                          + [f"2^{e}: time (xReLU / xGELU)" for e in exponents]
+                          + [f"achieved at 2^{max(exponents)} (% of copy BW)"])
+                sections.append(
+                    [f"## {backend}, {mode}, {pass_name}", ""]
+                    + _common.markdown_table(header, table))
+    return sections
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+",
+                        help="exponents k of the sizes 2^k (default 16 18 20 22 24)")
+    parser.add_argument("--quick", action="store_true",
+                        help="sizes 2^18 and 2^22, 3 rounds: a smoke run")
+    parser.add_argument("--backends", nargs="+", default=list(_common.BACKENDS),
+                        choices=_common.BACKENDS)
+    parser.add_argument("--modes", nargs="+", default=["eager", "compiled"],
+                        choices=["eager", "compiled"])
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (5)")
+    parser.add_argument("--min-time", type=float,
+                        help="seconds per timed batch of calls (0.05)")
+    parser.add_argument("--threads", type=int,
+                        help="threads per library (default: library defaults)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: perf_counter; cpu: process_time, robust "
+                        "on a shared machine with --threads 1")
+    parser.add_argument("--timeout", type=int, default=900,
+                        help="seconds allowed per backend process")
+    parser.add_argument("--output", help="markdown file to write "
+                        "(default benchmarks/results/op_benchmark.md)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = [18, 22] if args.quick else [16, 18, 20, 22, 24]
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
+    if args.min_time is None:
+        args.min_time = 0.02 if args.quick else 0.05
+    return args
+
+
+def child_args(args):
+    return (["--sizes", *map(str, args.sizes), "--modes", *args.modes,
+             "--rounds", str(args.rounds), "--min-time", str(args.min_time)])
+
+
+def main(argv):
+    args = parse_args(argv)
+    if args.child:
+        child(args)
+        return 0
+    _common.limit_threads(args.threads)
+    os.environ["BENCH_CLOCK"] = args.clock
+    bandwidth = _common.memory_bandwidth()
+    rows, failures = [], []
+    for backend in args.backends:
+        print(f"running {backend} ...", file=sys.stderr, flush=True)
+        backend_rows, error = _common.run_backend_child(
+            pathlib.Path(__file__), backend, child_args(args), args.timeout)
+        rows += backend_rows
+        if error:
+            failures.append(f"- {backend}: process failed: `{error}`")
+    sections = _report_sections(rows, bandwidth, args.sizes) if rows else []
+    if failures:
+        sections.append(["## Backend processes that failed", ""] + failures)
+    sections.append([
+        "Cells: best time per call over interleaved rounds (ratio to ReLU / "
+        "to GELU in the same run). GELU is the exact erf form "
+        "(keras.activations.gelu's default); 'GELU (tanh)' the approximation. "
+        "Tensor: float32 (2^k/64, 64), per-channel slopes for PReLU and "
+        "APALU. fwd+bwd: gradients for the input and the slopes from a given "
+        "upstream gradient. Achieved bandwidth counts 8 (fwd) or 20 (fwd+bwd) "
+        "bytes per element, the minimum traffic of an element-wise op.",
+    ])
+    _common.write_report("op_benchmark", "APALU op benchmark", sections,
+                         bandwidth, args.output)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -89,25 +89,17 @@ def apalu_derivatives(x, a, b):
         b: negative-side scale, broadcastable to `x`.
     """
     x, a, b = _prepare(x, a, b)
-    p = ops.relu(x)
-    n = ops.subtract(x, p)
-    t = ops.clip(SIGMOID_SCALE * x, -_DERIVATIVE_CLIP, _DERIVATIVE_CLIP)
-    s = ops.sigmoid(t)
-    right = ops.multiply(a, 1.0 + s + t * s * (1.0 - s))
-    left = ops.multiply(b, ops.exp(n))
-    dfdx = ops.where(ops.greater_equal(x, 0), right, left)
-    dfda = ops.multiply(p, 1.0 + s)
-    dfdb = ops.expm1(n)
-    return dfdx, dfda, dfdb
+    p, n, one_plus_s, dfdx = _shared_terms(x, a, b)
+    return dfdx, ops.multiply(p, one_plus_s), ops.expm1(n)
 
 
-def _apalu_vjp(x, a, b, upstream):
-    """`upstream` times the derivatives of `apalu_derivatives`, in few ops.
+def _shared_terms(x, a, b):
+    """`p`, `n`, `1 + s` and df/dx, shared by the derivatives and the VJP.
 
-    Every op here is one full pass over the tensor (and, eagerly, one Python
-    dispatch and one allocation), so the terms are shared: `t` is taken from
-    `p` (equal to the clipped 1.702 x where it is used, x >= 0) and `1 + s`
-    serves both df/dx and df/da.
+    Every op is one full pass over the tensor (and, eagerly, one dispatch and
+    one allocation), so terms are shared: `t` is taken from `p` (it equals
+    the clipped 1.702 x wherever it is used, x >= 0) and `1 + s` serves both
+    df/dx and df/da.
     """
     p = ops.relu(x)
     n = ops.subtract(x, p)
@@ -117,7 +109,14 @@ def _apalu_vjp(x, a, b, upstream):
     one_plus_s = 1.0 + s
     right = ops.multiply(a, one_plus_s + t * s * (1.0 - s))
     left = ops.multiply(b, ops.exp(n))
-    dx = ops.multiply(upstream, ops.where(ops.greater_equal(x, 0), right, left))
+    dfdx = ops.where(ops.greater_equal(x, 0), right, left)
+    return p, n, one_plus_s, dfdx
+
+
+def _apalu_vjp(x, a, b, upstream):
+    """`upstream` times the derivatives, summed back to the shapes of a, b."""
+    p, n, one_plus_s, dfdx = _shared_terms(x, a, b)
+    dx = ops.multiply(upstream, dfdx)
     da = ops.multiply(ops.multiply(upstream, p), one_plus_s)
     db = ops.multiply(upstream, ops.expm1(n))
     return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)

@@ -84,3 +84,38 @@ def run_int8(interpreter, x):
         y = interpreter.get_tensor(out["index"]).astype(np.float32)
         results.append((y - out_zero) * out_scale)
     return np.concatenate(results)
+
+
+def trained_model_file(dataset_dir, path):
+    """Trains `model()` under the TensorFlow backend and saves it to `path`.
+
+    Training the small CNN takes seconds under TensorFlow but minutes under
+    PyTorch on a 2-core CI machine, so other backends run this in a
+    TensorFlow-backend subprocess and load the .keras file (which also
+    exercises conversion of a model loaded under another backend).
+    """
+    import os
+    import subprocess
+    import sys
+
+    path = pathlib.Path(path)
+    if keras.backend.backend() == "tensorflow":
+        trained_model(dataset_dir).save(path)
+        return path
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(root), env.get("PYTHONPATH")) if p)
+    subprocess.run(
+        [sys.executable, "-m", "tests.tflite.sign_language", str(dataset_dir),
+         str(path)],
+        check=True, env=env, cwd=root, capture_output=True,
+    )
+    return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    trained_model_file(sys.argv[1], sys.argv[2])

@@ -51,11 +51,17 @@ typedef struct TfLiteIntArray {
   int data[];
 } TfLiteIntArray;
 
+/* A union of data pointers in the real header; `data.f` reads the same. */
+typedef union TfLitePtrUnion {
+  float* f;
+  void* data;
+} TfLitePtrUnion;
+
 /* Fields after `dims` are only declared to fix the size of the struct: the
  * runtime hands out an array of tensors, so the stride must be right. */
 typedef struct TfLiteTensor {
   TfLiteType type;
-  void* data;
+  TfLitePtrUnion data;
   TfLiteIntArray* dims;
   float quant_scale;
   int32_t quant_zero_point;
@@ -174,7 +180,9 @@ typedef struct ApaluPlan {
 static inline float apalu_scalar(float x, float a, float b) {
   float m = -APALU_SIGMOID_SCALE * x;
   float t = x < m ? x : m; /* min(x, -1.702 x) <= 0 */
-  t = t < APALU_T_MIN ? APALU_T_MIN : t;
+  /* Also maps NaN to T_MIN, so the float-to-int conversion below is always
+   * defined; a NaN x still gives NaN through the right side. */
+  t = t > APALU_T_MIN ? t : APALU_T_MIN;
   float k = (t * APALU_LOG2E + APALU_ROUNDER) - APALU_ROUNDER;
   float r = (t - k * APALU_LN2_HI) - k * APALU_LN2_LO;
   /* expm1(r) on |r| <= ln2/2 by its Taylor series to r^7: error < 2e-8. */
@@ -194,8 +202,8 @@ static inline float apalu_scalar(float x, float a, float b) {
   float right = a * x * (1.0f + 1.0f / (1.0f + e));
   float left = b * em1;
   /* A select of two computed values: vectorises with -fno-trapping-math
-   * (which changes no result, unlike -ffast-math). */
-  return x >= 0.0f ? right : left;
+   * (which changes no result, unlike -ffast-math). NaN takes the right. */
+  return x < 0.0f ? left : right;
 }
 
 /* One innermost run of n elements; a_step and b_step are 0 or 1 and are
@@ -339,6 +347,15 @@ static TfLiteStatus apalu_param_strides(TfLiteContext* context,
 
 #define APALU_INT8_MAX_TABLES 4096
 
+/* Per-tensor scale and zero point (TfLiteQuantizationParams in the header). */
+#ifdef APALU_USE_TFLITE_HEADERS
+#define APALU_SCALE_FIELD params.scale
+#define APALU_ZERO_FIELD params.zero_point
+#else
+#define APALU_SCALE_FIELD quant_scale
+#define APALU_ZERO_FIELD quant_zero_point
+#endif
+
 typedef struct ApaluInt8 {
   int rank; /* x's coalesced axes */
   int64_t extent[APALU_MAX_RANK];
@@ -366,9 +383,10 @@ static double apalu_double(double x, double a, double b) {
 
 /* Value of element `offset` of a float32 or quantised int32 parameter. */
 static double apalu_int8_param(const TfLiteTensor* p, int64_t offset) {
-  if (p->type == kTfLiteFloat32) return ((const float*)p->data)[offset];
-  return (double)p->quant_scale *
-         ((double)((const int32_t*)p->data)[offset] - p->quant_zero_point);
+  if (p->type == kTfLiteFloat32) return ((const float*)p->data.data)[offset];
+  return (double)p->APALU_SCALE_FIELD *
+         ((double)((const int32_t*)p->data.data)[offset] -
+          p->APALU_ZERO_FIELD);
 }
 
 static int8_t apalu_int8_saturate(double v) {
@@ -383,20 +401,20 @@ static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
                                        const int64_t* stride_b) {
   const TfLiteTensor* x = in[0];
   for (int i = 1; i < 3; ++i) {
-    if (in[i]->data == NULL) {
+    if (in[i]->data.data == NULL) {
       APALU_REPORT(context,
                    "APALU: in an int8 model, input '%s' must be a constant "
                    "tensor.", apalu_input_name(i));
       return kTfLiteError;
     }
-    if (in[i]->type == kTfLiteInt32 && !(in[i]->quant_scale > 0.0f)) {
+    if (in[i]->type == kTfLiteInt32 && !(in[i]->APALU_SCALE_FIELD > 0.0f)) {
       APALU_REPORT(context,
                    "APALU: int32 input '%s' needs a positive quantisation "
                    "scale.", apalu_input_name(i));
       return kTfLiteError;
     }
   }
-  if (!(x->quant_scale > 0.0f) || !(out->quant_scale > 0.0f)) {
+  if (!(x->APALU_SCALE_FIELD > 0.0f) || !(out->APALU_SCALE_FIELD > 0.0f)) {
     APALU_REPORT(context,
                  "APALU: int8 x and output need per-tensor quantisation "
                  "parameters with a positive scale.");
@@ -409,8 +427,8 @@ static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
     return kTfLiteError;
   }
   plan->int8 = q8;
-  q8->in_zero = x->quant_zero_point;
-  q8->out_zero = out->quant_zero_point;
+  q8->in_zero = x->APALU_ZERO_FIELD;
+  q8->out_zero = out->APALU_ZERO_FIELD;
 
   /* Parameter space: x's axes along which a or b varies, row-major. */
   const TfLiteIntArray* dims = x->dims;
@@ -445,7 +463,7 @@ static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
     q8->stride[0] = 0;
   }
 
-  const double s_in = x->quant_scale, s_out = out->quant_scale;
+  const double s_in = x->APALU_SCALE_FIELD, s_out = out->APALU_SCALE_FIELD;
   const int use_tables = positions <= APALU_INT8_MAX_TABLES;
   if (use_tables) {
     q8->tables = (int8_t*)malloc((size_t)positions * 256);
@@ -657,19 +675,18 @@ static TfLiteStatus apalu_invoke(TfLiteContext* context, TfLiteNode* node) {
   const TfLiteTensor* b = apalu_tensor(context, node->inputs, 2);
   TfLiteTensor* out = apalu_tensor(context, node->outputs, 0);
   if (x->bytes == 0) return kTfLiteOk;
-  if (x->data == NULL || a->data == NULL || b->data == NULL ||
-      out->data == NULL) {
+  if (x->data.f == NULL || a->data.f == NULL || b->data.f == NULL ||
+      out->data.f == NULL) {
     APALU_REPORT(context, "APALU: a tensor has no data at Eval.");
     return kTfLiteError;
   }
   const ApaluPlan* plan = (const ApaluPlan*)node->user_data;
   if (plan->int8 != NULL) {
-    apalu_int8_eval(plan->int8, (const int8_t*)x->data, (int8_t*)out->data);
+    apalu_int8_eval(plan->int8, (const int8_t*)x->data.data,
+                    (int8_t*)out->data.data);
     return kTfLiteOk;
   }
-  apalu_eval_plan((const ApaluPlan*)node->user_data, (const float*)x->data,
-                  (const float*)a->data, (const float*)b->data,
-                  (float*)out->data);
+  apalu_eval_plan(plan, x->data.f, a->data.f, b->data.f, out->data.f);
   return kTfLiteOk;
 }
 
@@ -679,8 +696,10 @@ static struct {
   TfLiteRegistration registration;
   unsigned char reserved[256];
 } apalu_registration = {
-    {apalu_init, apalu_free, apalu_prepare, apalu_invoke, NULL, 0, NULL, 0,
-     NULL, NULL, 0},
+    {.init = apalu_init,
+     .free = apalu_free,
+     .prepare = apalu_prepare,
+     .invoke = apalu_invoke},
     {0},
 };
 

@@ -138,6 +138,10 @@ def test_tensorflow_interpreter_runs_the_custom_op(trained, converted):
 @pytest.mark.parametrize("quantize,tolerance", [("float16", 0.05),
                                                 ("dynamic", 0.1)])
 def test_quantized_export_keeps_the_custom_op(trained, quantize, tolerance):
+    if keras.backend.backend() != "tensorflow":
+        # The converter options do not depend on the backend, and the
+        # subprocess path is covered above; saves two conversions per backend.
+        pytest.skip("quantisation options are tested under TensorFlow")
     model = trained["dense"]
     content = tflite.convert(model, quantize=quantize)
     assert tflite.op_names(content).count("APALU") == _apalu_layer_count(model)
@@ -164,14 +168,17 @@ def test_failed_kernel_build_says_how_to_register(tmp_path, monkeypatch):
         tflite.build_library(directory=tmp_path / "cache")
 
 
-def test_export_writes_atomically(trained, tmp_path, monkeypatch):
+def test_export_writes_atomically(trained, converted, tmp_path, monkeypatch):
+    from keras_apalu.tflite import _convert
+
+    # The conversions themselves are tested above; here only the writing.
+    monkeypatch.setattr(_convert, "convert",
+                        lambda *args, **kwargs: converted["dense", "builtin"])
     path = tmp_path / "model.tflite"
     written = tflite.export(trained["dense"], path, mode="builtin")
     assert written == path
     before = path.read_bytes()
-    assert "APALU" not in tflite.op_names(before)
-
-    from keras_apalu.tflite import _convert
+    assert before == converted["dense", "builtin"]
 
     def broken(*args, **kwargs):
         raise RuntimeError("conversion failed")
@@ -181,6 +188,27 @@ def test_export_writes_atomically(trained, tmp_path, monkeypatch):
         tflite.export(trained["dense"], path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+
+
+def test_export_command_line(converted, tmp_path):
+    """`python -m keras_apalu.tflite convert` (under the TensorFlow backend)."""
+    import os
+    import subprocess
+    import sys
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("one run of the command is enough (TensorFlow backend)")
+    keras_path = tmp_path / "dense.keras"
+    dense_model().save(keras_path)
+    out = tmp_path / "out" / "dense.tflite"
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), KERAS_BACKEND="tensorflow")
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_apalu.tflite", "convert", str(keras_path),
+         str(out), "--mode", "custom"],
+        env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert tflite.op_names(out).count("APALU") == len(DENSE_VARIANTS) + 1
 
 
 @pytest.mark.parametrize(

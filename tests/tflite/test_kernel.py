@@ -95,3 +95,40 @@ def test_bad_node_is_an_interpreter_error_not_a_crash(kwargs, message):
     with pytest.raises(RuntimeError, match=message) as info:
         tflite.interpreter(model_content=content)
     assert "APALU" in str(info.value)
+
+
+def test_registerer_by_name_in_a_fresh_process(rng, tmp_path):
+    """`custom_op_registerers=[REGISTERER_NAME]`, as C++-style Python users do.
+
+    In a subprocess: loading the library with global symbols also makes
+    libtensorflow_cc's global, which this test process should not inherit.
+    """
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    a = rng.uniform(0.5, 1.5, size=(3,)).astype(np.float32)
+    b = rng.uniform(0.5, 1.5, size=(3,)).astype(np.float32)
+    x = _inputs(rng, (2, 3))
+    (tmp_path / "m.tflite").write_bytes(apalu_flatbuffer((2, 3), a, b))
+    np.save(tmp_path / "x.npy", x)
+    code = f"""
+import numpy as np
+from keras_apalu import tflite
+tflite.load_library(global_symbols=True)
+from ai_edge_litert.interpreter import InterpreterWithCustomOps
+it = InterpreterWithCustomOps(model_path={str(tmp_path / "m.tflite")!r},
+                              custom_op_registerers=[tflite.REGISTERER_NAME])
+it.allocate_tensors()
+it.set_tensor(it.get_input_details()[0]["index"], np.load({str(tmp_path / "x.npy")!r}))
+it.invoke()
+np.save({str(tmp_path / "y.npy")!r}, it.get_tensor(it.get_output_details()[0]["index"]))
+"""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    result = subprocess.run([sys.executable, "-c", code], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"),
+                               apalu_reference(x, a, b), rtol=2e-6, atol=1e-6)

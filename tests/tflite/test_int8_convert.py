@@ -91,11 +91,19 @@ def test_custom_int8_apalu_reads_and_writes_int8(int8_models):
             assert tensor.quantization.scale[0] > 0
 
 
-def test_int8_is_smaller(sign_model, int8_models):
-    # The float32 model stores at least 4 bytes per parameter.
+def _constant_bytes(content):
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(content, 0)
+    return sum(len(b.data) for b in model.buffers if b.data is not None)
+
+
+def test_int8_weights_take_under_30_percent(sign_model, int8_models):
+    # Constant data (weights, int32 biases and APALU parameters) against the
+    # 4 bytes per parameter of the float32 model. (The whole file of this
+    # small model is dominated by the graph itself; see the benchmark.)
     float_bytes = 4 * sign_model.count_params()
     for content in int8_models.values():
-        assert len(content) < 0.35 * float_bytes
+        assert _constant_bytes(content) < 0.3 * float_bytes
 
 
 def _single_apalu(a, b):

@@ -525,6 +525,52 @@ static void apalu_int8_run_scaled(const ApaluInt8* q8, const int8_t* x,
   }
 }
 
+/* One shared table over a run: out[i] = table[x[i] + 128]. */
+static void apalu_int8_lookup(const int8_t* table, const int8_t* x,
+                              int8_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = table[x[i] + 128];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(APALU_NO_SIMD)
+#include <immintrin.h>
+#define APALU_HAVE_VBMI 1
+/* The same with AVX-512 VBMI: the 256-byte table sits in four registers and
+ * two two-register byte permutes (7 index bits each) plus a blend on the
+ * index's top bit look up 64 elements. Used when the CPU has VBMI. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void apalu_int8_lookup_vbmi(const int8_t* table, const int8_t* x,
+                                   int8_t* out, int64_t n) {
+  const __m512i t0 = _mm512_loadu_si512((const void*)table);
+  const __m512i t1 = _mm512_loadu_si512((const void*)(table + 64));
+  const __m512i t2 = _mm512_loadu_si512((const void*)(table + 128));
+  const __m512i t3 = _mm512_loadu_si512((const void*)(table + 192));
+  const __m512i flip = _mm512_set1_epi8((char)0x80); /* level = x + 128 */
+  int64_t i = 0;
+  for (; i < n; i += 64) {
+    const __mmask64 k =
+        n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+    const __m512i level =
+        _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, x + i), flip);
+    const __m512i low = _mm512_permutex2var_epi8(t0, level, t1);
+    const __m512i high = _mm512_permutex2var_epi8(t2, level, t3);
+    const __m512i y =
+        _mm512_mask_blend_epi8(_mm512_movepi8_mask(level), low, high);
+    _mm512_mask_storeu_epi8(out + i, k, y);
+  }
+}
+
+static int apalu_cpu_has_vbmi(void) {
+  static int has = -1;
+  if (has < 0) {
+    __builtin_cpu_init();
+    has = __builtin_cpu_supports("avx512vbmi") &&
+          __builtin_cpu_supports("avx512bw");
+  }
+  return has;
+}
+#endif
+
 static void apalu_int8_eval(const ApaluInt8* q8, const int8_t* x,
                             int8_t* out) {
   const int inner = q8->rank - 1;
@@ -544,8 +590,15 @@ static void apalu_int8_eval(const ApaluInt8* q8, const int8_t* x,
       const int8_t* tables = q8->tables + p * 256 + 128;
       for (int64_t i = 0; i < n; ++i) outr[i] = tables[i * 256 + xr[i]];
     } else {
-      const int8_t* table = q8->tables + p * 256 + 128;
-      for (int64_t i = 0; i < n; ++i) outr[i] = table[xr[i]];
+#ifdef APALU_HAVE_VBMI
+      if (apalu_cpu_has_vbmi()) {
+        apalu_int8_lookup_vbmi(q8->tables + p * 256, xr, outr, n);
+      } else {
+        apalu_int8_lookup(q8->tables + p * 256, xr, outr, n);
+      }
+#else
+      apalu_int8_lookup(q8->tables + p * 256, xr, outr, n);
+#endif
     }
     for (int d = inner - 1; d >= 0; --d) {
       if (++index[d] < q8->extent[d]) {

@@ -81,3 +81,11 @@ def test_int8_kernel_rejects_bad_quantisation():
                                   (0.1, 0), (0.0, 0))
     with pytest.raises(RuntimeError, match="positive scale"):
         tflite.interpreter(model_content=model)
+
+
+@pytest.mark.parametrize("size", [1, 63, 1000])
+def test_int8_kernel_shared_table_any_length(rng, size):
+    # Runs that are not a multiple of the vector width (64 levels).
+    x = rng.integers(-128, 128, size=(1, size)).astype(np.int8)
+    a, b = np.float32(0.9), np.float32(1.7)
+    _check(x, a, b, (0.05, -3), (0.06, -70), "INT32")

@@ -26,6 +26,7 @@ SCALES = [
 LAYOUTS = [
     ((1, 256), (), ()),
     ((1, 256, 7), (7,), (7,)),
+    ((2, 256, 37), (37,), (1, 37)),  # vector runs of 16 and a tail
     ((1, 256, 7), (), (7,)),
     ((3, 256, 5), (3, 1, 5), (5,)),
     # More positions than the kernel tabulates: the table-free path.

@@ -584,6 +584,81 @@ static void apalu_int8_lookup_tables_avx512(const int8_t* tables,
   for (; i < n; ++i) out[i] = tables[256 * i + x[i] + 128];
 }
 
+/* Transposes a 64x64 byte block held in 64 registers, in place: six steps
+ * that swap the off-diagonal b x b sub-blocks of each 2b x 2b block (b = 32,
+ * 16, ..., 1), each with two-source byte permutes. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void apalu_transpose64_indices(__m512i* indices) {
+  int step = 0;
+  for (int b = 32; b >= 1; b >>= 1, ++step) {
+    uint8_t low[64], high[64];
+    for (int col = 0; col < 64; ++col) {
+      low[col] = (uint8_t)((col & b) ? 64 + col - b : col);
+      high[col] = (uint8_t)((col & b) ? 64 + col : col + b);
+    }
+    indices[2 * step] = _mm512_loadu_si512((const void*)low);
+    indices[2 * step + 1] = _mm512_loadu_si512((const void*)high);
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void apalu_transpose64(__m512i* rows, const __m512i* indices) {
+  int step = 0;
+  for (int b = 32; b >= 1; b >>= 1, ++step) {
+    const __m512i low_index = indices[2 * step];
+    const __m512i high_index = indices[2 * step + 1];
+    for (int i = 0; i < 64; ++i) {
+      if (i & b) continue;
+      const __m512i upper = rows[i], lower = rows[i + b];
+      rows[i] = _mm512_permutex2var_epi8(upper, low_index, lower);
+      rows[i + b] = _mm512_permutex2var_epi8(upper, high_index, lower);
+    }
+  }
+}
+
+/* Per-channel tables over `rows` rows of `channels` (a multiple of 64)
+ * elements each, the same tables for every row: 64x64 blocks are transposed
+ * so that each register holds one channel of 64 rows, looked up with that
+ * channel's table in four registers, and transposed back. Returns the
+ * number of rows done (a multiple of 64). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static int64_t apalu_int8_lookup_channels_vbmi(const int8_t* tables,
+                                               const int8_t* x, int8_t* out,
+                                               int64_t rows,
+                                               int64_t channels) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  __m512i block[64], indices[12];
+  apalu_transpose64_indices(indices);
+  int64_t row = 0;
+  for (; row + 64 <= rows; row += 64) {
+    for (int64_t c0 = 0; c0 < channels; c0 += 64) {
+      for (int i = 0; i < 64; ++i) {
+        block[i] = _mm512_loadu_si512(
+            (const void*)(x + (row + i) * channels + c0));
+      }
+      apalu_transpose64(block, indices);
+      for (int c = 0; c < 64; ++c) {
+        const int8_t* table = tables + (c0 + c) * 256;
+        const __m512i level = _mm512_xor_si512(block[c], flip);
+        const __m512i low = _mm512_permutex2var_epi8(
+            _mm512_loadu_si512((const void*)table), level,
+            _mm512_loadu_si512((const void*)(table + 64)));
+        const __m512i high = _mm512_permutex2var_epi8(
+            _mm512_loadu_si512((const void*)(table + 128)), level,
+            _mm512_loadu_si512((const void*)(table + 192)));
+        block[c] = _mm512_mask_blend_epi8(_mm512_movepi8_mask(level), low,
+                                          high);
+      }
+      apalu_transpose64(block, indices);
+      for (int i = 0; i < 64; ++i) {
+        _mm512_storeu_si512((void*)(out + (row + i) * channels + c0),
+                            block[i]);
+      }
+    }
+  }
+  return row;
+}
+
 static int apalu_cpu_has_avx512(void) {
   static int has = -1;
   if (has < 0) {
@@ -614,7 +689,16 @@ static void apalu_int8_eval(const ApaluInt8* q8, const int8_t* x,
   for (int d = 0; d < inner; ++d) rows *= q8->extent[d];
   int64_t index[APALU_MAX_RANK] = {0};
   int64_t p = 0;
-  for (int64_t row = 0; row < rows; ++row) {
+  int64_t row = 0;
+#ifdef APALU_HAVE_VBMI
+  /* a, b per channel of a feature map: the same tables for every row. */
+  if (q8->tables != NULL && step && q8->rank == 2 && q8->stride[0] == 0 &&
+      n % 64 == 0 && rows >= 64 && apalu_cpu_has_vbmi()) {
+    row = apalu_int8_lookup_channels_vbmi(q8->tables, x, out, rows, n);
+    index[0] = row;
+  }
+#endif
+  for (; row < rows; ++row) {
     const int8_t* xr = x + row * n;
     int8_t* outr = out + row * n;
     if (q8->tables == NULL) {

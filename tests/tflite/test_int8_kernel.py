@@ -27,6 +27,7 @@ LAYOUTS = [
     ((1, 256), (), ()),
     ((1, 256, 7), (7,), (7,)),
     ((2, 256, 37), (37,), (1, 37)),  # vector runs of 16 and a tail
+    ((1, 256, 128), (128,), (1, 128)),  # 64x64 blocks (channels % 64 == 0)
     ((1, 256, 7), (), (7,)),
     ((3, 256, 5), (3, 1, 5), (5,)),
     # More positions than the kernel tabulates: the table-free path.
@@ -90,3 +91,12 @@ def test_int8_kernel_shared_table_any_length(rng, size):
     x = rng.integers(-128, 128, size=(1, size)).astype(np.int8)
     a, b = np.float32(0.9), np.float32(1.7)
     _check(x, a, b, (0.05, -3), (0.06, -70), "INT32")
+
+
+@pytest.mark.parametrize("shape", [(1, 100, 64), (3, 7, 5, 128), (1, 64, 64)])
+def test_int8_kernel_per_channel_any_rows(rng, shape):
+    # Row counts that are not multiples of the 64-row blocks.
+    x = rng.integers(-128, 128, size=shape).astype(np.int8)
+    a = rng.uniform(0.05, 2.0, size=shape[-1:]).astype(np.float32)
+    b = rng.uniform(0.05, 2.0, size=shape[-1:]).astype(np.float32)
+    _check(x, a, b, (0.04, 7), (0.05, -90), "FLOAT32")

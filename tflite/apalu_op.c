@@ -33,6 +33,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __cplusplus /* also compiles as C++ (e.g. inside a .cc unity build) */
+#define restrict __restrict
+#define _Static_assert static_assert
+#define APALU_EXTERN_C extern "C"
+#else
+#define APALU_EXTERN_C
+#endif
+
 #ifdef APALU_USE_TFLITE_HEADERS
 #include "tensorflow/lite/c/common.h"
 #else
@@ -884,6 +892,6 @@ static struct {
 #if defined(__GNUC__)
 __attribute__((visibility("default")))
 #endif
-const TfLiteRegistration* KerasApalu_Register_APALU(void) {
+APALU_EXTERN_C const TfLiteRegistration* KerasApalu_Register_APALU(void) {
   return &apalu_registration.registration;
 }

@@ -1,7 +1,7 @@
 """TFLite / LiteRT export of Keras models that use APALU.
 
     from keras_apalu import tflite
-    tflite.export(model, "model.tflite")                    # one APALU op per layer
+    tflite.export(model, "model.tflite")                   # APALU custom ops
     tflite.export(model, "plain.tflite", mode="builtin")   # builtin ops only
     runner = tflite.interpreter("model.tflite")            # kernel registered
 

@@ -582,12 +582,17 @@ static void apalu_int8_lookup_tables_avx512(const int8_t* tables,
       3072 + 128, 3328 + 128, 3584 + 128, 3840 + 128);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512i level = _mm512_cvtepi8_epi32(
-        _mm_loadu_si128((const __m128i*)(x + i)));
+    /* Masked forms with explicit sources: the unmasked intrinsics start from
+     * an "undefined" register, which some GCC versions warn about in C++. */
+    const __mmask16 all = (__mmask16)0xFFFF;
+    const __m512i level = _mm512_maskz_cvtepi8_epi32(
+        all, _mm_loadu_si128((const __m128i*)(x + i)));
     const __m512i index = _mm512_add_epi32(level, lanes);
-    const __m512i y =
-        _mm512_i32gather_epi32(index, (const void*)(tables + 256 * i), 1);
-    _mm_storeu_si128((__m128i*)(out + i), _mm512_cvtepi32_epi8(y));
+    const __m512i y = _mm512_mask_i32gather_epi32(
+        _mm512_setzero_si512(), all, index,
+        (const void*)(tables + 256 * i), 1);
+    _mm_storeu_si128((__m128i*)(out + i),
+                     _mm512_mask_cvtepi32_epi8(_mm_setzero_si128(), all, y));
   }
   for (; i < n; ++i) out[i] = tables[256 * i + x[i] + 128];
 }

@@ -220,7 +220,9 @@ def _rewrite_subgraph(schema, model, subgraph, code_of):
                 or not _is_int8(schema, tensors[int(sinks[0].outputs[0])])):
             raise ValueError(
                 f"APALU op writing {tensors[y].name!r}: its output must feed "
-                "exactly one int8 QUANTIZE to be made int8."
+                "exactly one int8 QUANTIZE to be made int8 (an APALU layer "
+                "feeding another APALU directly has no calibrated scale in "
+                "between); use mode='builtin' for this model."
             )
         for index in (a, b):
             tensor = tensors[index]

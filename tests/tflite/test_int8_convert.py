@@ -144,3 +144,12 @@ def test_int8_needs_representative_data():
                        representative_data=np.zeros((4, 63), np.float32))
     with pytest.raises(ValueError, match="only used by quantize='int8'"):
         tflite.convert(model, representative_data=np.zeros((4, 64)))
+
+
+def test_custom_int8_rejects_chained_apalu_clearly(rng):
+    inputs = keras.Input((16,))
+    x = APALU(shared_axes="all")(keras.layers.Dense(8)(inputs))
+    model = keras.Model(inputs, APALU(shared_axes="all")(x))
+    data = rng.normal(size=(16, 16)).astype(np.float32)
+    with pytest.raises((ValueError, RuntimeError), match="mode='builtin'"):
+        tflite.convert(model, quantize="int8", representative_data=data)

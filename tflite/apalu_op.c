@@ -7,7 +7,9 @@
  * Inputs: x (any shape), a and b (each broadcastable to x: a scalar, one value
  * per channel of the last axis, or any shape whose dimensions are 1 or equal to
  * x's, right-aligned, as produced by every `shared_axes` of the Keras layer).
- * Output: same shape as x. All tensors float32.
+ * Output: same shape as x. All tensors float32, except in full-integer models:
+ * there x and the output are int8 and a, b float32 or quantised int32 (see the
+ * int8 section: a lookup table per channel, built in Prepare).
  *
  * One exp per element: with t = min(x, -1.702 x) <= 0 and e = exp(t),
  *     x >= 0:  f = a * x * (1 + 1 / (1 + e))   (e = exp(-1.702 x))
@@ -25,6 +27,7 @@
  * passed to `MutableOpResolver::AddCustom("APALU", ..., 1)`.
  */
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,7 +47,12 @@
 #include <stdbool.h>
 
 typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
-typedef enum { kTfLiteNoType = 0, kTfLiteFloat32 = 1 } TfLiteType;
+typedef enum {
+  kTfLiteNoType = 0,
+  kTfLiteFloat32 = 1,
+  kTfLiteInt32 = 2,
+  kTfLiteInt8 = 9
+} TfLiteType;
 
 typedef struct TfLiteIntArray {
   int size;
@@ -162,6 +170,7 @@ typedef struct ApaluPlan {
   int64_t extent[APALU_MAX_RANK];
   int64_t stride_a[APALU_MAX_RANK];
   int64_t stride_b[APALU_MAX_RANK];
+  struct ApaluInt8* int8; /* int8 models only; see the int8 section */
 } ApaluPlan;
 
 /* ---- the math ---------------------------------------------------------- */
@@ -273,8 +282,11 @@ static void* apalu_init(TfLiteContext* context, const char* buffer,
   return calloc(1, sizeof(ApaluPlan));
 }
 
+static void apalu_int8_release(ApaluPlan* plan);
+
 static void apalu_free(TfLiteContext* context, void* buffer) {
   (void)context;
+  apalu_int8_release((ApaluPlan*)buffer);
   free(buffer);
 }
 
@@ -323,6 +335,420 @@ static TfLiteStatus apalu_param_strides(TfLiteContext* context,
   return kTfLiteOk;
 }
 
+/* ---- int8 (full-integer quantised models) ----------------------------- */
+/*
+ * When x is int8, the output is int8 too, and a and b are constant float32
+ * tensors or int32 tensors quantised per tensor (value = scale * (q - zero)).
+ * x and the output carry per-tensor scales and zero points. f depends on the
+ * input level q (256 values) and on the position's (a, b), so Prepare
+ * tabulates, in float64,
+ *     out(q) = clamp(round(f(s_in (q - z_in), a, b) / s_out) + z_out)
+ * for every q, once per distinct (a, b) position: one 256-entry table for
+ * scalar a and b, one per channel for per-channel a and b. Eval is then one
+ * table lookup per element. When a and b vary over more than
+ * APALU_INT8_MAX_TABLES positions (e.g. one a per pixel and channel), Prepare
+ * instead tabulates the parameter-free parts g(x) = x + x sigmoid(1.702 x)
+ * (x >= 0) and expm1(x) (x < 0) per level, and Eval computes
+ *     clamp(round(c(q) * unit(q)) + z_out), c = a / s_out or b / s_out,
+ * one lookup and one multiply per element.
+ */
+
+#define APALU_INT8_MAX_TABLES 4096
+
+/* Per-tensor scale and zero point (TfLiteQuantizationParams in the header). */
+#ifdef APALU_USE_TFLITE_HEADERS
+#define APALU_SCALE_FIELD params.scale
+#define APALU_ZERO_FIELD params.zero_point
+#else
+#define APALU_SCALE_FIELD quant_scale
+#define APALU_ZERO_FIELD quant_zero_point
+#endif
+
+typedef struct ApaluInt8 {
+  int rank; /* x's coalesced axes */
+  int64_t extent[APALU_MAX_RANK];
+  int64_t stride[APALU_MAX_RANK]; /* in parameter positions; 0: broadcast */
+  int64_t positions;              /* distinct (a, b) positions */
+  int8_t* tables;                 /* positions x 256, or NULL */
+  float* coefficients;            /* positions x 2: a / s_out, b / s_out */
+  float unit[256];                /* g or expm1 at each input level */
+  int32_t in_zero;
+  int32_t out_zero;
+} ApaluInt8;
+
+static void apalu_int8_release(ApaluPlan* plan) {
+  if (plan == NULL || plan->int8 == NULL) return;
+  free(plan->int8->tables);
+  free(plan->int8->coefficients);
+  free(plan->int8);
+  plan->int8 = NULL;
+}
+
+static double apalu_double(double x, double a, double b) {
+  if (x >= 0.0) return a * (x + x / (1.0 + exp(-APALU_SIGMOID_SCALE * x)));
+  return b * expm1(x);
+}
+
+/* Value of element `offset` of a float32 or quantised int32 parameter. */
+static double apalu_int8_param(const TfLiteTensor* p, int64_t offset) {
+  if (p->type == kTfLiteFloat32) return ((const float*)p->data.data)[offset];
+  return (double)p->APALU_SCALE_FIELD *
+         ((double)((const int32_t*)p->data.data)[offset] -
+          p->APALU_ZERO_FIELD);
+}
+
+static int8_t apalu_int8_saturate(double v) {
+  v = v < -128.0 ? -128.0 : (v > 127.0 ? 127.0 : v);
+  return (int8_t)v;
+}
+
+static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
+                                       ApaluPlan* plan, TfLiteTensor** in,
+                                       const TfLiteTensor* out,
+                                       const int64_t* stride_a,
+                                       const int64_t* stride_b) {
+  const TfLiteTensor* x = in[0];
+  for (int i = 1; i < 3; ++i) {
+    if (in[i]->data.data == NULL) {
+      APALU_REPORT(context,
+                   "APALU: in an int8 model, input '%s' must be a constant "
+                   "tensor.", apalu_input_name(i));
+      return kTfLiteError;
+    }
+    if (in[i]->type == kTfLiteInt32 && !(in[i]->APALU_SCALE_FIELD > 0.0f)) {
+      APALU_REPORT(context,
+                   "APALU: int32 input '%s' needs a positive quantisation "
+                   "scale.", apalu_input_name(i));
+      return kTfLiteError;
+    }
+  }
+  if (!(x->APALU_SCALE_FIELD > 0.0f) || !(out->APALU_SCALE_FIELD > 0.0f)) {
+    APALU_REPORT(context,
+                 "APALU: int8 x and output need per-tensor quantisation "
+                 "parameters with a positive scale.");
+    return kTfLiteError;
+  }
+  apalu_int8_release(plan);
+  ApaluInt8* q8 = (ApaluInt8*)calloc(1, sizeof(ApaluInt8));
+  if (q8 == NULL) {
+    APALU_REPORT(context, "APALU: out of memory.");
+    return kTfLiteError;
+  }
+  plan->int8 = q8;
+  q8->in_zero = x->APALU_ZERO_FIELD;
+  q8->out_zero = out->APALU_ZERO_FIELD;
+
+  /* Parameter space: x's axes along which a or b varies, row-major. */
+  const TfLiteIntArray* dims = x->dims;
+  const int rank = dims->size;
+  int64_t stride[APALU_MAX_RANK];
+  int64_t positions = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    const int varies = stride_a[d] != 0 || stride_b[d] != 0;
+    stride[d] = varies ? positions : 0;
+    if (varies) positions *= dims->data[d];
+  }
+  q8->positions = positions;
+
+  /* Eval's view of x: coalesced axes, as for the float plan. */
+  q8->rank = 0;
+  for (int d = 0; d < rank; ++d) {
+    const int64_t extent = dims->data[d];
+    if (extent == 1) continue;
+    const int r = q8->rank;
+    if (r > 0 && (q8->stride[r - 1] == 0) == (stride[d] == 0)) {
+      q8->extent[r - 1] *= extent;
+      q8->stride[r - 1] = stride[d];
+    } else {
+      q8->extent[r] = extent;
+      q8->stride[r] = stride[d];
+      q8->rank = r + 1;
+    }
+  }
+  if (q8->rank == 0) {
+    q8->rank = 1;
+    q8->extent[0] = 1;
+    q8->stride[0] = 0;
+  }
+
+  const double s_in = x->APALU_SCALE_FIELD, s_out = out->APALU_SCALE_FIELD;
+  const int use_tables = positions <= APALU_INT8_MAX_TABLES;
+  if (use_tables) {
+    /* + 64: a vector gather may read 3 bytes past the last table. */
+    q8->tables = (int8_t*)malloc((size_t)positions * 256 + 64);
+  } else {
+    q8->coefficients = (float*)malloc((size_t)positions * 2 * sizeof(float));
+    for (int level = 0; level < 256; ++level) {
+      const double xv = s_in * ((double)(level - 128) - q8->in_zero);
+      q8->unit[level] = (float)apalu_double(xv, 1.0, 1.0);
+    }
+  }
+  if (q8->tables == NULL && q8->coefficients == NULL) {
+    APALU_REPORT(context, "APALU: out of memory for the int8 tables.");
+    return kTfLiteError;
+  }
+  /* Walk the parameter positions in order (an odometer over the axes where
+   * a or b varies), tracking a's and b's element offsets. */
+  int64_t index[APALU_MAX_RANK] = {0};
+  int64_t a_off = 0, b_off = 0;
+  for (int64_t p = 0; p < positions; ++p) {
+    const double a = apalu_int8_param(in[1], a_off);
+    const double b = apalu_int8_param(in[2], b_off);
+    if (use_tables) {
+      int8_t* table = q8->tables + p * 256;
+      for (int level = 0; level < 256; ++level) {
+        const double xv = s_in * ((double)(level - 128) - q8->in_zero);
+        const double y = round(apalu_double(xv, a, b) / s_out);
+        table[level] = apalu_int8_saturate(y + q8->out_zero);
+      }
+    } else {
+      q8->coefficients[2 * p] = (float)(a / s_out);
+      q8->coefficients[2 * p + 1] = (float)(b / s_out);
+    }
+    for (int d = rank - 1; d >= 0; --d) {
+      if (stride[d] == 0) continue;
+      if (++index[d] < dims->data[d]) {
+        a_off += stride_a[d];
+        b_off += stride_b[d];
+        break;
+      }
+      a_off -= stride_a[d] * (dims->data[d] - 1);
+      b_off -= stride_b[d] * (dims->data[d] - 1);
+      index[d] = 0;
+    }
+  }
+  return kTfLiteOk;
+}
+
+static void apalu_int8_run_scaled(const ApaluInt8* q8, const int8_t* x,
+                                  int8_t* out, int64_t n, int64_t p,
+                                  int step) {
+  const float zero = (float)q8->out_zero;
+  for (int64_t i = 0; i < n; ++i) {
+    const int level = x[i] + 128;
+    const float* c = q8->coefficients + 2 * (p + i * step);
+    const float coefficient = x[i] >= q8->in_zero ? c[0] : c[1];
+    float v = roundf(coefficient * q8->unit[level]) + zero;
+    v = v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v);
+    out[i] = (int8_t)v;
+  }
+}
+
+/* One shared table over a run: out[i] = table[x[i] + 128]. */
+static void apalu_int8_lookup(const int8_t* table, const int8_t* x,
+                              int8_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = table[x[i] + 128];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(APALU_NO_SIMD)
+#include <immintrin.h>
+#define APALU_HAVE_VBMI 1
+/* The same with AVX-512 VBMI: the 256-byte table sits in four registers and
+ * two two-register byte permutes (7 index bits each) plus a blend on the
+ * index's top bit look up 64 elements. Used when the CPU has VBMI. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void apalu_int8_lookup_vbmi(const int8_t* table, const int8_t* x,
+                                   int8_t* out, int64_t n) {
+  const __m512i t0 = _mm512_loadu_si512((const void*)table);
+  const __m512i t1 = _mm512_loadu_si512((const void*)(table + 64));
+  const __m512i t2 = _mm512_loadu_si512((const void*)(table + 128));
+  const __m512i t3 = _mm512_loadu_si512((const void*)(table + 192));
+  const __m512i flip = _mm512_set1_epi8((char)0x80); /* level = x + 128 */
+  int64_t i = 0;
+  for (; i < n; i += 64) {
+    const __mmask64 k =
+        n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+    const __m512i level =
+        _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, x + i), flip);
+    const __m512i low = _mm512_permutex2var_epi8(t0, level, t1);
+    const __m512i high = _mm512_permutex2var_epi8(t2, level, t3);
+    const __m512i y =
+        _mm512_mask_blend_epi8(_mm512_movepi8_mask(level), low, high);
+    _mm512_mask_storeu_epi8(out + i, k, y);
+  }
+}
+
+/* One table per element (per-channel a, b): out[i] = tables[256 i + x[i] +
+ * 128], 16 elements per 32-bit gather (each reads 4 bytes from its table; the
+ * tables are allocated with padding for the last one). */
+__attribute__((target("avx512f,avx512bw")))
+static void apalu_int8_lookup_tables_avx512(const int8_t* tables,
+                                            const int8_t* x, int8_t* out,
+                                            int64_t n) {
+  const __m512i lanes = _mm512_setr_epi32(
+      128, 256 + 128, 512 + 128, 768 + 128, 1024 + 128, 1280 + 128,
+      1536 + 128, 1792 + 128, 2048 + 128, 2304 + 128, 2560 + 128, 2816 + 128,
+      3072 + 128, 3328 + 128, 3584 + 128, 3840 + 128);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    /* Masked forms with explicit sources: the unmasked intrinsics start from
+     * an "undefined" register, which some GCC versions warn about in C++. */
+    const __mmask16 all = (__mmask16)0xFFFF;
+    const __m512i level = _mm512_maskz_cvtepi8_epi32(
+        all, _mm_loadu_si128((const __m128i*)(x + i)));
+    const __m512i index = _mm512_add_epi32(level, lanes);
+    const __m512i y = _mm512_mask_i32gather_epi32(
+        _mm512_setzero_si512(), all, index,
+        (const void*)(tables + 256 * i), 1);
+    _mm_storeu_si128((__m128i*)(out + i),
+                     _mm512_mask_cvtepi32_epi8(_mm_setzero_si128(), all, y));
+  }
+  for (; i < n; ++i) out[i] = tables[256 * i + x[i] + 128];
+}
+
+/* Transposes a 64x64 byte block held in 64 registers, in place: six steps
+ * that swap the off-diagonal b x b sub-blocks of each 2b x 2b block (b = 32,
+ * 16, ..., 1), each with two-source byte permutes. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void apalu_transpose64_indices(__m512i* indices) {
+  int step = 0;
+  for (int b = 32; b >= 1; b >>= 1, ++step) {
+    uint8_t low[64], high[64];
+    for (int col = 0; col < 64; ++col) {
+      low[col] = (uint8_t)((col & b) ? 64 + col - b : col);
+      high[col] = (uint8_t)((col & b) ? 64 + col : col + b);
+    }
+    indices[2 * step] = _mm512_loadu_si512((const void*)low);
+    indices[2 * step + 1] = _mm512_loadu_si512((const void*)high);
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static void apalu_transpose64(__m512i* rows, const __m512i* indices) {
+  int step = 0;
+  for (int b = 32; b >= 1; b >>= 1, ++step) {
+    const __m512i low_index = indices[2 * step];
+    const __m512i high_index = indices[2 * step + 1];
+    for (int i = 0; i < 64; ++i) {
+      if (i & b) continue;
+      const __m512i upper = rows[i], lower = rows[i + b];
+      rows[i] = _mm512_permutex2var_epi8(upper, low_index, lower);
+      rows[i + b] = _mm512_permutex2var_epi8(upper, high_index, lower);
+    }
+  }
+}
+
+/* Per-channel tables over `rows` rows of `channels` (a multiple of 64)
+ * elements each, the same tables for every row: 64x64 blocks are transposed
+ * so that each register holds one channel of 64 rows, looked up with that
+ * channel's table in four registers, and transposed back. Returns the
+ * number of rows done (a multiple of 64). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static int64_t apalu_int8_lookup_channels_vbmi(const int8_t* tables,
+                                               const int8_t* x, int8_t* out,
+                                               int64_t rows,
+                                               int64_t channels) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  __m512i block[64], indices[12];
+  apalu_transpose64_indices(indices);
+  int64_t row = 0;
+  for (; row + 64 <= rows; row += 64) {
+    for (int64_t c0 = 0; c0 < channels; c0 += 64) {
+      for (int i = 0; i < 64; ++i) {
+        block[i] = _mm512_loadu_si512(
+            (const void*)(x + (row + i) * channels + c0));
+      }
+      apalu_transpose64(block, indices);
+      for (int c = 0; c < 64; ++c) {
+        const int8_t* table = tables + (c0 + c) * 256;
+        const __m512i level = _mm512_xor_si512(block[c], flip);
+        const __m512i low = _mm512_permutex2var_epi8(
+            _mm512_loadu_si512((const void*)table), level,
+            _mm512_loadu_si512((const void*)(table + 64)));
+        const __m512i high = _mm512_permutex2var_epi8(
+            _mm512_loadu_si512((const void*)(table + 128)), level,
+            _mm512_loadu_si512((const void*)(table + 192)));
+        block[c] = _mm512_mask_blend_epi8(_mm512_movepi8_mask(level), low,
+                                          high);
+      }
+      apalu_transpose64(block, indices);
+      for (int i = 0; i < 64; ++i) {
+        _mm512_storeu_si512((void*)(out + (row + i) * channels + c0),
+                            block[i]);
+      }
+    }
+  }
+  return row;
+}
+
+static int apalu_cpu_has_avx512(void) {
+  static int has = -1;
+  if (has < 0) {
+    __builtin_cpu_init();
+    has = __builtin_cpu_supports("avx512f") &&
+          __builtin_cpu_supports("avx512bw");
+  }
+  return has;
+}
+
+static int apalu_cpu_has_vbmi(void) {
+  static int has = -1;
+  if (has < 0) {
+    __builtin_cpu_init();
+    has = __builtin_cpu_supports("avx512vbmi") &&
+          __builtin_cpu_supports("avx512bw");
+  }
+  return has;
+}
+#endif
+
+static void apalu_int8_eval(const ApaluInt8* q8, const int8_t* x,
+                            int8_t* out) {
+  const int inner = q8->rank - 1;
+  const int64_t n = q8->extent[inner];
+  const int step = q8->stride[inner] != 0;
+  int64_t rows = 1;
+  for (int d = 0; d < inner; ++d) rows *= q8->extent[d];
+  int64_t index[APALU_MAX_RANK] = {0};
+  int64_t p = 0;
+  int64_t row = 0;
+#ifdef APALU_HAVE_VBMI
+  /* a, b per channel of a feature map: the same tables for every row. */
+  if (q8->tables != NULL && step && q8->rank == 2 && q8->stride[0] == 0 &&
+      n % 64 == 0 && rows >= 64 && apalu_cpu_has_vbmi()) {
+    row = apalu_int8_lookup_channels_vbmi(q8->tables, x, out, rows, n);
+    index[0] = row;
+  }
+#endif
+  for (; row < rows; ++row) {
+    const int8_t* xr = x + row * n;
+    int8_t* outr = out + row * n;
+    if (q8->tables == NULL) {
+      apalu_int8_run_scaled(q8, xr, outr, n, p, step);
+    } else if (step) {
+      /* One table per element of the run (per-channel a and b). */
+#ifdef APALU_HAVE_VBMI
+      if (apalu_cpu_has_avx512()) {
+        apalu_int8_lookup_tables_avx512(q8->tables + p * 256, xr, outr, n);
+      } else
+#endif
+      {
+        const int8_t* tables = q8->tables + p * 256 + 128;
+        for (int64_t i = 0; i < n; ++i) outr[i] = tables[i * 256 + xr[i]];
+      }
+    } else {
+#ifdef APALU_HAVE_VBMI
+      if (apalu_cpu_has_vbmi()) {
+        apalu_int8_lookup_vbmi(q8->tables + p * 256, xr, outr, n);
+      } else {
+        apalu_int8_lookup(q8->tables + p * 256, xr, outr, n);
+      }
+#else
+      apalu_int8_lookup(q8->tables + p * 256, xr, outr, n);
+#endif
+    }
+    for (int d = inner - 1; d >= 0; --d) {
+      if (++index[d] < q8->extent[d]) {
+        p += q8->stride[d];
+        break;
+      }
+      p -= q8->stride[d] * (q8->extent[d] - 1);
+      index[d] = 0;
+    }
+  }
+}
+
 static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
   if (node->inputs->size != 3) {
     APALU_REPORT(context, "APALU: expected 3 inputs (x, a, b), got %d.",
@@ -335,6 +761,7 @@ static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
     return kTfLiteError;
   }
   TfLiteTensor* in[3];
+  int int8 = 1; /* cleared below unless x is int8 */
   for (int i = 0; i < 3; ++i) {
     in[i] = apalu_tensor(context, node->inputs, i);
     if (in[i] == NULL) {
@@ -342,17 +769,25 @@ static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
                    apalu_input_name(i));
       return kTfLiteError;
     }
-    if (in[i]->type != kTfLiteFloat32) {
+    /* int8 models: x int8, a and b float32 or quantised int32. */
+    const int int8_ok = int8 && (i == 0 ? in[i]->type == kTfLiteInt8
+                                        : (in[i]->type == kTfLiteFloat32 ||
+                                           in[i]->type == kTfLiteInt32));
+    if (in[i]->type != kTfLiteFloat32 && !int8_ok) {
       APALU_REPORT(context,
                    "APALU: input '%s' must be float32, got TfLiteType %d. "
-                   "(Quantised APALU is not supported by this kernel.)",
+                   "(In int8 models x is int8 and a, b are float32 or "
+                   "quantised int32.)",
                    apalu_input_name(i), (int)in[i]->type);
       return kTfLiteError;
     }
+    if (int8 && i == 0 && in[i]->type != kTfLiteInt8) int8 = 0;
   }
   TfLiteTensor* out = apalu_tensor(context, node->outputs, 0);
-  if (out == NULL || out->type != kTfLiteFloat32) {
-    APALU_REPORT(context, "APALU: the output must be a float32 tensor.");
+  const TfLiteType out_type = int8 ? kTfLiteInt8 : kTfLiteFloat32;
+  if (out == NULL || out->type != out_type) {
+    APALU_REPORT(context, "APALU: the output must be a%s tensor, like x.",
+                 int8 ? "n int8" : " float32");
     return kTfLiteError;
   }
   const TfLiteIntArray* x_dims = in[0]->dims;
@@ -397,6 +832,15 @@ static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
     plan->stride_b[0] = 0;
   }
 
+  if (int8) {
+    if (apalu_int8_prepare(context, plan, in, out, stride_a, stride_b) !=
+        kTfLiteOk) {
+      return kTfLiteError;
+    }
+  } else {
+    apalu_int8_release(plan);
+  }
+
 #ifdef APALU_USE_TFLITE_HEADERS
   TfLiteIntArray* shape = TfLiteIntArrayCopy(x_dims);
 #else
@@ -427,8 +871,13 @@ static TfLiteStatus apalu_invoke(TfLiteContext* context, TfLiteNode* node) {
     APALU_REPORT(context, "APALU: a tensor has no data at Eval.");
     return kTfLiteError;
   }
-  apalu_eval_plan((const ApaluPlan*)node->user_data, x->data.f, a->data.f,
-                  b->data.f, out->data.f);
+  const ApaluPlan* plan = (const ApaluPlan*)node->user_data;
+  if (plan->int8 != NULL) {
+    apalu_int8_eval(plan->int8, (const int8_t*)x->data.data,
+                    (int8_t*)out->data.data);
+    return kTfLiteOk;
+  }
+  apalu_eval_plan(plan, x->data.f, a->data.f, b->data.f, out->data.f);
   return kTfLiteOk;
 }
 

@@ -2,7 +2,8 @@
 
     python -m keras_apalu.tflite build [--force]
     python -m keras_apalu.tflite convert model.keras model.tflite \
-        [--mode custom|builtin] [--quantize none|float16|dynamic]
+        [--mode custom|builtin] [--quantize none|float16|dynamic|int8]
+        [--representative samples.npy]   # required with --quantize int8
 """
 
 import argparse
@@ -18,7 +19,10 @@ def main(argv=None):
     conv.add_argument("tflite_path")
     conv.add_argument("--mode", default="custom", choices=["custom", "builtin"])
     conv.add_argument("--quantize", default="none",
-                      choices=["none", "float16", "dynamic"])
+                      choices=["none", "float16", "dynamic", "int8"])
+    conv.add_argument("--representative", default=None,
+                      help="int8: .npy (or .npz, one array per input) of "
+                           "calibration inputs, batch axis first")
     args = parser.parse_args(argv)
     from keras_apalu import tflite
 
@@ -26,8 +30,12 @@ def main(argv=None):
         print(tflite.build_library(force=args.force))
     else:
         quantize = None if args.quantize == "none" else args.quantize
-        path = tflite.export(args.keras_path, args.tflite_path, mode=args.mode,
-                             quantize=quantize)
+        from keras_apalu.tflite import int8
+
+        path = tflite.export(
+            args.keras_path, args.tflite_path, mode=args.mode,
+            quantize=quantize,
+            representative_data=int8.load_samples(args.representative))
         print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 

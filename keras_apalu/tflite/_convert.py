@@ -14,14 +14,16 @@ import sys
 import tempfile
 
 import keras
+import numpy as np
 
 from keras_apalu.layers import APALU
 from keras_apalu.ops import apalu
 from keras_apalu.tflite import _kernel
 from keras_apalu.tflite import flatbuffer
+from keras_apalu.tflite import int8
 
 MODES = ("custom", "builtin")
-QUANTIZATIONS = (None, "float16", "dynamic")
+QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 
 # The TFLite converter turns each call of a tf.function carrying this
 # attribute into one CUSTOM op named APALU whose inputs are the function's
@@ -40,20 +42,14 @@ def _check_arguments(mode, quantize, representative_data):
             f"mode must be one of {MODES} ('custom': one APALU op per layer, "
             f"needs the kernel; 'builtin': builtin ops only); got {mode!r}."
         )
-    if quantize == "int8":
-        raise NotImplementedError(
-            "quantize='int8' (full-integer quantisation with "
-            "representative_data) is not implemented yet; it comes with the "
-            "int8 issue. Use None, 'float16' or 'dynamic'."
-        )
     if quantize not in QUANTIZATIONS:
         raise ValueError(
             f"quantize must be one of {QUANTIZATIONS}; got {quantize!r}."
         )
-    if representative_data is not None:
+    if representative_data is not None and quantize != "int8":
         raise ValueError(
-            "representative_data is only used by quantize='int8', which is "
-            "not implemented yet; pass representative_data=None."
+            "representative_data is only used by quantize='int8'; pass "
+            "representative_data=None."
         )
 
 
@@ -122,7 +118,7 @@ def _load(model_or_keras_path):
     return keras.saving.load_model(path, compile=False)
 
 
-def _convert_here(model, mode, quantize):
+def _convert_here(model, mode, quantize, representative_data=None):
     import tensorflow as tf
 
     with _export_calls(model, mode) as layers:
@@ -135,7 +131,14 @@ def _convert_here(model, mode, quantize):
             converter.target_spec.supported_types = [tf.float16]
         elif quantize == "dynamic":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantize == "int8":
+            samples = int8.representative_samples(model, representative_data)
+            int8.configure_converter(converter, samples, mode)
         content = converter.convert()
+    if quantize == "int8" and mode == "custom" and layers:
+        # The converter leaves the custom op float32 between DEQUANTIZE and
+        # QUANTIZE: rewire it to int8 (see keras_apalu/tflite/int8.py).
+        content = int8.rewrite_custom_op_int8(content)
     names = flatbuffer.op_names(content)
     flex = sorted({n for n in names if n.startswith("Flex")})
     if flex:
@@ -153,7 +156,7 @@ def _package_root():
     return str(pathlib.Path(__file__).resolve().parents[2])
 
 
-def _convert_in_subprocess(source, mode, quantize):
+def _convert_in_subprocess(source, mode, quantize, representative_data=None):
     with tempfile.TemporaryDirectory(prefix="keras_apalu_tflite_") as tmp:
         tmp = pathlib.Path(tmp)
         if isinstance(source, keras.Model):
@@ -172,6 +175,13 @@ def _convert_in_subprocess(source, mode, quantize):
             sys.executable, "-m", "keras_apalu.tflite._worker", str(path),
             str(output), "--mode", mode, "--quantize", quantize or "none",
         ]
+        if representative_data is not None:
+            arrays = (representative_data
+                      if isinstance(representative_data, (list, tuple))
+                      else [representative_data])
+            samples = tmp / "representative.npz"
+            np.savez(samples, *[np.asarray(a, np.float32) for a in arrays])
+            command += ["--representative", str(samples)]
         result = subprocess.run(command, capture_output=True, text=True,
                                 env=env)
         if result.returncode != 0 or not output.is_file():
@@ -199,10 +209,15 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
             (see `interpreter`). `"builtin"`: APALU is decomposed into TFLite
             builtin ops only (no Flex), for runtimes where no custom op can
             be registered.
-        quantize: `None` (float32), `"float16"` (weights stored as float16)
-            or `"dynamic"` (dynamic-range: int8 weights, float activations).
-            `"int8"` raises NotImplementedError for now.
-        representative_data: reserved for `quantize="int8"`; must be None.
+        quantize: `None` (float32), `"float16"` (weights stored as float16),
+            `"dynamic"` (dynamic-range: int8 weights, float activations) or
+            `"int8"` (full integer: int8 activations, input and output, int32
+            biases; in custom mode the APALU op itself runs in int8 by table
+            lookup). See keras_apalu/tflite/int8.py.
+        representative_data: for `quantize="int8"` only (required there):
+            calibration inputs, an array of N samples (batch axis first) or
+            a list of such arrays, one per model input; a few hundred real
+            inputs, e.g. training images.
 
     Returns:
         The flatbuffer as `bytes`.
@@ -211,8 +226,14 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
     if keras.backend.backend() != "tensorflow":
         if not isinstance(model_or_keras_path, keras.Model):
             model_or_keras_path = _check_path(model_or_keras_path)
-        return _convert_in_subprocess(model_or_keras_path, mode, quantize)
-    return _convert_here(_load(model_or_keras_path), mode, quantize)
+        elif quantize == "int8":
+            # Bad data fails here, not in the subprocess.
+            representative_data = int8.representative_samples(
+                model_or_keras_path, representative_data)
+        return _convert_in_subprocess(model_or_keras_path, mode, quantize,
+                                      representative_data)
+    return _convert_here(_load(model_or_keras_path), mode, quantize,
+                         representative_data)
 
 
 def _check_path(path):

@@ -18,6 +18,8 @@ def main(argv=None):
     parser.add_argument("tflite_path")
     parser.add_argument("--mode", default="custom")
     parser.add_argument("--quantize", default="none")
+    parser.add_argument("--representative", default=None,
+                        help=".npy or .npz of calibration inputs (int8)")
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         sys.exit("keras_apalu.tflite._worker must run with "
@@ -28,6 +30,7 @@ def main(argv=None):
         args.keras_path,
         mode=args.mode,
         quantize=None if args.quantize == "none" else args.quantize,
+        representative_data=_convert.int8.load_samples(args.representative),
     )
     with open(args.tflite_path, "wb") as file:
         file.write(content)

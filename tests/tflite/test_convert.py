@@ -214,7 +214,7 @@ def test_export_command_line(converted, tmp_path):
 @pytest.mark.parametrize(
     "kwargs,error,message",
     [
-        ({"quantize": "int8"}, NotImplementedError, "int8"),
+        ({"quantize": "int8"}, ValueError, "needs representative_data"),
         ({"quantize": "int4"}, ValueError, "quantize must be"),
         ({"mode": "fused"}, ValueError, "mode must be"),
         ({"representative_data": [np.zeros((1, 10))]}, ValueError,

@@ -7,5 +7,7 @@ cd "$(dirname "$0")"
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "torch==2.13.0"
 python -m pip install --quiet -e ".[test]"
+# The tfmot extra's own package, without its absl-py~=1.2 pin (see pyproject).
+python -m pip install --quiet --no-deps "tensorflow-model-optimization==0.8.1"
 # Build the TFLite APALU kernel now (it is also built on first use).
 python -m keras_apalu.tflite build

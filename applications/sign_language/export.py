@@ -12,12 +12,14 @@ earlier files intact.
 import json
 import pathlib
 
+import numpy as np
+
 #: File name per conversion mode.
 OUTPUTS = {"custom": "model.tflite", "builtin": "model_builtin.tflite"}
 
 
 def representative_images(run_dir, count=100):
-    """Up to `count` training images of a run, float32 batches of one, for int8 calibration."""
+    """Up to `count` training images of a run, one float32 array (N, H, W, C), for int8 calibration."""
     from applications.sign_language import split as split_lib
     from applications.sign_language.train import TrainConfig
     from applications.sign_language.train import load_data
@@ -29,7 +31,8 @@ def representative_images(run_dir, count=100):
     })
     data = load_data(config)
     indices = split_lib.indices_of(split_lib.load_split(run_dir / "split.json"), data["files"])
-    return [data["images"][i][None].astype("float32") for i in indices["train"][:count]]
+    chosen = indices["train"][:count]
+    return np.stack([data["images"][i] for i in chosen]).astype("float32")
 
 
 def export_run(run_dir, modes=("custom", "builtin"), quantize=None):

@@ -49,3 +49,23 @@ def test_tflite_matches_keras(exported_run, tiny_dataset, name):
     lite_eval = inference.evaluate(exported_run / name, run_dir=exported_run,
                                    data_dir=str(tiny_dataset))
     assert lite_eval["confusion_matrix"] == keras_eval["confusion_matrix"]
+
+
+def test_int8_export_calibrates_on_training_images(exported_run, tiny_dataset):
+    cli.main(["export", "--run-dir", str(exported_run), "--quantize", "int8",
+              "--modes", "custom"])
+    path = exported_run / "model_int8.tflite"
+    from keras_apalu import tflite
+
+    runner = tflite.interpreter(model_path=str(path))
+    assert runner.get_input_details()[0]["dtype"] == np.int8
+    assert runner.get_output_details()[0]["dtype"] == np.int8
+    images = sorted((pathlib.Path(tiny_dataset) / "Dataset" / "3").glob("*.JPG"))[:3]
+    keras_top = inference.predict_files(exported_run / "model.keras", images, top_k=10)
+    lite_top = inference.predict_files(path, images, top_k=10)
+    for k, t in zip(keras_top, lite_top):
+        expected = {c["class"]: c["probability"] for c in k["top"]}
+        got = {c["class"]: c["probability"] for c in t["top"]}
+        # int8 output: one quantisation step of a softmax is 1/256.
+        np.testing.assert_allclose([got[c] for c in expected],
+                                   list(expected.values()), atol=0.05)

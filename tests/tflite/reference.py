@@ -1,19 +1,10 @@
-"""Test helpers: an independent float64 NumPy APALU, a hand-made APALU model,
+"""Test helpers: the float64 NumPy APALU (tests/reference.py), a hand-made APALU model,
 and a one-call interpreter runner."""
 
 import numpy as np
 
-
-def apalu_reference(x, a, b):
-    """f(x) = a (x + x sigmoid(1.702 x)) for x >= 0, b (exp(x) - 1) for x < 0."""
-    x = np.asarray(x, np.float64)
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    with np.errstate(over="ignore"):
-        sigmoid = 1.0 / (1.0 + np.exp(-1.702 * x))
-    positive = a * (x + x * sigmoid)
-    negative = b * np.expm1(np.minimum(x, 0.0))
-    return np.where(x >= 0, positive, negative)
+# The float64 NumPy APALU every test compares against.
+from tests.reference import apalu as apalu_reference  # noqa: F401
 
 
 def apalu_flatbuffer(x_shape, a, b, x_type="FLOAT32", inputs=3, outputs=1):

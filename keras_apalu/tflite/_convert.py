@@ -268,6 +268,10 @@ def export(model_or_keras_path, path, **convert_kwargs):
             file.write(content)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp creates the file 0600; give it the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -5,6 +5,7 @@ converted in a TensorFlow-backend subprocess by `convert` itself. The
 conversions are shared by module-scoped fixtures to keep the suite fast.
 """
 
+import os
 import pathlib
 
 import keras
@@ -179,6 +180,9 @@ def test_export_writes_atomically(trained, converted, tmp_path, monkeypatch):
     assert written == path
     before = path.read_bytes()
     assert before == converted["dense", "builtin"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
     def broken(*args, **kwargs):
         raise RuntimeError("conversion failed")

@@ -233,7 +233,11 @@ def build_parser():
     sub.add_argument("--run-dir", default="runs/sign-language")
     sub.add_argument("--modes", nargs="+", default=["custom", "builtin"],
                      choices=["custom", "builtin"])
-    sub.add_argument("--quantize", choices=["float16", "dynamic", "int8"])
+    quantize = sub.add_mutually_exclusive_group()
+    quantize.add_argument("--quantize", choices=["float16", "dynamic", "int8"])
+    quantize.add_argument("--int8", dest="quantize", action="store_const", const="int8",
+                          help="full-integer model calibrated on training images "
+                               "(same as --quantize int8)")
     sub.set_defaults(function=cmd_export)
 
     sub = commands.add_parser("compare", help="activations x seeds on one signer split")

@@ -52,8 +52,7 @@ def test_tflite_matches_keras(exported_run, tiny_dataset, name):
 
 
 def test_int8_export_calibrates_on_training_images(exported_run, tiny_dataset):
-    cli.main(["export", "--run-dir", str(exported_run), "--quantize", "int8",
-              "--modes", "custom"])
+    cli.main(["export", "--run-dir", str(exported_run), "--int8", "--modes", "custom"])
     path = exported_run / "model_int8.tflite"
     from keras_apalu import tflite
 

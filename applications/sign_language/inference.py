@@ -148,8 +148,8 @@ def evaluate(model_path, run_dir=None, part="test", folder=None, data_dir=None):
         dict with `accuracy`, `images`, `per_class_accuracy`, `confusion_matrix`.
     """
     from applications.sign_language.train import TrainConfig
+    from applications.sign_language.train import accuracy_report
     from applications.sign_language.train import load_data
-    from applications.sign_language.train import per_class_report
 
     predictor = load_predictor(model_path)
     size, color_mode = _image_settings(predictor.input_shape)
@@ -179,15 +179,5 @@ def evaluate(model_path, run_dir=None, part="test", folder=None, data_dir=None):
         images, labels = data["images"][indices], data["labels"][indices]
         source = f"{run_dir} ({part})"
     predictions = np.argmax(predictor(images), axis=-1)
-    matrix, per_class = per_class_report(labels, predictions, len(data_lib.CLASS_NAMES))
-    return {
-        "model": str(model_path),
-        "data": source,
-        "accuracy": float(np.mean(predictions == labels)),
-        "images": int(len(labels)),
-        "per_class_accuracy": {
-            name: (None if np.isnan(v) else float(v))
-            for name, v in zip(data_lib.CLASS_NAMES, per_class)
-        },
-        "confusion_matrix": matrix.tolist(),
-    }
+    return {"model": str(model_path), "data": source,
+            **accuracy_report(labels, predictions)}

@@ -195,7 +195,11 @@ def per_class_report(labels, predictions, num_classes):
 def evaluate_arrays(model, images, labels, batch_size=64):
     """Accuracy, per-class accuracy and confusion matrix of a Keras model."""
     probabilities = model.predict(images, batch_size=batch_size, verbose=0)
-    predictions = np.argmax(probabilities, axis=-1)
+    return accuracy_report(labels, np.argmax(probabilities, axis=-1))
+
+
+def accuracy_report(labels, predictions):
+    """Accuracy, per-class accuracy and confusion matrix of predicted labels."""
     matrix, per_class = per_class_report(labels, predictions, len(data_lib.CLASS_NAMES))
     return {
         "accuracy": float(np.mean(predictions == labels)),

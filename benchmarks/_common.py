@@ -6,6 +6,7 @@ JSON and prints one markdown report with the machine's description and the
 exact command that produced it.
 """
 
+import argparse
 import datetime
 import importlib.metadata
 import json
@@ -85,6 +86,28 @@ def machine_info(bandwidth):
         f"- Load average (1/5/15 min) at start: {_START_LOAD}",
         f"- Threads: {thread_setting()}",
     ]
+
+
+def add_run_arguments(parser, quick_help, timing=True):
+    """Adds the options every benchmark script shares.
+
+    --quick, --backends, (with `timing`) --threads and --clock, --timeout,
+    --output and the internal --child.
+    """
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS),
+                        choices=BACKENDS)
+    if timing:
+        parser.add_argument("--threads", type=int,
+                            help="threads per library (default: library defaults)")
+        parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                            help="wall: perf_counter; cpu: process_time, robust "
+                            "on a shared machine with --threads 1")
+    parser.add_argument("--timeout", type=int, default=900,
+                        help="seconds allowed per backend process")
+    parser.add_argument("--output", help="markdown file to write "
+                        "(default benchmarks/results/<script>.md)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
 
 def limit_threads(threads):

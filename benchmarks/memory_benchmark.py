@@ -314,19 +314,14 @@ def _saving(custom, plain):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller batches (16 and 64): a smoke run")
-    parser.add_argument("--backends", nargs="+", default=list(_common.BACKENDS),
-                        choices=_common.BACKENDS)
+    _common.add_run_arguments(
+        parser, quick_help="smaller batches (16 and 64): a smoke run", timing=False)
     parser.add_argument("--model", default="cnn",
                         help="'cnn' (built in), 'app' (applications/sign_language) "
                         "or 'module:function', a builder as described in "
                         "benchmarks/models.py")
     parser.add_argument("--cnn-batch", type=int)
     parser.add_argument("--mlp-batch", type=int)
-    parser.add_argument("--timeout", type=int, default=900)
-    parser.add_argument("--output")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.cnn_batch is None:
         args.cnn_batch = 16 if args.quick else 64

@@ -97,10 +97,7 @@ def _sections(rows, args):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="batch 16, 3 rounds: a smoke run")
-    parser.add_argument("--backends", nargs="+", default=list(_common.BACKENDS),
-                        choices=_common.BACKENDS)
+    _common.add_run_arguments(parser, quick_help="batch 16, 3 rounds: a smoke run")
     parser.add_argument("--model", default="cnn",
                         help="'cnn', 'mlp', 'app' (applications/sign_language) "
                         "or 'module:function' (see benchmarks/models.py)")
@@ -110,14 +107,6 @@ def parse_args(argv):
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--min-time", type=float)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int,
-                        help="threads per library (default: library defaults)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall: perf_counter; cpu: process_time, robust "
-                        "on a shared machine with --threads 1")
-    parser.add_argument("--timeout", type=int, default=900)
-    parser.add_argument("--output")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.batch is None:
         args.batch = 16 if args.quick else 32

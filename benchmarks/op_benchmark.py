@@ -263,25 +263,13 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+",
                         help="exponents k of the sizes 2^k (default 16 18 20 22 24)")
-    parser.add_argument("--quick", action="store_true",
-                        help="sizes 2^18 and 2^22, 3 rounds: a smoke run")
-    parser.add_argument("--backends", nargs="+", default=list(_common.BACKENDS),
-                        choices=_common.BACKENDS)
+    _common.add_run_arguments(
+        parser, quick_help="sizes 2^18 and 2^22, 3 rounds: a smoke run")
     parser.add_argument("--modes", nargs="+", default=["eager", "compiled"],
                         choices=["eager", "compiled"])
     parser.add_argument("--rounds", type=int, help="interleaved rounds (5)")
     parser.add_argument("--min-time", type=float,
                         help="seconds per timed batch of calls (0.05)")
-    parser.add_argument("--threads", type=int,
-                        help="threads per library (default: library defaults)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall: perf_counter; cpu: process_time, robust "
-                        "on a shared machine with --threads 1")
-    parser.add_argument("--timeout", type=int, default=900,
-                        help="seconds allowed per backend process")
-    parser.add_argument("--output", help="markdown file to write "
-                        "(default benchmarks/results/op_benchmark.md)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sizes is None:
         args.sizes = [18, 22] if args.quick else [16, 18, 20, 22, 24]

@@ -24,9 +24,7 @@ Cases:
 import argparse
 import os
 import pathlib
-import statistics
 import sys
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -37,36 +35,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.tflite_benchmark import small_cnn  # noqa: E402
+from benchmarks.tflite_benchmark import time_variants  # noqa: E402
 from keras_apalu import tflite  # noqa: E402
 from keras_apalu.layers import APALU  # noqa: E402
-
-
-def _input_for(interpreter, x):
-    detail = interpreter.get_input_details()[0]
-    if detail["dtype"] == np.int8:
-        scale, zero = detail["quantization"]
-        x = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
-    return x
-
-
-def time_variants(contents, x, threads, runs, rounds=10):
-    """Median per-invoke seconds of each flatbuffer, timed interleaved."""
-    interpreters = {}
-    for name, content in contents.items():
-        it = tflite.interpreter(model_content=content, num_threads=threads)
-        it.set_tensor(it.get_input_details()[0]["index"], _input_for(it, x))
-        for _ in range(10):  # warm-up
-            it.invoke()
-        interpreters[name] = it
-    samples = {name: [] for name in contents}
-    per_round = max(1, runs // rounds)
-    for _ in range(rounds):
-        for name, it in interpreters.items():
-            for _ in range(per_round):
-                start = time.perf_counter()
-                it.invoke()
-                samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def int8_variants(model, calibration):

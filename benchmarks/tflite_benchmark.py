@@ -71,14 +71,27 @@ def relu_twin(model):
     return twin
 
 
-def time_variants(contents, input_shape, threads, runs, rounds=10):
-    """Median per-invoke seconds of each flatbuffer, timed interleaved."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1, *input_shape)).astype(np.float32)
+def input_for(interpreter, x):
+    """`x` as the interpreter's input: quantised if the model takes int8."""
+    detail = interpreter.get_input_details()[0]
+    if detail["dtype"] == np.int8:
+        scale, zero = detail["quantization"]
+        x = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
+    return x
+
+
+def random_input(input_shape, seed=0):
+    """One float32 sample of `input_shape`, batch axis first."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(1, *input_shape)).astype(np.float32)
+
+
+def time_variants(contents, x, threads, runs, rounds=10):
+    """Median per-invoke seconds of each flatbuffer on input `x`, interleaved."""
     interpreters = {}
     for name, content in contents.items():
         it = tflite.interpreter(model_content=content, num_threads=threads)
-        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.set_tensor(it.get_input_details()[0]["index"], input_for(it, x))
         for _ in range(10):  # warm-up
             it.invoke()
         interpreters[name] = it
@@ -134,7 +147,7 @@ def main(argv=None):
         }
         sizes = {name: len(content) for name, content in contents.items()}
         for threads in args.threads:
-            t = time_variants(contents, model.input_shape[1:], threads,
+            t = time_variants(contents, random_input(model.input_shape[1:]), threads,
                               args.runs)
             print(f"{case:<22} {threads:>3} {t['custom'] * 1e3:>10.3f} "
                   f"{t['builtin'] * 1e3:>11.3f} {t['relu'] * 1e3:>8.3f} "

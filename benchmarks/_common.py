@@ -110,6 +110,33 @@ def add_run_arguments(parser, quick_help, timing=True):
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
 
+def run_backends(script, args, child_args):
+    """The parent side of a benchmark: one child process per backend.
+
+    Applies --threads and --clock (where the script has them) for the
+    children, measures the copy bandwidth, and runs `script --child
+    child_args` under each of `args.backends`.
+
+    Returns:
+        `(rows, bandwidth, failures)`: the children's rows, bytes/s, and a
+        report section listing the backends whose process failed (or None).
+    """
+    limit_threads(getattr(args, "threads", None))
+    if getattr(args, "clock", None):
+        os.environ["BENCH_CLOCK"] = args.clock
+    bandwidth = memory_bandwidth()
+    rows, failed = [], []
+    for backend in args.backends:
+        print(f"running {backend} ...", file=sys.stderr, flush=True)
+        backend_rows, error = run_backend_child(
+            pathlib.Path(script), backend, child_args, args.timeout)
+        rows += backend_rows
+        if error:
+            failed.append(f"- {backend}: process failed: `{error}`")
+    failures = ["## Backend processes that failed", ""] + failed if failed else None
+    return rows, bandwidth, failures
+
+
 def limit_threads(threads):
     """Sets the environment so that every library uses `threads` threads.
 

@@ -335,20 +335,12 @@ def main(argv):
     if args.child:
         child(args)
         return 0
-    bandwidth = _common.memory_bandwidth()
-    rows, failures = [], []
     child_args = ["--model", args.model, "--cnn-batch", str(args.cnn_batch),
                   "--mlp-batch", str(args.mlp_batch)]
-    for backend in args.backends:
-        print(f"running {backend} ...", file=sys.stderr, flush=True)
-        backend_rows, error = _common.run_backend_child(
-            pathlib.Path(__file__), backend, child_args, args.timeout)
-        rows += backend_rows
-        if error:
-            failures.append(f"- {backend}: process failed: `{error}`")
+    rows, bandwidth, failures = _common.run_backends(__file__, args, child_args)
     sections = _sections(rows) if rows else []
     if failures:
-        sections.append(["## Backend processes that failed", ""] + failures)
+        sections.append(failures)
     sections.append([(__doc__.split("\n\n", 2)[2]).strip()])
     _common.write_report("memory_benchmark", "APALU training-step memory",
                          sections, bandwidth, args.output)

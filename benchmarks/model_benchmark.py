@@ -13,7 +13,6 @@ ratios to ReLU are measured side by side on the same load.
 """
 
 import argparse
-import os
 import pathlib
 import sys
 import traceback
@@ -122,24 +121,14 @@ def main(argv):
     if args.child:
         child(args)
         return 0
-    _common.limit_threads(args.threads)
-    os.environ["BENCH_CLOCK"] = args.clock
-    bandwidth = _common.memory_bandwidth()
-    rows, failures = [], []
     child_args = ["--model", args.model, "--batch", str(args.batch),
                   "--jit-compile", args.jit_compile, "--rounds",
                   str(args.rounds), "--min-time", str(args.min_time),
                   "--warmup", str(args.warmup)]
-    for backend in args.backends:
-        print(f"running {backend} ...", file=sys.stderr, flush=True)
-        backend_rows, error = _common.run_backend_child(
-            pathlib.Path(__file__), backend, child_args, args.timeout)
-        rows += backend_rows
-        if error:
-            failures.append(f"- {backend}: process failed: `{error}`")
+    rows, bandwidth, failures = _common.run_backends(__file__, args, child_args)
     sections = _sections(rows, args) if rows else []
     if failures:
-        sections.append(["## Backend processes that failed", ""] + failures)
+        sections.append(failures)
     sections.append([
         "Train step: best mean time of `model.train_on_batch` over "
         "interleaved rounds (Adam, sparse categorical cross-entropy, random "

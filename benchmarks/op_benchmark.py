@@ -18,7 +18,6 @@ against the measured copy bandwidth of the machine.
 """
 
 import argparse
-import os
 import pathlib
 import sys
 import traceback
@@ -290,20 +289,11 @@ def main(argv):
     if args.child:
         child(args)
         return 0
-    _common.limit_threads(args.threads)
-    os.environ["BENCH_CLOCK"] = args.clock
-    bandwidth = _common.memory_bandwidth()
-    rows, failures = [], []
-    for backend in args.backends:
-        print(f"running {backend} ...", file=sys.stderr, flush=True)
-        backend_rows, error = _common.run_backend_child(
-            pathlib.Path(__file__), backend, child_args(args), args.timeout)
-        rows += backend_rows
-        if error:
-            failures.append(f"- {backend}: process failed: `{error}`")
+    rows, bandwidth, failures = _common.run_backends(
+        __file__, args, child_args(args))
     sections = _report_sections(rows, bandwidth, args.sizes) if rows else []
     if failures:
-        sections.append(["## Backend processes that failed", ""] + failures)
+        sections.append(failures)
     sections.append([
         "Cells: best time per call over interleaved rounds (ratio to ReLU / "
         "to GELU in the same run). GELU is the exact erf form "

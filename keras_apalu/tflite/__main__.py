@@ -4,6 +4,7 @@
     python -m keras_apalu.tflite convert model.keras model.tflite \
         [--mode custom|builtin] [--quantize none|float16|dynamic|int8]
         [--representative samples.npy]   # required with --quantize int8
+        [--keep-max-pool-order]          # see convert(reorder_max_pool=...)
 """
 
 import argparse
@@ -23,6 +24,9 @@ def main(argv=None):
     conv.add_argument("--representative", default=None,
                       help="int8: .npy (or .npz, one array per input) of "
                            "calibration inputs, batch axis first")
+    conv.add_argument("--keep-max-pool-order", action="store_true",
+                      help="never apply APALU after the max-pooling that "
+                           "follows it (by default it is, where exact)")
     args = parser.parse_args(argv)
     from keras_apalu import tflite
 
@@ -35,7 +39,8 @@ def main(argv=None):
         path = tflite.export(
             args.keras_path, args.tflite_path, mode=args.mode,
             quantize=quantize,
-            representative_data=int8.load_samples(args.representative))
+            representative_data=int8.load_samples(args.representative),
+            reorder_max_pool=not args.keep_max_pool_order)
         print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 

@@ -21,6 +21,7 @@ from keras_apalu.ops import apalu
 from keras_apalu.tflite import _kernel
 from keras_apalu.tflite import flatbuffer
 from keras_apalu.tflite import int8
+from keras_apalu.tflite._pooling import max_pool_pairs
 
 MODES = ("custom", "builtin")
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
@@ -94,21 +95,47 @@ def apalu_layers(model):
     ]
 
 
+def _pooled_call(pool, apalu_call):
+    """`pool`'s call followed by APALU (see keras_apalu/tflite/_pooling.py)."""
+    pool_call = pool.call
+
+    def call(inputs):
+        return apalu_call(pool_call(inputs))
+
+    return call
+
+
 @contextlib.contextmanager
-def _export_calls(model, mode):
+def _export_calls(model, mode, reorder_max_pool=True):
     """Swaps each APALU layer's `call` for its export form, then restores it.
 
-    Only the instances of this model change, and only inside the block:
-    training keeps the keras.ops path.
+    With `reorder_max_pool`, an APALU layer that may run after the max-pooling
+    it feeds becomes the identity and the pooling layer applies it to its
+    output. Only the instances of this model change, and only inside the
+    block: training keeps the keras.ops path.
     """
     layers = apalu_layers(model)
+    pairs = max_pool_pairs(model, layers) if reorder_max_pool else []
+    moved = {id(layer): pool for layer, pool in pairs}
+    changed = []
     try:
         for layer in layers:
-            object.__setattr__(layer, "call", _export_call(layer, mode))
+            call = _export_call(layer, mode)
+            if id(layer) in moved:
+                pool = moved[id(layer)]
+                object.__setattr__(pool, "call", _pooled_call(pool, call))
+                changed.append(pool)
+                call = _identity
+            object.__setattr__(layer, "call", call)
+            changed.append(layer)
         yield layers
     finally:
-        for layer in layers:
+        for layer in changed:
             layer.__dict__.pop("call", None)
+
+
+def _identity(inputs):
+    return inputs
 
 
 def _load(model_or_keras_path):
@@ -118,10 +145,11 @@ def _load(model_or_keras_path):
     return keras.saving.load_model(path, compile=False)
 
 
-def _convert_here(model, mode, quantize, representative_data=None):
+def _convert_here(model, mode, quantize, representative_data=None,
+                  reorder_max_pool=True):
     import tensorflow as tf
 
-    with _export_calls(model, mode) as layers:
+    with _export_calls(model, mode, reorder_max_pool) as layers:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         # Builtins only: never SELECT_TF_OPS (Flex), which edge runtimes lack.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -156,7 +184,8 @@ def _package_root():
     return str(pathlib.Path(__file__).resolve().parents[2])
 
 
-def _convert_in_subprocess(source, mode, quantize, representative_data=None):
+def _convert_in_subprocess(source, mode, quantize, representative_data=None,
+                           reorder_max_pool=True):
     with tempfile.TemporaryDirectory(prefix="keras_apalu_tflite_") as tmp:
         tmp = pathlib.Path(tmp)
         if isinstance(source, keras.Model):
@@ -175,6 +204,8 @@ def _convert_in_subprocess(source, mode, quantize, representative_data=None):
             sys.executable, "-m", "keras_apalu.tflite._worker", str(path),
             str(output), "--mode", mode, "--quantize", quantize or "none",
         ]
+        if not reorder_max_pool:
+            command.append("--keep-max-pool-order")
         if representative_data is not None:
             arrays = (representative_data
                       if isinstance(representative_data, (list, tuple))
@@ -195,7 +226,7 @@ def _convert_in_subprocess(source, mode, quantize, representative_data=None):
 
 
 def convert(model_or_keras_path, mode="custom", quantize=None,
-            representative_data=None):
+            representative_data=None, reorder_max_pool=True):
     """Converts a Keras model that uses APALU to a .tflite flatbuffer.
 
     Args:
@@ -218,6 +249,15 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
             calibration inputs, an array of N samples (batch axis first) or
             a list of such arrays, one per model input; a few hundred real
             inputs, e.g. training images.
+        reorder_max_pool: if `True` (default), an APALU layer whose output
+            goes only into a max-pooling layer is applied after the pooling
+            when that gives the same values: slopes `a, b >= 0` (as the
+            default constraint keeps them) shared over the pooled axes (e.g.
+            `shared_axes=[1, 2]` before `MaxPooling2D`). APALU is then
+            non-decreasing, so it commutes with the maximum, and runs on the
+            pooled map (4x fewer elements after a 2x2 pool). Checked per
+            layer from the graph and the slope values; `False` keeps the
+            model's order everywhere.
 
     Returns:
         The flatbuffer as `bytes`.
@@ -231,9 +271,9 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
             representative_data = int8.representative_samples(
                 model_or_keras_path, representative_data)
         return _convert_in_subprocess(model_or_keras_path, mode, quantize,
-                                      representative_data)
+                                      representative_data, reorder_max_pool)
     return _convert_here(_load(model_or_keras_path), mode, quantize,
-                         representative_data)
+                         representative_data, reorder_max_pool)
 
 
 def _check_path(path):

@@ -20,6 +20,7 @@ def main(argv=None):
     parser.add_argument("--quantize", default="none")
     parser.add_argument("--representative", default=None,
                         help=".npy or .npz of calibration inputs (int8)")
+    parser.add_argument("--keep-max-pool-order", action="store_true")
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         sys.exit("keras_apalu.tflite._worker must run with "
@@ -31,6 +32,7 @@ def main(argv=None):
         mode=args.mode,
         quantize=None if args.quantize == "none" else args.quantize,
         representative_data=_convert.int8.load_samples(args.representative),
+        reorder_max_pool=not args.keep_max_pool_order,
     )
     with open(args.tflite_path, "wb") as file:
         file.write(content)

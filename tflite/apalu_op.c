@@ -18,6 +18,11 @@
  * polynomial q = expm1(r), so expm1(t) = (2^k - 1) + 2^k q keeps full relative
  * accuracy near 0 (k = 0 there) and the loop has no branch to vectorise.
  *
+ * Large float32 tensors are split over up to `recommended_num_threads` threads
+ * of the interpreter (a small pool of POSIX threads, started on first use),
+ * as XNNPACK splits the builtin ops around it; -DAPALU_NO_THREADS builds the
+ * single-threaded kernel.
+ *
  * By default the TFLite C types are declared below (only the fields this
  * kernel touches, in the public layout), checked by static assertions on sizes
  * and offsets. Inside an application that has the TFLite headers, build with
@@ -110,6 +115,10 @@ typedef struct TfLiteContext {
   TfLiteStatus (*ResizeTensor)(struct TfLiteContext*, TfLiteTensor* tensor,
                                TfLiteIntArray* new_size);
   void (*ReportError)(struct TfLiteContext*, const char* msg, ...);
+  void* AddTensors;
+  void* GetNodeAndRegistration;
+  void* ReplaceNodeSubsetsWithDelegateKernels;
+  int recommended_num_threads; /* set by Interpreter::SetNumThreads */
 } TfLiteContext;
 
 typedef struct TfLiteRegistration {
@@ -140,6 +149,7 @@ APALU_ASSERT_LAYOUT(sizeof(TfLiteNode) == 80);
 APALU_ASSERT_LAYOUT(offsetof(TfLiteContext, tensors) == 16);
 APALU_ASSERT_LAYOUT(offsetof(TfLiteContext, ResizeTensor) == 32);
 APALU_ASSERT_LAYOUT(offsetof(TfLiteContext, ReportError) == 40);
+APALU_ASSERT_LAYOUT(offsetof(TfLiteContext, recommended_num_threads) == 72);
 APALU_ASSERT_LAYOUT(offsetof(TfLiteRegistration, builtin_code) == 40);
 APALU_ASSERT_LAYOUT(offsetof(TfLiteRegistration, version) == 56);
 APALU_ASSERT_LAYOUT(sizeof(TfLiteRegistration) == 88);
@@ -152,6 +162,7 @@ APALU_ASSERT_LAYOUT(sizeof(TfLiteTensor) == 64);
 APALU_ASSERT_LAYOUT(offsetof(TfLiteNode, user_data) == 16);
 APALU_ASSERT_LAYOUT(offsetof(TfLiteContext, tensors) == 8);
 APALU_ASSERT_LAYOUT(offsetof(TfLiteContext, ReportError) == 20);
+APALU_ASSERT_LAYOUT(offsetof(TfLiteContext, recommended_num_threads) == 36);
 #else
 #error "APALU kernel: unknown pointer size; build with -DAPALU_USE_TFLITE_HEADERS"
 #endif
@@ -233,31 +244,42 @@ static inline void apalu_run(const float* restrict x, const float* restrict a,
 #define APALU_CLONES
 #endif
 
+/* Elements [begin, end) of x in its flat order. The a/b offsets of the row
+ * holding `begin` come from its multi-index; later rows advance them as an
+ * odometer. */
 APALU_CLONES
-static void apalu_eval_plan(const ApaluPlan* plan, const float* x,
-                            const float* a, const float* b, float* out) {
+static void apalu_eval_range(const ApaluPlan* plan, const float* x,
+                             const float* a, const float* b, float* out,
+                             int64_t begin, int64_t end) {
   const int inner = plan->rank - 1;
   const int64_t n = plan->extent[inner];
   const int a_step = plan->stride_a[inner] != 0;
   const int b_step = plan->stride_b[inner] != 0;
-  int64_t rows = 1;
-  for (int d = 0; d < inner; ++d) rows *= plan->extent[d];
   int64_t index[APALU_MAX_RANK] = {0};
   int64_t a_off = 0, b_off = 0;
-  for (int64_t row = 0; row < rows; ++row) {
-    const float* xr = x + row * n;
-    float* outr = out + row * n;
-    const float* ar = a + a_off;
-    const float* br = b + b_off;
+  int64_t row = begin / n;
+  for (int d = inner - 1; d >= 0; --d) {
+    index[d] = row % plan->extent[d];
+    row /= plan->extent[d];
+    a_off += index[d] * plan->stride_a[d];
+    b_off += index[d] * plan->stride_b[d];
+  }
+  int64_t col = begin % n;
+  for (int64_t pos = begin; pos < end;) {
+    const int64_t len = (n - col < end - pos) ? n - col : end - pos;
+    const float* ar = a + a_off + col * a_step;
+    const float* br = b + b_off + col * b_step;
     if (a_step && b_step) {
-      apalu_run(xr, ar, br, outr, n, 1, 1);
+      apalu_run(x + pos, ar, br, out + pos, len, 1, 1);
     } else if (!a_step && !b_step) {
-      apalu_run(xr, ar, br, outr, n, 0, 0);
+      apalu_run(x + pos, ar, br, out + pos, len, 0, 0);
     } else if (a_step) {
-      apalu_run(xr, ar, br, outr, n, 1, 0);
+      apalu_run(x + pos, ar, br, out + pos, len, 1, 0);
     } else {
-      apalu_run(xr, ar, br, outr, n, 0, 1);
+      apalu_run(x + pos, ar, br, out + pos, len, 0, 1);
     }
+    pos += len;
+    col = 0;
     /* Advance the outer multi-index (odometer) and the a/b offsets. */
     for (int d = inner - 1; d >= 0; --d) {
       if (++index[d] < plan->extent[d]) {
@@ -270,6 +292,201 @@ static void apalu_eval_plan(const ApaluPlan* plan, const float* x,
       index[d] = 0;
     }
   }
+}
+
+/* ---- threads ----------------------------------------------------------- */
+/*
+ * One process-wide pool. An invoke given more than one thread publishes its
+ * job (a few parts per thread), wakes the workers and takes parts itself, as
+ * each worker does, until none is left; then it waits for the parts in flight. A missed wake-up only means
+ * the invoking thread does more parts itself. If another invoke holds the
+ * pool (interpreters on several threads), this one runs on its own thread.
+ */
+
+/* Below this many elements per part, waking a thread costs more than the
+ * part (about 0.45 ns per element with AVX-512). */
+#define APALU_MIN_PER_PART 32768
+#define APALU_MAX_THREADS 16
+
+typedef struct ApaluJob {
+  const ApaluPlan* plan;
+  const float* x;
+  const float* a;
+  const float* b;
+  float* out;
+  int64_t total;
+  int parts;   /* parts of [0, total), taken in turn by free threads */
+  int threads; /* threads to run them on, the invoking one included */
+} ApaluJob;
+
+#if !defined(APALU_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
+#include <pthread.h>
+
+/* Part boundaries on multiples of 16 elements (whole vectors). */
+static int64_t apalu_part_start(const ApaluJob* job, int part) {
+  if (part >= job->parts) return job->total;
+  return (job->total * part / job->parts) & ~(int64_t)15;
+}
+
+static void apalu_run_part(const ApaluJob* job, int part) {
+  apalu_eval_range(job->plan, job->x, job->a, job->b, job->out,
+                   apalu_part_start(job, part), apalu_part_start(job, part + 1));
+}
+
+
+static struct {
+  pthread_mutex_t lock;  /* guards what follows (generation and pending are
+                            also polled atomically without it) */
+  pthread_cond_t wake;   /* a new job was published */
+  pthread_cond_t done;   /* the last part of a job finished */
+  pthread_mutex_t owner; /* held by the invoke using the pool */
+  int workers;
+  int fork_handler;
+  unsigned generation; /* bumped per job; only compared for equality */
+  ApaluJob job;
+  int next_part;
+  int pending;
+} apalu_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+                0, 0, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0};
+
+/* Takes and runs parts until none is left; called and returns with `lock`. */
+static void apalu_pool_work_locked(void) {
+  while (apalu_pool.next_part < apalu_pool.job.parts) {
+    const int part = apalu_pool.next_part++;
+    const ApaluJob job = apalu_pool.job;
+    pthread_mutex_unlock(&apalu_pool.lock);
+    apalu_run_part(&job, part);
+    pthread_mutex_lock(&apalu_pool.lock);
+    /* Atomic: the invoking thread also polls it without the lock. */
+    if (__atomic_sub_fetch(&apalu_pool.pending, 1, __ATOMIC_ACQ_REL) == 0) {
+      pthread_cond_signal(&apalu_pool.done);
+    }
+  }
+}
+
+/* Before sleeping, a worker polls for a new job this many times: the ops of
+ * one model come in quick succession, and waking a sleeping thread takes
+ * longer than a part of a small tensor. */
+#define APALU_SPIN 20000
+
+static inline void apalu_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static void* apalu_worker(void* unused) {
+  (void)unused;
+  pthread_mutex_lock(&apalu_pool.lock);
+  unsigned seen = apalu_pool.generation;
+  for (;;) {
+    pthread_mutex_unlock(&apalu_pool.lock);
+    for (int i = 0; i < APALU_SPIN; ++i) {
+      if (__atomic_load_n(&apalu_pool.generation, __ATOMIC_ACQUIRE) != seen) {
+        break;
+      }
+      apalu_pause();
+    }
+    pthread_mutex_lock(&apalu_pool.lock);
+    while (apalu_pool.generation == seen) {
+      pthread_cond_wait(&apalu_pool.wake, &apalu_pool.lock);
+    }
+    seen = apalu_pool.generation;
+    apalu_pool_work_locked();
+  }
+  return NULL;
+}
+
+/* A forked child has none of the parent's threads: start afresh. */
+static void apalu_pool_after_fork_in_child(void) {
+  pthread_mutex_init(&apalu_pool.lock, NULL);
+  pthread_cond_init(&apalu_pool.wake, NULL);
+  pthread_cond_init(&apalu_pool.done, NULL);
+  pthread_mutex_init(&apalu_pool.owner, NULL);
+  apalu_pool.workers = 0;
+  apalu_pool.next_part = 0;
+  apalu_pool.pending = 0;
+  apalu_pool.job.parts = 0;
+}
+
+/* Starts workers up to `count` (with `lock` held); keeps what it got. */
+static void apalu_pool_grow_locked(int count) {
+  if (!apalu_pool.fork_handler) {
+    apalu_pool.fork_handler =
+        pthread_atfork(NULL, NULL, apalu_pool_after_fork_in_child) == 0;
+  }
+  while (apalu_pool.workers < count) {
+    pthread_attr_t attr;
+    pthread_t thread;
+    if (pthread_attr_init(&attr) != 0) return;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    const int failed = pthread_create(&thread, &attr, apalu_worker, NULL);
+    pthread_attr_destroy(&attr);
+    if (failed) return;
+    ++apalu_pool.workers;
+  }
+}
+
+/* Runs `job` on the pool; 0 if the pool is busy (nothing was run). */
+static int apalu_pool_run(const ApaluJob* job) {
+  if (pthread_mutex_trylock(&apalu_pool.owner) != 0) return 0;
+  pthread_mutex_lock(&apalu_pool.lock);
+  apalu_pool_grow_locked(job->threads - 1);
+  apalu_pool.job = *job;
+  apalu_pool.next_part = 0;
+  apalu_pool.pending = job->parts;
+  __atomic_store_n(&apalu_pool.generation, apalu_pool.generation + 1,
+                   __ATOMIC_RELEASE);
+  pthread_cond_broadcast(&apalu_pool.wake);
+  apalu_pool_work_locked();
+  pthread_mutex_unlock(&apalu_pool.lock);
+  for (int i = 0; i < APALU_SPIN; ++i) {
+    if (__atomic_load_n(&apalu_pool.pending, __ATOMIC_ACQUIRE) == 0) break;
+    apalu_pause();
+  }
+  pthread_mutex_lock(&apalu_pool.lock);
+  while (apalu_pool.pending > 0) {
+    pthread_cond_wait(&apalu_pool.done, &apalu_pool.lock);
+  }
+  apalu_pool.job.parts = 0;
+  pthread_mutex_unlock(&apalu_pool.lock);
+  pthread_mutex_unlock(&apalu_pool.owner);
+  return 1;
+}
+#else
+static int apalu_pool_run(const ApaluJob* job) {
+  (void)job;
+  return 0;
+}
+#endif
+
+/* Threads to use: no more than the interpreter's, each with at least
+ * APALU_MIN_PER_PART elements. */
+static int apalu_threads(int threads, int64_t total) {
+  if (threads > APALU_MAX_THREADS) threads = APALU_MAX_THREADS;
+  const int64_t by_size = total / APALU_MIN_PER_PART;
+  if (by_size < threads) threads = (int)by_size;
+  return threads > 1 ? threads : 1;
+}
+
+/* Parts: up to 4 per thread (so that a thread the OS holds back delays only a
+ * small part), each of at least APALU_MIN_PER_PART elements. */
+static int apalu_parts(int threads, int64_t total) {
+  const int64_t by_size = total / APALU_MIN_PER_PART;
+  return by_size < 4 * threads ? (int)by_size : 4 * threads;
+}
+
+static void apalu_eval(const ApaluPlan* plan, const float* x, const float* a,
+                       const float* b, float* out, int64_t total,
+                       int threads) {
+  threads = apalu_threads(threads, total);
+  const ApaluJob job = {plan, x, a, b, out, total, apalu_parts(threads, total),
+                        threads};
+  if (threads > 1 && apalu_pool_run(&job)) return;
+  apalu_eval_range(plan, x, a, b, out, 0, total);
 }
 
 /* ---- TFLite kernel ----------------------------------------------------- */
@@ -877,7 +1094,10 @@ static TfLiteStatus apalu_invoke(TfLiteContext* context, TfLiteNode* node) {
                     (int8_t*)out->data.data);
     return kTfLiteOk;
   }
-  apalu_eval_plan(plan, x->data.f, a->data.f, b->data.f, out->data.f);
+  int64_t total = 1;
+  for (int d = 0; d < plan->rank; ++d) total *= plan->extent[d];
+  apalu_eval(plan, x->data.f, a->data.f, b->data.f, out->data.f, total,
+             context->recommended_num_threads);
   return kTfLiteOk;
 }
 

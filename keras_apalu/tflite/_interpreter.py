@@ -31,8 +31,9 @@ def interpreter(model_path=None, model_content=None, num_threads=None,
     Args:
         model_path: path of a .tflite file (or give `model_content`).
         model_content: the flatbuffer as bytes.
-        num_threads: threads for the builtin kernels (the APALU kernel runs
-            on the calling thread). Default: the runtime's (1).
+        num_threads: threads for the builtin kernels and the APALU kernel
+            (which splits float32 tensors of 65,536 elements or more over
+            them). Default: the runtime's (1).
         runtime: `"litert"` (default) for
             `ai_edge_litert.interpreter.Interpreter`, or `"tensorflow"` for
             `tf.lite.Interpreter`.

@@ -41,8 +41,10 @@ REGISTERER_SOURCE = "apalu_registerer.cc"
 # -ffp-contract=fast lets it use fused multiply-adds (which -std=c11 turns
 # off); unlike -ffast-math neither allows reassociation or ignores NaN/inf.
 C_FLAGS = ("-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast",
-           "-fPIC", "-Wall")
-CXX_FLAGS = ("-std=c++17", "-O2", "-fPIC", "-Wall")
+           "-fPIC", "-pthread", "-Wall")
+CXX_FLAGS = ("-std=c++17", "-O2", "-fPIC", "-pthread", "-Wall")
+# The kernel's worker threads run the library's code: never unload it.
+LINK_FLAGS = () if sys.platform == "darwin" else ("-Wl,-z,nodelete",)
 
 _LOCK = threading.Lock()
 _LOADED = {}
@@ -152,6 +154,7 @@ def _build_key(sources, cc, cxx, tf_library):
     for part in (
         " ".join(cc), " ".join(cxx), _compiler_identity(cc),
         _compiler_identity(cxx), " ".join(C_FLAGS), " ".join(CXX_FLAGS),
+        " ".join(LINK_FLAGS),
         str(tf_library.resolve()), str(stat.st_size), str(stat.st_mtime_ns),
         platform.machine(), sys.platform,
     ):
@@ -206,7 +209,7 @@ def build_library(force=False, directory=None):
         partial = tmp / target.name
         _run(
             [
-                *cxx, *CXX_FLAGS, "-shared", str(registerer),
+                *cxx, *CXX_FLAGS, *LINK_FLAGS, "-shared", str(registerer),
                 str(tmp / "apalu_op.o"), "-o", str(partial),
                 str(tf_library), f"-Wl,-rpath,{tf_library.parent}",
             ],

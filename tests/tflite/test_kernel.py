@@ -53,6 +53,28 @@ def test_kernel_matches_float64_reference(rng, a_shape, b_shape):
                                atol=1e-6)
 
 
+# Large enough for the kernel to split x over threads (32,768 elements per
+# part at least); odd sizes, so parts start inside rows of the broadcast plan.
+BIG_SHAPE = (3, 37, 41, 29)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("a_shape,b_shape", [
+    ((), ()), ((29,), (29,)), ((37, 1, 29), (1, 41, 1)), ((37, 41, 29), ()),
+])
+def test_threaded_kernel_matches_float64_reference(rng, threads, a_shape,
+                                                   b_shape):
+    a = rng.uniform(0.05, 2.0, size=a_shape).astype(np.float32)
+    b = rng.uniform(0.05, 2.0, size=b_shape).astype(np.float32)
+    x = _inputs(rng, BIG_SHAPE)
+    interpreter = tflite.interpreter(
+        model_content=apalu_flatbuffer(BIG_SHAPE, a, b), num_threads=threads)
+    for _ in range(3):  # the pool is reused between invokes
+        y = run(interpreter, x)
+        np.testing.assert_allclose(y, apalu_reference(x, a, b), rtol=2e-6,
+                                   atol=1e-6)
+
+
 def test_kernel_follows_input_resize(rng):
     a = rng.uniform(0.5, 1.5, size=(3,)).astype(np.float32)
     b = rng.uniform(0.5, 1.5, size=(3,)).astype(np.float32)

@@ -32,6 +32,9 @@
  * passed to `MutableOpResolver::AddCustom("APALU", ..., 1)`.
  */
 
+#if !defined(_POSIX_C_SOURCE) && !defined(__APPLE__)
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
+#endif
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -321,6 +324,7 @@ typedef struct ApaluJob {
 
 #if !defined(APALU_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
 #include <pthread.h>
+#include <time.h>
 
 /* Part boundaries on multiples of 16 elements (whole vectors). */
 static int64_t apalu_part_start(const ApaluJob* job, int part) {
@@ -345,7 +349,7 @@ static struct {
   unsigned generation; /* bumped per job; only compared for equality */
   ApaluJob job;
   int next_part;
-  int pending;
+  unsigned pending; /* parts not finished yet */
 } apalu_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
                 PTHREAD_COND_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
                 0, 0, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 0, 0};
@@ -365,10 +369,14 @@ static void apalu_pool_work_locked(void) {
   }
 }
 
-/* Before sleeping, a worker polls for a new job this many times: the ops of
- * one model come in quick succession, and waking a sleeping thread takes
- * longer than a part of a small tensor. */
-#define APALU_SPIN 20000
+/* Before sleeping, a worker polls for the next job for this long: waking a
+ * sleeping thread took ~30 us here, as long as a part of a 1x64x64x64 tensor,
+ * and the invokes of one op often come back to back. Longer polls take a core
+ * from whatever runs next (XNNPACK's own threads, for one): 20 us gave the
+ * full 2x on that tensor at 2 threads without slowing the model around it. */
+#ifndef APALU_SPIN_NS
+#define APALU_SPIN_NS 20000
+#endif
 
 static inline void apalu_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -378,18 +386,32 @@ static inline void apalu_pause(void) {
 #endif
 }
 
+static int64_t apalu_now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Polls `*value` until `(*value == match) == until_equal`, or for at most
+ * APALU_SPIN_NS. */
+static void apalu_spin(const unsigned* value, unsigned match, int until_equal) {
+  const int64_t deadline = apalu_now_ns() + APALU_SPIN_NS;
+  for (int i = 1;; ++i) {
+    if ((__atomic_load_n(value, __ATOMIC_ACQUIRE) == match) == until_equal) {
+      return;
+    }
+    if (i % 64 == 0 && apalu_now_ns() > deadline) return;
+    apalu_pause();
+  }
+}
+
 static void* apalu_worker(void* unused) {
   (void)unused;
   pthread_mutex_lock(&apalu_pool.lock);
   unsigned seen = apalu_pool.generation;
   for (;;) {
     pthread_mutex_unlock(&apalu_pool.lock);
-    for (int i = 0; i < APALU_SPIN; ++i) {
-      if (__atomic_load_n(&apalu_pool.generation, __ATOMIC_ACQUIRE) != seen) {
-        break;
-      }
-      apalu_pause();
-    }
+    apalu_spin(&apalu_pool.generation, seen, 0);
     pthread_mutex_lock(&apalu_pool.lock);
     while (apalu_pool.generation == seen) {
       pthread_cond_wait(&apalu_pool.wake, &apalu_pool.lock);
@@ -443,10 +465,7 @@ static int apalu_pool_run(const ApaluJob* job) {
   pthread_cond_broadcast(&apalu_pool.wake);
   apalu_pool_work_locked();
   pthread_mutex_unlock(&apalu_pool.lock);
-  for (int i = 0; i < APALU_SPIN; ++i) {
-    if (__atomic_load_n(&apalu_pool.pending, __ATOMIC_ACQUIRE) == 0) break;
-    apalu_pause();
-  }
+  apalu_spin(&apalu_pool.pending, 0, 1);
   pthread_mutex_lock(&apalu_pool.lock);
   while (apalu_pool.pending > 0) {
     pthread_cond_wait(&apalu_pool.done, &apalu_pool.lock);

@@ -37,16 +37,18 @@ def random_case(rng, shape, param):
     return x, a, b
 
 
+@pytest.mark.parametrize("select_free", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("shape", [(7,), (4, 9), (2, 5, 6, 3)])
 @pytest.mark.parametrize("param", ["scalar", "channel", "full"])
-def test_forward_matches_reference(x64, rng, dtype, shape, param):
+def test_forward_matches_reference(x64, rng, dtype, shape, param, select_free):
     x, a, b = random_case(rng, shape, param)
     # Round the inputs to the tested dtype first so only the op's own error
     # is measured.
     xt = ops.cast(ops.convert_to_tensor(x, "float64"), dtype)
     xq = to_f64(xt)
-    out = apalu(xt, ops.cast(a, dtype), ops.cast(b, dtype))
+    out = apalu(xt, ops.cast(a, dtype), ops.cast(b, dtype),
+                select_free=select_free)
     assert keras.backend.standardize_dtype(out.dtype) == dtype
     assert tuple(out.shape) == shape
     aq, bq = to_f64(ops.cast(a, dtype)), to_f64(ops.cast(b, dtype))
@@ -62,15 +64,21 @@ def test_known_values(x64):
     np.testing.assert_allclose(out, [np.exp(-1) - 1, 0.0, 1 + s], rtol=1e-12)
 
 
+@pytest.mark.parametrize("select_free", [True, False])
 @pytest.mark.parametrize("custom_gradient", [True, False])
 @pytest.mark.parametrize("param", ["scalar", "channel", "full"])
-def test_gradients_match_analytic_reference(x64, rng, custom_gradient, param):
+def test_gradients_match_analytic_reference(x64, rng, custom_gradient, param,
+                                            select_free):
     x, a, b = random_case(rng, (3, 4, 5), param)
-    if custom_gradient:
+    # Both sides far out: the one-transcendental form clips at |u| = 40.
+    x[1, 1, :2] = [-45.0, 45.0]
+    if custom_gradient or not select_free:
         # The analytic gradient takes the x >= 0 branch (right slope 1.5 a)
-        # at exactly 0; autodiff through relu takes the left one there.
+        # at exactly 0; autodiff through relu takes the left one there (the
+        # one-transcendental form selects on x < 0, so it takes the right).
         x[0, 0, :2] = 0.0
-    fn = lambda x, a, b: apalu(x, a, b, custom_gradient=custom_gradient)
+    fn = lambda x, a, b: apalu(x, a, b, custom_gradient=custom_gradient,
+                               select_free=select_free)
     out, (gx, ga, gb), w = gradients(fn, x, a, b)
     dx, da, db = reference.derivatives(x, a, b)
     np.testing.assert_allclose(out, reference.apalu(x, a, b), rtol=1e-12)
@@ -83,12 +91,17 @@ def test_gradients_match_analytic_reference(x64, rng, custom_gradient, param):
     )
 
 
-def test_custom_gradient_agrees_with_autodiff(rng):
+@pytest.mark.parametrize("select_free", [True, False])
+def test_custom_gradient_agrees_with_autodiff(rng, select_free):
     x, a, b = random_case(rng, (6, 8), "channel")
     x = x.astype("float32")
     a, b = a.astype("float32"), b.astype("float32")
-    _, lean, _ = gradients(lambda *t: apalu(*t, custom_gradient=True), x, a, b)
-    _, plain, _ = gradients(lambda *t: apalu(*t, custom_gradient=False), x, a, b)
+    _, lean, _ = gradients(
+        lambda *t: apalu(*t, custom_gradient=True, select_free=select_free),
+        x, a, b)
+    _, plain, _ = gradients(
+        lambda *t: apalu(*t, custom_gradient=False, select_free=select_free),
+        x, a, b)
     for g_lean, g_plain in zip(lean, plain):
         np.testing.assert_allclose(g_lean, g_plain, rtol=2e-5, atol=1e-6)
 
@@ -115,11 +128,13 @@ def test_custom_gradient_agrees_with_finite_differences(x64, rng):
     np.testing.assert_allclose(gb, fd_b, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("select_free", [True, False])
 @pytest.mark.parametrize("custom_gradient", [True, False])
 @pytest.mark.parametrize(
     "dtype, limit", [("float32", 1e4), ("float16", 1e4), ("bfloat16", 1e4)]
 )
-def test_no_nan_or_inf_for_large_inputs(dtype, limit, custom_gradient):
+def test_no_nan_or_inf_for_large_inputs(dtype, limit, custom_gradient,
+                                        select_free):
     # a = b = 1.5 keeps f(x) = 2 a x and each element's gradient within
     # float16's range for |x| <= 1e4; a and b are per element, since the sum
     # of 2000 gradients into one scalar would be out of range by itself.
@@ -130,7 +145,8 @@ def test_no_nan_or_inf_for_large_inputs(dtype, limit, custom_gradient):
     xt = ops.cast(x, dtype)
     a = ops.cast(np.full(x.shape, 1.5), dtype)
     b = ops.cast(np.full(x.shape, 1.5), dtype)
-    fn = lambda x_, a_, b_: apalu(x_, a_, b_, custom_gradient=custom_gradient)
+    fn = lambda x_, a_, b_: apalu(x_, a_, b_, custom_gradient=custom_gradient,
+                                  select_free=select_free)
     out, grads, _ = gradients(fn, xt, a, b)
     for value in [out, *grads]:
         assert np.all(np.isfinite(np.asarray(value, np.float32))), dtype

@@ -98,7 +98,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     _common.add_run_arguments(parser, quick_help="batch 16, 3 rounds: a smoke run")
     parser.add_argument("--model", default="cnn",
-                        help="'cnn', 'mlp', 'app' (applications/sign_language) "
+                        help="'cnn', 'cnn-pool-first', 'mlp', 'app' "
+                        "(applications/sign_language) "
                         "or 'module:function' (see benchmarks/models.py)")
     parser.add_argument("--batch", type=int)
     parser.add_argument("--jit-compile", default="auto",

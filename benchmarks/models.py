@@ -8,6 +8,7 @@ The benchmarks take `--model module:function` to time another builder with the
 same interface, or `--model app` for applications/sign_language/model.py.
 """
 
+import functools
 import importlib
 
 import keras
@@ -30,20 +31,27 @@ SIGN_LANGUAGE_CLASSES = 10
 
 
 def sign_language_cnn(activation, input_shape=SIGN_LANGUAGE_INPUT,
-                      num_classes=SIGN_LANGUAGE_CLASSES):
+                      num_classes=SIGN_LANGUAGE_CLASSES, pool_first=False):
     """A small CNN of the kind used on the 64x64 sign-language digits.
 
     Four blocks of Conv2D 3x3 (32, 64, 128, 256 filters, no bias) ->
     BatchNormalization -> activation -> MaxPooling 2x2, then global average
     pooling, Dense(128) -> activation, Dropout(0.3) and a softmax Dense.
+    With `pool_first`, each block pools before its activation: for a
+    non-decreasing activation (ReLU, ELU, APALU with a, b >= 0) the same
+    values and gradients, at a quarter of the activation's work.
     """
     inputs = keras.Input(input_shape)
     x = inputs
     for filters in (32, 64, 128, 256):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         x = keras.layers.BatchNormalization()(x)
-        x = activation([1, 2])(x)
-        x = keras.layers.MaxPooling2D()(x)
+        if pool_first:
+            x = keras.layers.MaxPooling2D()(x)
+            x = activation([1, 2])(x)
+        else:
+            x = activation([1, 2])(x)
+            x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dense(128)(x)
     x = activation(None)(x)
@@ -94,6 +102,8 @@ def sign_language_app(activation_name, input_shape=(64, 64, 3),
 
 BUILTIN_MODELS = {
     "cnn": (sign_language_cnn, SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES),
+    "cnn-pool-first": (functools.partial(sign_language_cnn, pool_first=True),
+                       SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES),
     "mlp": (deep_mlp, (784,), 10),
 }
 
@@ -105,7 +115,8 @@ def load_builder(spec):
     module_name, sep, function_name = spec.partition(":")
     if not sep:
         raise ValueError(
-            f"--model must be 'cnn', 'mlp' or 'module:function'; got {spec!r}.")
+            "--model must be 'cnn', 'cnn-pool-first', 'mlp' or "
+            f"'module:function'; got {spec!r}.")
     builder = getattr(importlib.import_module(module_name), function_name)
     return builder, SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES
 

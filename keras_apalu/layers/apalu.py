@@ -57,8 +57,14 @@ class APALU(keras.layers.Layer):
             (one `a` and one `b` for the layer). Default `None`: one `a` and
             `b` per input element.
         smooth: if `True`, learn `a` only and use `b = 1.5 a`.
-        custom_gradient: if `True` (default), use the memory-lean analytic
-            gradient; if `False`, let the backend differentiate the formula.
+        custom_gradient: if `True` (default), the analytic gradient, with
+            the right-hand slope `1.5 a` at x = 0: memory-lean on torch and
+            TensorFlow (the backward pass recomputes it from the input
+            alone); on JAX, where XLA compiles it faster at the same peak
+            memory, the backend differentiates a form of the formula with
+            that slope at 0. If `False`, every backend differentiates the
+            formula itself (left slope `b` at 0). See
+            `keras_apalu.ops.apalu`.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:

@@ -317,7 +317,8 @@ def parse_args(argv):
     _common.add_run_arguments(
         parser, quick_help="smaller batches (16 and 64): a smoke run", timing=False)
     parser.add_argument("--model", default="cnn",
-                        help="'cnn' (built in), 'app' (applications/sign_language) "
+                        help="'cnn', 'cnn-pool-first' (built in), 'app' "
+                        "(applications/sign_language) "
                         "or 'module:function', a builder as described in "
                         "benchmarks/models.py")
     parser.add_argument("--cnn-batch", type=int)

@@ -149,16 +149,26 @@ def _apalu_vjp(x, a, b, upstream):
     return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
 
 
-@ops.custom_gradient
-def _apalu_lean(x, a, b):
-    # Only x, a and b are captured by `grad`: everything else is recomputed
-    # in the backward pass, so training keeps one tensor per APALU call.
-    def grad(*args, upstream=None):
-        if upstream is None:
-            (upstream,) = args
-        return _apalu_vjp(x, a, b, upstream)
+def _lean(forward, vjp):
+    """`forward(x, a, b)` with the custom gradient `vjp(x, a, b, upstream)`.
 
-    return _forward_select_free(x, a, b), grad
+    Only x, a and b are captured by `grad`: everything else is recomputed in
+    the backward pass, so training keeps one tensor per APALU call.
+    """
+
+    @ops.custom_gradient
+    def lean(x, a, b):
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return vjp(x, a, b, upstream)
+
+        return forward(x, a, b), grad
+
+    return lean
+
+
+_apalu_lean = _lean(_forward_select_free, _apalu_vjp)
 
 
 # ---------------------------------------------------------------------------
@@ -211,14 +221,7 @@ def _one_exp_vjp(x, a, b, upstream):
     return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
 
 
-@ops.custom_gradient
-def _apalu_lean_one_exp(x, a, b):
-    def grad(*args, upstream=None):
-        if upstream is None:
-            (upstream,) = args
-        return _one_exp_vjp(x, a, b, upstream)
-
-    return _forward_one_exp(x, a, b), grad
+_apalu_lean_one_exp = _lean(_forward_one_exp, _one_exp_vjp)
 
 
 def apalu(x, a, b, custom_gradient=True, select_free=True):

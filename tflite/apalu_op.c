@@ -1133,9 +1133,15 @@ static struct {
     {0},
 };
 
+/* The attribute goes after `extern "C"`: C++ drops (with a warning) an
+ * attribute written before the linkage specification, and the symbol would
+ * then be hidden in a -fvisibility=hidden build. */
 #if defined(__GNUC__)
-__attribute__((visibility("default")))
+#define APALU_VISIBLE __attribute__((visibility("default")))
+#else
+#define APALU_VISIBLE
 #endif
-APALU_EXTERN_C const TfLiteRegistration* KerasApalu_Register_APALU(void) {
+APALU_EXTERN_C APALU_VISIBLE const TfLiteRegistration*
+KerasApalu_Register_APALU(void) {
   return &apalu_registration.registration;
 }

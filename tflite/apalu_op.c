@@ -185,6 +185,8 @@ typedef struct ApaluPlan {
   int64_t stride_a[APALU_MAX_RANK];
   int64_t stride_b[APALU_MAX_RANK];
   struct ApaluInt8* int8; /* int8 models only; see the int8 section */
+  int ready;              /* set by a successful Prepare */
+  int64_t elements[3];    /* of x, a and b, as Prepare saw them */
 } ApaluPlan;
 
 /* ---- the math ---------------------------------------------------------- */
@@ -537,6 +539,52 @@ static const char* apalu_input_name(int i) {
   return i == 0 ? "x" : (i == 1 ? "a" : "b");
 }
 
+/* The most elements a tensor may have: its byte size, and the int8 path's
+ * 8 bytes of coefficients per element, then still fit a ptrdiff_t. */
+#define APALU_MAX_ELEMENTS ((int64_t)(PTRDIFF_MAX / 8))
+
+/* Element count of a tensor's shape; fails (with a report) on a missing
+ * shape, a negative dimension or a count beyond APALU_MAX_ELEMENTS. */
+static TfLiteStatus apalu_elements(TfLiteContext* context,
+                                   const TfLiteIntArray* dims,
+                                   const char* name, int64_t* count) {
+  if (dims == NULL || dims->size < 0) {
+    APALU_REPORT(context, "APALU: tensor '%s' has no shape.", name);
+    return kTfLiteError;
+  }
+  int64_t n = 1;
+  for (int d = 0; d < dims->size; ++d) {
+    const int64_t extent = dims->data[d];
+    if (extent < 0) {
+      APALU_REPORT(context, "APALU: tensor '%s' has a negative dimension "
+                   "(%d at axis %d).", name, dims->data[d], d);
+      return kTfLiteError;
+    }
+    if (extent != 0 && n > APALU_MAX_ELEMENTS / extent) {
+      /* Keep scanning: a later 0 makes the tensor empty, not huge. */
+      for (int e = d + 1; e < dims->size; ++e) {
+        if (dims->data[e] == 0) {
+          *count = 0;
+          return kTfLiteOk;
+        }
+      }
+      APALU_REPORT(context, "APALU: tensor '%s' has too many elements.",
+                   name);
+      return kTfLiteError;
+    }
+    n *= extent;
+  }
+  *count = n;
+  return kTfLiteOk;
+}
+
+/* Whether `tensor` holds at least `elements` 4-byte values. */
+static int apalu_holds(const TfLiteTensor* tensor, int64_t elements,
+                       int64_t element_size) {
+  return tensor->data.data != NULL &&
+         (int64_t)tensor->bytes / element_size >= elements;
+}
+
 /* Element strides of `p` (a or b) along each axis of x, 0 where broadcast.
  * Fails unless p's shape, right-aligned, has each dim 1 or equal to x's. */
 static TfLiteStatus apalu_param_strides(TfLiteContext* context,
@@ -649,6 +697,12 @@ static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
       APALU_REPORT(context,
                    "APALU: in an int8 model, input '%s' must be a constant "
                    "tensor.", apalu_input_name(i));
+      return kTfLiteError;
+    }
+    if (!apalu_holds(in[i], plan->elements[i], 4)) {
+      APALU_REPORT(context,
+                   "APALU: input '%s' holds %ld bytes, fewer than its shape "
+                   "needs.", apalu_input_name(i), (long)in[i]->bytes);
       return kTfLiteError;
     }
     if (in[i]->type == kTfLiteInt32 && !(in[i]->APALU_SCALE_FIELD > 0.0f)) {
@@ -986,6 +1040,16 @@ static void apalu_int8_eval(const ApaluInt8* q8, const int8_t* x,
 }
 
 static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
+  ApaluPlan* plan = (ApaluPlan*)node->user_data;
+  if (plan == NULL) {
+    APALU_REPORT(context, "APALU: out of memory.");
+    return kTfLiteError;
+  }
+  plan->ready = 0;
+  if (node->inputs == NULL || node->outputs == NULL) {
+    APALU_REPORT(context, "APALU: the node has no input or output list.");
+    return kTfLiteError;
+  }
   if (node->inputs->size != 3) {
     APALU_REPORT(context, "APALU: expected 3 inputs (x, a, b), got %d.",
                  node->inputs->size);
@@ -1026,6 +1090,20 @@ static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
                  int8 ? "n int8" : " float32");
     return kTfLiteError;
   }
+  for (int i = 0; i < 3; ++i) {
+    if (apalu_elements(context, in[i]->dims, apalu_input_name(i),
+                       &plan->elements[i]) != kTfLiteOk) {
+      return kTfLiteError;
+    }
+    /* The runtime sets `bytes` from the shape (data may come later). */
+    const int64_t size = in[i]->type == kTfLiteInt8 ? 1 : 4;
+    if ((int64_t)(in[i]->bytes / (size_t)size) < plan->elements[i]) {
+      APALU_REPORT(context,
+                   "APALU: input '%s' holds %ld bytes, fewer than its shape "
+                   "needs.", apalu_input_name(i), (long)in[i]->bytes);
+      return kTfLiteError;
+    }
+  }
   const TfLiteIntArray* x_dims = in[0]->dims;
   if (x_dims->size > APALU_MAX_RANK) {
     APALU_REPORT(context, "APALU: x has rank %d; at most %d is supported.",
@@ -1043,7 +1121,6 @@ static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
 
   /* Coalesce neighbouring axes that a and b treat alike (both broadcast or
    * both contiguous), so the innermost run is as long as possible. */
-  ApaluPlan* plan = (ApaluPlan*)node->user_data;
   plan->rank = 0;
   for (int d = 0; d < x_dims->size; ++d) {
     const int64_t extent = x_dims->data[d];
@@ -1093,21 +1170,40 @@ static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
     APALU_REPORT(context, "APALU: out of memory.");
     return kTfLiteError;
   }
-  return context->ResizeTensor(context, out, shape);
+  if (context->ResizeTensor(context, out, shape) != kTfLiteOk) {
+    return kTfLiteError;
+  }
+  plan->ready = 1;
+  return kTfLiteOk;
 }
 
 static TfLiteStatus apalu_invoke(TfLiteContext* context, TfLiteNode* node) {
+  const ApaluPlan* plan = (const ApaluPlan*)node->user_data;
+  if (plan == NULL || !plan->ready) {
+    APALU_REPORT(context, "APALU: Eval without a successful Prepare.");
+    return kTfLiteError;
+  }
   const TfLiteTensor* x = apalu_tensor(context, node->inputs, 0);
   const TfLiteTensor* a = apalu_tensor(context, node->inputs, 1);
   const TfLiteTensor* b = apalu_tensor(context, node->inputs, 2);
   TfLiteTensor* out = apalu_tensor(context, node->outputs, 0);
-  if (x->bytes == 0) return kTfLiteOk;
-  if (x->data.f == NULL || a->data.f == NULL || b->data.f == NULL ||
-      out->data.f == NULL) {
-    APALU_REPORT(context, "APALU: a tensor has no data at Eval.");
+  if (x == NULL || a == NULL || b == NULL || out == NULL) {
+    APALU_REPORT(context, "APALU: a tensor is missing at Eval.");
     return kTfLiteError;
   }
-  const ApaluPlan* plan = (const ApaluPlan*)node->user_data;
+  const int64_t size = plan->int8 != NULL ? 1 : 4; /* bytes of x, out */
+  if (plan->elements[0] == 0) return kTfLiteOk;
+  /* Sizes as Prepare planned them (a and b are 4-byte values either way;
+   * in int8 models Eval reads only the tables). */
+  if (!apalu_holds(x, plan->elements[0], size) ||
+      !apalu_holds(out, plan->elements[0], size) ||
+      (plan->int8 == NULL && (!apalu_holds(a, plan->elements[1], 4) ||
+                              !apalu_holds(b, plan->elements[2], 4)))) {
+    APALU_REPORT(context,
+                 "APALU: a tensor has no data at Eval, or less than its "
+                 "shape needs.");
+    return kTfLiteError;
+  }
   if (plan->int8 != NULL) {
     apalu_int8_eval(plan->int8, (const int8_t*)x->data.data,
                     (int8_t*)out->data.data);

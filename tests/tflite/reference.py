@@ -7,7 +7,8 @@ import numpy as np
 from tests.reference import apalu as apalu_reference  # noqa: F401
 
 
-def apalu_op_flatbuffer(tensors, op_inputs, op_outputs):
+def apalu_op_flatbuffer(tensors, op_inputs, op_outputs, model_inputs=(0,),
+                        custom_options=None):
     """A one-op .tflite model: CUSTOM "APALU" over hand-described tensors.
 
     Written with the TFLite schema's object API, not by the converter, so that
@@ -16,10 +17,13 @@ def apalu_op_flatbuffer(tensors, op_inputs, op_outputs):
     Args:
         tensors: list of `(name, shape, type_name, data, quantization)`;
             `data` (constant contents) and `quantization` (`(scale,
-            zero_point)`, per tensor) may be None. Tensor 0 is the model
-            input.
+            zero_point)`, per tensor, or two sequences per channel) may be
+            None. Tensor 0 is the model input unless `model_inputs` says
+            otherwise.
         op_inputs, op_outputs: tensor indices of the op's inputs and outputs
             (the outputs are also the model's).
+        model_inputs: tensor indices of the model's inputs.
+        custom_options: bytes for the op's custom_options, or None.
     """
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
@@ -42,8 +46,9 @@ def apalu_op_flatbuffer(tensors, op_inputs, op_outputs):
         t.buffer = 0
         if quant is not None:
             q = schema.QuantizationParametersT()
-            q.scale = [float(quant[0])]
-            q.zeroPoint = [int(quant[1])]
+            # Per tensor, or per channel when given sequences.
+            q.scale = [float(v) for v in np.atleast_1d(quant[0])]
+            q.zeroPoint = [int(v) for v in np.atleast_1d(quant[1])]
             t.quantization = q
         if data is not None:
             buffer = schema.BufferT()
@@ -58,9 +63,11 @@ def apalu_op_flatbuffer(tensors, op_inputs, op_outputs):
     op.opcodeIndex = 0
     op.inputs = np.asarray(op_inputs, np.int32)
     op.outputs = np.asarray(op_outputs, np.int32)
+    if custom_options is not None:
+        op.customOptions = np.frombuffer(bytes(custom_options), np.uint8)
     subgraph = schema.SubGraphT()
     subgraph.tensors = [tensor(*spec) for spec in tensors]
-    subgraph.inputs = np.asarray([0], np.int32)
+    subgraph.inputs = np.asarray(model_inputs, np.int32)
     subgraph.outputs = np.asarray(op_outputs, np.int32)
     subgraph.operators = [op]
     model.subgraphs = [subgraph]

@@ -25,7 +25,8 @@
  * invoking at once, and malformed nodes, each of which must be refused
  * with an "APALU:" error.
  *
- * Usage: apalu_harness [--quick]   (--quick: fewer thread counts, for qemu)
+ * Usage: apalu_harness [--quick]   (--quick: fewer thread counts, big shapes
+ *        and slope layouts, for qemu)
  * Prints a summary line and exits 1 on any failure.
  */
 
@@ -358,9 +359,10 @@ static void float_cases_all(int quick) {
   const int* threads = quick ? quick_threads : all_threads;
   const int n_threads = quick ? 3 : 8;
   for (size_t s = 0; s < sizeof big / sizeof big[0]; ++s) {
+    if (quick && (s == 1 || s == 2)) continue; /* alike: the odd sizes do */
     const int n = slope_layouts(&big[s], layouts, 80);
     for (int t = 0; t < n_threads; ++t) {
-      for (int i = 0; i < n; i += quick ? 3 : 1) {
+      for (int i = quick ? t % 4 : 0; i < n; i += quick ? 4 : 1) {
         run_float(&big[s], &layouts[i], &layouts[(i + t) % n], threads[t],
                   0.05, "float-threads");
       }

@@ -1,9 +1,10 @@
-"""Helpers for the tests that compile the APALU kernel and its C harness
-directly (visibility, sanitizers, ARM under qemu).
+"""Helpers for the kernel's safety tests: those that compile the APALU
+kernel and its C harness directly (visibility, sanitizers, ARM under qemu),
+and the fuzz and concurrency tests in the LiteRT interpreter.
 
-These tests exercise C code only: they do not depend on the Keras backend,
-so they run once per suite run, under the tensorflow backend
-(`tests/run_backends.py` runs the suite once per backend).
+None of them depends on the Keras backend, so they run once per suite run,
+under the tensorflow backend (`tests/run_backends.py` runs the suite once
+per backend).
 """
 
 import os
@@ -25,8 +26,9 @@ KERNEL_FLAGS = ["-fno-trapping-math", "-ffp-contract=fast", "-pthread"]
 
 once_per_suite = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="C-only test of the kernel, independent of the Keras backend: "
-    "it runs once, in the tensorflow backend's pass of the suite",
+    reason="tests the C kernel (directly or in the LiteRT interpreter), "
+    "which does not depend on the Keras backend: it runs once, in the "
+    "tensorflow backend's pass of the suite",
 )
 
 

@@ -523,6 +523,8 @@ def _child(seed, indices, library):
     # A huge allocation must fail, not exhaust the machine.
     limit = 16 << 30
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # A crash is reported by the parent; no core file in the checkout.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     register = _registerer(library)
     for index in indices:
         print(f"start {index}", flush=True)

@@ -681,8 +681,16 @@ static double apalu_int8_param(const TfLiteTensor* p, int64_t offset) {
           p->APALU_ZERO_FIELD);
 }
 
+/* A usable quantisation scale: a positive, finite, normal float (not NaN,
+ * not denormal). */
+static int apalu_scale_ok(float scale) {
+  return scale >= 1.17549435e-38f && scale <= 3.40282347e38f;
+}
+
+/* Clamps to [-128, 127]; NaN (from a NaN or infinite slope or scale) gives
+ * -128, so the conversion to int8 is always defined. */
 static int8_t apalu_int8_saturate(double v) {
-  v = v < -128.0 ? -128.0 : (v > 127.0 ? 127.0 : v);
+  v = !(v >= -128.0) ? -128.0 : (v > 127.0 ? 127.0 : v);
   return (int8_t)v;
 }
 
@@ -705,17 +713,19 @@ static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
                    "needs.", apalu_input_name(i), (long)in[i]->bytes);
       return kTfLiteError;
     }
-    if (in[i]->type == kTfLiteInt32 && !(in[i]->APALU_SCALE_FIELD > 0.0f)) {
+    if (in[i]->type == kTfLiteInt32 &&
+        !apalu_scale_ok(in[i]->APALU_SCALE_FIELD)) {
       APALU_REPORT(context,
                    "APALU: int32 input '%s' needs a positive quantisation "
-                   "scale.", apalu_input_name(i));
+                   "scale (finite).", apalu_input_name(i));
       return kTfLiteError;
     }
   }
-  if (!(x->APALU_SCALE_FIELD > 0.0f) || !(out->APALU_SCALE_FIELD > 0.0f)) {
+  if (!apalu_scale_ok(x->APALU_SCALE_FIELD) ||
+      !apalu_scale_ok(out->APALU_SCALE_FIELD)) {
     APALU_REPORT(context,
                  "APALU: int8 x and output need per-tensor quantisation "
-                 "parameters with a positive scale.");
+                 "parameters with a positive scale (finite).");
     return kTfLiteError;
   }
   apalu_int8_release(plan);
@@ -784,6 +794,16 @@ static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
   for (int64_t p = 0; p < positions; ++p) {
     const double a = apalu_int8_param(in[1], a_off);
     const double b = apalu_int8_param(in[2], b_off);
+    /* Also rejects NaN and infinite slopes. */
+    if (!(fabs(a / s_out) <= 3.40282347e38) ||
+        !(fabs(b / s_out) <= 3.40282347e38)) {
+      APALU_REPORT(context,
+                   "APALU: in an int8 model, a and b must be finite and "
+                   "a / (output scale), b / (output scale) float32 "
+                   "numbers.");
+      apalu_int8_release(plan);
+      return kTfLiteError;
+    }
     if (use_tables) {
       int8_t* table = q8->tables + p * 256;
       for (int level = 0; level < 256; ++level) {
@@ -819,7 +839,8 @@ static void apalu_int8_run_scaled(const ApaluInt8* q8, const int8_t* x,
     const float* c = q8->coefficients + 2 * (p + i * step);
     const float coefficient = x[i] >= q8->in_zero ? c[0] : c[1];
     float v = roundf(coefficient * q8->unit[level]) + zero;
-    v = v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v);
+    /* NaN (from a NaN or infinite slope) gives -128: always defined. */
+    v = !(v >= -128.0f) ? -128.0f : (v > 127.0f ? 127.0f : v);
     out[i] = (int8_t)v;
   }
 }

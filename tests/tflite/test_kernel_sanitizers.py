@@ -19,7 +19,8 @@ from tests.tflite.native_build import once_per_suite
 pytestmark = [once_per_suite, pytest.mark.slow]
 
 SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer",
-            "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+            "-fsanitize=address,undefined,float-cast-overflow",
+            "-fno-sanitize-recover=all"]
 ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",

@@ -499,9 +499,10 @@ static void int8_cases_all(void) {
       {0.02f, 5, 0.3f, -100},
       {0.1f, 0, 0.01f, 3},
       {0.25f, 90, 0.04f, -128},
+      {1e30f, 0, 1e-30f, 0}, /* extreme but valid: saturates */
   };
   for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; ++l) {
-    for (size_t s = 0; s < 4; ++s) {
+    for (size_t s = 0; s < sizeof scales / sizeof scales[0]; ++s) {
       for (int p = 0; p < 2; ++p) {
         run_int8(&layouts[l].x, &layouts[l].a, &layouts[l].b,
                  p ? kTfLiteInt32 : kTfLiteFloat32, scales[s][0],
@@ -805,6 +806,48 @@ static void int8_a_bytes_short(Runtime* rt, TfLiteNode* n) {
   rt->tensors[3].type = kTfLiteInt8;
   rt->tensors[1].bytes = 4;
 }
+static void int8_setup(Runtime* rt) {
+  const int v[2] = {2, 3};
+  set_tensor(rt, 0, kTfLiteInt8, 2, v);
+  for (int i = 0; i < 6; ++i) ((int8_t*)rt->tensors[0].data.data)[i] = 40 * i - 100;
+  rt->tensors[0].quant_scale = 0.1f;
+  rt->tensors[3].type = kTfLiteInt8;
+}
+static void int8_inf_scale(Runtime* rt, TfLiteNode* n) {
+  (void)n;
+  int8_setup(rt);
+  rt->tensors[0].quant_scale = INFINITY;
+}
+static void int8_denormal_out_scale(Runtime* rt, TfLiteNode* n) {
+  (void)n;
+  int8_setup(rt);
+  rt->tensors[3].quant_scale = 1e-44f;
+}
+static void int8_nan_slope(Runtime* rt, TfLiteNode* n) {
+  (void)n;
+  int8_setup(rt);
+  rt->tensors[1].data.f[1] = NAN;
+}
+static void int8_inf_slope(Runtime* rt, TfLiteNode* n) {
+  (void)n;
+  int8_setup(rt);
+  rt->tensors[2].data.f[2] = -INFINITY;
+}
+static void int8_overflowing_slope(Runtime* rt, TfLiteNode* n) {
+  /* Finite, but a / (output scale) is beyond float32. */
+  (void)n;
+  int8_setup(rt);
+  rt->tensors[1].data.f[0] = 3e38f;
+  rt->tensors[3].quant_scale = 0.01f;
+}
+static void int8_int32_inf_scale(Runtime* rt, TfLiteNode* n) {
+  (void)n;
+  const int p[1] = {3};
+  int8_setup(rt);
+  set_tensor(rt, 2, kTfLiteInt32, 1, p);
+  for (int i = 0; i < 3; ++i) ((int32_t*)rt->tensors[2].data.data)[i] = 0;
+  rt->tensors[2].quant_scale = INFINITY;
+}
 static void no_plan(Runtime* rt, TfLiteNode* n) {
   (void)rt;
   free(n->user_data); /* as if init's allocation had failed */
@@ -845,6 +888,12 @@ static void error_cases_all(void) {
       {"int8 a not constant", int8_a_not_constant},
       {"int8 int32 b unquantised", int8_int32_unquantised},
       {"int8 a bytes short", int8_a_bytes_short},
+      {"int8 infinite input scale", int8_inf_scale},
+      {"int8 denormal output scale", int8_denormal_out_scale},
+      {"int8 NaN slope", int8_nan_slope},
+      {"int8 infinite slope", int8_inf_slope},
+      {"int8 slope / output scale beyond float32", int8_overflowing_slope},
+      {"int8 int32 slope with an infinite scale", int8_int32_inf_scale},
       {"no plan", no_plan},
   };
   for (size_t i = 0; i < sizeof spoilers / sizeof spoilers[0]; ++i) {

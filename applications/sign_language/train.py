@@ -6,11 +6,13 @@ A run directory holds everything about one training:
     split.json           which files (and signers) are in train / val / test
     history.csv          per-epoch loss, accuracy, val_*, learning rate, epoch_time
     apalu_params.json    every APALU layer's a and b, initially and after each epoch
+                         (keras_apalu.callbacks.APALURecorder)
     best.weights.h5      the weights of the epoch with the lowest val_loss
     backup/              BackupAndRestore state while a run is unfinished
     model.keras          the final model (the best epoch's weights)
     metrics.json         test accuracy on unseen signers, per-class accuracy, times
-    learning_curves.png, confusion_matrix.png, apalu_curves.png
+    learning_curves.png, confusion_matrix.png, apalu_curves.png,
+    apalu_evolution.png
 
 Running `train` again on an unfinished run directory resumes it at the epoch
 after the last one completed, with the same split, optimizer state and
@@ -26,6 +28,8 @@ import time
 
 import keras
 import numpy as np
+
+from keras_apalu.callbacks import APALURecorder
 
 from applications.sign_language import callbacks as run_callbacks
 from applications.sign_language import data as data_lib
@@ -277,7 +281,7 @@ def train(config, extra_callbacks=()):
         compile_model(model, config, steps_per_epoch)
         callbacks = [
             run_callbacks.EpochTimer(),
-            run_callbacks.APALURecorder(run_dir / "apalu_params.json"),
+            APALURecorder(run_dir / "apalu_params.json"),
             keras.callbacks.BackupAndRestore(
                 str(backup_dir), double_checkpoint=True, delete_checkpoint=False
             ),
@@ -352,6 +356,10 @@ def train(config, extra_callbacks=()):
         if apalu_path.exists():
             record_apalu = json.loads(apalu_path.read_text())
             if record_apalu["layers"]:
-                plots.apalu_curves(record_apalu, run_dir / "apalu_curves.png")
+                from keras_apalu import plotting
+
+                plotting.plot_apalu_curves(record_apalu, run_dir / "apalu_curves.png")
+                plotting.plot_apalu_evolution(
+                    record_apalu, run_dir / "apalu_evolution.png")
     shutil.rmtree(backup_dir, ignore_errors=True)
     return metrics

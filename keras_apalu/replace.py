@@ -11,6 +11,7 @@ import functools
 import keras
 import numpy as np
 
+from keras_apalu import initialization
 from keras_apalu.layers.apalu import APALU
 
 #: Activation names `replace_activations` can match.
@@ -90,9 +91,10 @@ def _is_graph_model(layer):
 
 
 class _Rewriter:
-    def __init__(self, targets, init, shared_axes, layer_kwargs):
+    def __init__(self, targets, init, shared_axes, layer_kwargs, x_range=None):
         self.targets = targets
         self.init = init
+        self.x_range = x_range
         self.shared_axes = shared_axes
         self.layer_kwargs = layer_kwargs
         self.pairs = []  # (original, clone) whose weights are copied
@@ -138,7 +140,12 @@ class _Rewriter:
             shared = [axis for axis in range(1, rank) if axis != channel] or None
         init = fit_target if self.init == "fit" else self.init
         kwargs = dict(self.layer_kwargs)
-        if init is not None:
+        if init is not None and self.x_range is not None:
+            result = initialization.fit(init, x_range=self.x_range,
+                                        smooth=kwargs.get("smooth", False))
+            kwargs["a_initializer"] = keras.initializers.Constant(result.a)
+            kwargs["b_initializer"] = keras.initializers.Constant(result.b)
+        elif init is not None:
             kwargs["init"] = init
         self.replaced += 1
         return APALU(shared_axes=shared, name=self._unique(name), dtype=dtype,
@@ -279,7 +286,7 @@ def _targets(target):
 
 
 def replace_activations(model, target="relu", init="fit", shared_axes="channel",
-                        **apalu_kwargs):
+                        x_range=None, **apalu_kwargs):
     """A copy of `model` with APALU in place of the activations named by `target`.
 
     Matches `keras.layers.Activation` layers, `ReLU` (relu, relu6, leaky
@@ -311,6 +318,9 @@ def replace_activations(model, target="relu", init="fit", shared_axes="channel",
             last axis, or axis 1 after a `channels_first` convolution),
             shared over every other axis; or any `shared_axes` value of
             `APALU` (`None`, `"all"`, a list of axes) for every layer.
+        x_range: the `(low, high)` input range of the fits, if not the
+            default [-4, 4] (the fitted `a`, `b` are then stored as
+            constant initializers).
         **apalu_kwargs: more `APALU` arguments for every new layer (for
             example `custom_gradient`, `smooth`, constraints).
 
@@ -333,7 +343,7 @@ def replace_activations(model, target="relu", init="fit", shared_axes="channel",
         raise ValueError(
             f"replace_activations: model {model.name!r} is not built; build "
             "it on an input first (keras.Input or model.build).")
-    rewriter = _Rewriter(targets, init, shared_axes, apalu_kwargs)
+    rewriter = _Rewriter(targets, init, shared_axes, apalu_kwargs, x_range)
     new_model = rewriter.rewrite(model)
     if not rewriter.replaced:
         found = ", ".join(f"{k} ({v})" for k, v in sorted(rewriter.found.items()))

@@ -70,6 +70,8 @@ class TrainConfig:
             class; for quick trials and tests.
         cache_dir: folder of the decoded-image cache (default: Keras cache).
         download_url: archive used when the dataset must be downloaded.
+        verify_data: check the images against the SHA-256 manifest
+            (`data.verify_dataset`); unlisted images are left out.
     """
 
     run_dir: str = "runs/sign-language"
@@ -98,6 +100,7 @@ class TrainConfig:
     max_per_class: int = None
     cache_dir: str = None
     download_url: str = data_lib.DATASET_URL
+    verify_data: bool = True
 
     def validate(self):
         if self.activation not in ACTIVATIONS:
@@ -124,8 +127,10 @@ _RESUME_KEYS = (
 def load_data(config):
     """Resolves, loads (cached) and optionally subsets the dataset."""
     root = data_lib.resolve_data_dir(config.data_dir, url=config.download_url)
+    files = data_lib.verified_files(root) if config.verify_data else None
     data = data_lib.load_dataset(
-        root, config.image_size, config.color_mode, cache_dir=config.cache_dir
+        root, config.image_size, config.color_mode, cache_dir=config.cache_dir,
+        files=files,
     )
     if config.max_per_class:
         keep = np.concatenate([

@@ -163,10 +163,10 @@ _APPLICATIONS = {
     "ResNet50": ({}, "relu"),
     "EfficientNetB0": ({}, "silu"),
 }
-#: Smallest cosine similarity of the swapped model's logits to the original's
-#: before training (measured: 0.996 MobileNetV2, 0.9996 ResNet50, see
-#: docs/toolkit.md); the magnitude drifts with depth, the direction stays.
-MIN_COSINE = 0.99
+
+
+def _relative(y, reference_y):
+    return float(np.linalg.norm(y - reference_y) / np.linalg.norm(reference_y))
 
 
 @pytest.fixture(scope="module", params=sorted(_APPLICATIONS))
@@ -180,32 +180,53 @@ def application(request):
     if request.param == "EfficientNetB0":  # it rescales [0, 255] itself
         x = (x + 1.0) * 127.5
     swapped = replace_activations(model, target=target)
+    before, after = _numpy(model(x)), _numpy(swapped(x))
+    # The same model with the paper's random U(0, 2) slopes, for scale.
+    fitted = [(v, _numpy(v)) for v in swapped.weights if v.path.split("/")[-1] in "ab"]
+    rng = np.random.default_rng(1)
+    for variable, value in fitted:
+        variable.assign(rng.uniform(0.0, 2.0, value.shape).astype("float32"))
+    random = _numpy(swapped(x))
+    for variable, value in fitted:
+        variable.assign(value)
     return dict(name=request.param, model=model, swapped=swapped, x=x, target=target,
-                before=_numpy(model(x)), after=_numpy(swapped(x)))
+                before=before, after=after, random=random)
+
+
+def _originals(model):
+    return {layer.name: layer for layer in model._flatten_layers(include_self=False)}
 
 
 @pytest.mark.slow
 def test_application_swap(application):
     model, swapped = application["model"], application["swapped"]
-    count = sum(
-        1 for layer in model._flatten_layers(include_self=False)
-        if type(layer).__name__ in ("ReLU", "Activation") and (
-            getattr(layer, "max_value", None) is not None
-            or getattr(getattr(layer, "activation", None), "__name__", "")
-            == application["target"]))
-    split = sum(
-        1 for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras.layers.Conv2D)
-        and getattr(layer.activation, "__name__", "") == application["target"])
-    assert len(_apalus(swapped)) == count + split > 0
+    originals = _originals(model)
+    apalus = _apalus(swapped)
+    assert len(apalus) > 10
+    bound = initialization.fit(application["target"]).max_error + 1e-4
+    for layer in apalus:
+        # Each APALU reproduces what it replaced within the fit's error on
+        # [-4, 4], per channel.
+        channels = layer.a.shape[-1]
+        x = np.linspace(-4.0, 4.0, 41 * channels, dtype="float32").reshape(
+            1, 41, 1, channels)
+        if layer.name in originals:
+            expected = originals[layer.name](x)
+        else:
+            conv = originals[layer.name.removesuffix("_apalu")]
+            expected = conv.activation(x)
+        error = np.max(np.abs(_numpy(layer(x)) - _numpy(expected)))
+        assert error <= bound, (layer.name, error)
     # Every weight of the original is in the copy, unchanged.
-    originals = {v.path: _numpy(v) for v in model.weights}
     copies = {v.path: _numpy(v) for v in swapped.weights}
-    for path, value in originals.items():
-        np.testing.assert_array_equal(copies[path], value, err_msg=path)
-    before, after = application["before"].ravel(), application["after"].ravel()
-    cosine = before @ after / np.linalg.norm(before) / np.linalg.norm(after)
-    assert cosine >= MIN_COSINE, (application["name"], cosine)
+    for variable in model.weights:
+        np.testing.assert_array_equal(copies[variable.path], _numpy(variable),
+                                      err_msg=variable.path)
+    # The whole model: the fitted start is orders of magnitude closer to the
+    # original than the paper's random one (figures: docs/toolkit.md).
+    fitted = _relative(application["after"], application["before"])
+    random = _relative(application["random"], application["before"])
+    assert np.isfinite(fitted) and fitted < 1e-2 * random, (fitted, random)
 
 
 @pytest.mark.slow
@@ -221,4 +242,4 @@ def test_application_trains_saves_and_loads(application, tmp_path):
     path = tmp_path / "swapped.keras"
     swapped.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(_numpy(loaded(x)), _numpy(swapped(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_numpy(loaded(x)), _numpy(swapped(x)), rtol=1e-4, atol=1e-6)

@@ -3,6 +3,10 @@
 `from keras_apalu import layers; layers.APALU()` works under the TensorFlow,
 JAX and PyTorch backends; `keras_apalu.ops.apalu(x, a, b)` is the functional
 form shared by the layer, the TFLite exporter and the tests.
+`keras_apalu.replace_activations(model)` swaps APALU into a model, started
+as the fit of the activation it replaces (`keras_apalu.initialization`);
+`keras_apalu.callbacks.APALURecorder` and `keras_apalu.plotting` record and
+draw what it learns.
 """
 
 from keras_apalu import callbacks

@@ -35,11 +35,12 @@ def _layer_values(layer):
 class APALURecorder(keras.callbacks.Callback):
     """Records every APALU layer's `a` and `b` before training and after each epoch.
 
-    After every epoch it adds, for each APALU layer `L` and parameter `p` in
-    (`a`, `b`), the mean, min and max over the layer's channels to the
-    epoch's logs as `apalu/L/p_mean`, `apalu/L/p_min`, `apalu/L/p_max`, so
-    they land in the `History` returned by `fit` (and in a `CSVLogger` placed
-    after this callback). With `path`, it also writes a JSON file:
+    For each APALU layer `L` and parameter `p` in (`a`, `b`), the mean, min
+    and max over the layer's channels after every epoch go into the
+    `History` that `fit` returns, as `history.history["apalu/L/p_mean"]`
+    (and `_min`, `_max`), one value per epoch, added when training ends
+    (not into the epoch logs, which the progress bar prints; see
+    `log_statistics`). With `path`, it also writes a JSON file:
 
     ```
     {"layers": [names], "shapes": {name: shape of a},
@@ -68,11 +69,14 @@ class APALURecorder(keras.callbacks.Callback):
             (1: every epoch, the default; 0: only the first and last).
         tensorboard: a `keras.callbacks.TensorBoard` or a log folder, or
             `None`.
-        log_statistics: add the statistics to the epoch logs (`History`).
+        log_statistics: also add the statistics to every epoch's logs, for
+            callbacks placed after this one (`CSVLogger`; Keras'
+            `TensorBoard` then logs them as scalars too). The progress bar
+            prints them as well, so it is off by default.
     """
 
     def __init__(self, path=None, full_arrays_every=1, tensorboard=None,
-                 log_statistics=True):
+                 log_statistics=False):
         super().__init__()
         if int(full_arrays_every) < 0:
             raise ValueError(
@@ -168,7 +172,23 @@ class APALURecorder(keras.callbacks.Callback):
                         logs[f"apalu/{name}/{p}_{s}"] = value
         self._write()
 
+    def _add_to_history(self):
+        history = getattr(self.model, "history", None)
+        epochs = getattr(history, "epoch", None)
+        if not isinstance(history, keras.callbacks.History) or not epochs:
+            return
+        for epoch in epochs:
+            stats = self.record["stats"].get(str(epoch + 1), {})
+            for name, params in stats.items():
+                for p, values in params.items():
+                    for s, value in values.items():
+                        key = f"apalu/{name}/{p}_{s}"
+                        series = history.history.setdefault(key, [])
+                        series.append(value)
+
     def on_train_end(self, logs=None):
+        if self._layers:
+            self._add_to_history()
         last = getattr(self, "_last", None)
         if last is not None and str(last[0]) not in self.record["epochs"]:
             epoch, values = last

@@ -89,6 +89,27 @@ def test_records_statistics_into_history_and_json(tmp_path, data):
     assert record["stats"]["3"]["conv_apalu"]["a"] != record["stats"]["0"]["conv_apalu"]["a"]
 
 
+class _Logs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.keys = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.keys.append(sorted(logs))
+
+
+def test_statistics_reach_the_epoch_logs_only_on_request(tmp_path, data):
+    seen = _Logs()
+    _fit(_model(), data, [APALURecorder(), seen], epochs=1)
+    assert not any(key.startswith("apalu/") for key in seen.keys[0])
+    seen = _Logs()
+    csv = tmp_path / "history.csv"
+    _fit(_model(), data, [APALURecorder(log_statistics=True), seen,
+                          keras.callbacks.CSVLogger(str(csv))], epochs=2)
+    assert "apalu/conv_apalu/b_max" in seen.keys[1]
+    assert "apalu/inner_apalu/a_min" in csv.read_text().splitlines()[0]
+
+
 def test_a_resumed_run_continues_the_record(tmp_path, data):
     model = _model()
     path = tmp_path / "apalu.json"

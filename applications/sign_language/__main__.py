@@ -267,8 +267,8 @@ def main(argv=None):
 
 
 def console_main():
-    """Entry point of `python -m applications.sign_language` and the
-    `sign-language` console script: bad input ends with a one-line error."""
+    """Entry point of `python -m applications.sign_language`: bad input ends
+    with a one-line error."""
     try:
         main()
     except (FileNotFoundError, ValueError, RuntimeError) as error:

@@ -31,7 +31,7 @@ def _figure(panels, width=3.2, height=2.8, columns=4):
 
     columns = max(1, min(columns, panels))
     rows = -(-max(panels, 1) // columns)
-    figure = Figure(figsize=(width * columns, height * rows))
+    figure = Figure(figsize=(width * columns, height * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for axis in axes[panels:]:
         axis.axis("off")
@@ -40,7 +40,6 @@ def _figure(panels, width=3.2, height=2.8, columns=4):
 
 def _save(figure, path):
     if path is not None:
-        figure.tight_layout()
         figure.savefig(path, dpi=110)
     return figure
 

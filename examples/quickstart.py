@@ -22,7 +22,7 @@ from keras_apalu import layers
 SHARED = (pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets"
           / "sign-language-digits")
 ARCHIVE = ("https://github.com/ardamavi/Sign-Language-Digits-Dataset/"
-           "archive/refs/heads/master.zip")
+           "archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip")
 
 
 def find_dataset(data_dir):

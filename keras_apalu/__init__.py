@@ -3,12 +3,29 @@
 `from keras_apalu import layers; layers.APALU()` works under the TensorFlow,
 JAX and PyTorch backends; `keras_apalu.ops.apalu(x, a, b)` is the functional
 form shared by the layer, the TFLite exporter and the tests.
+`keras_apalu.replace_activations(model)` swaps APALU into a model, started
+as the fit of the activation it replaces (`keras_apalu.initialization`);
+`keras_apalu.callbacks.APALURecorder` and `keras_apalu.plotting` record and
+draw what it learns.
 """
 
+from keras_apalu import callbacks
 from keras_apalu import constraints
+from keras_apalu import initialization
 from keras_apalu import layers
 from keras_apalu import ops
+from keras_apalu import plotting
+from keras_apalu.replace import replace_activations
 
 __version__ = "0.1.0"
 
-__all__ = ["constraints", "layers", "ops", "__version__"]
+__all__ = [
+    "callbacks",
+    "constraints",
+    "initialization",
+    "layers",
+    "ops",
+    "plotting",
+    "replace_activations",
+    "__version__",
+]

@@ -65,6 +65,10 @@ def _add_train_options(parser, fields):
                        "data-parallel training on all local devices (JAX, TensorFlow)")
         elif name == "plots":
             _bool_flag(parser, "plots", True, "write the PNG figures")
+        elif name == "verify_data":
+            _bool_flag(parser, "verify-data", True,
+                       "check the images against the SHA-256 manifest; "
+                       "--no-verify-data trains on unverified data")
         elif name == "verbose":
             parser.add_argument("--verbose", default="auto",
                                 help="Keras progress output: auto, 0, 1 (bar) or 2")
@@ -85,7 +89,7 @@ _CONFIG_FIELDS = (
     "convs_per_block", "dropout", "augment", "epochs", "patience", "batch_size",
     "learning_rate", "weight_decay", "split", "split_seed", "val_fraction",
     "test_fraction", "seed", "distribute", "plots", "verbose", "max_per_class",
-    "cache_dir", "download_url",
+    "cache_dir", "download_url", "verify_data",
 )
 
 
@@ -263,8 +267,8 @@ def main(argv=None):
 
 
 def console_main():
-    """Entry point of `python -m applications.sign_language` and the
-    `sign-language` console script: bad input ends with a one-line error."""
+    """Entry point of `python -m applications.sign_language`: bad input ends
+    with a one-line error."""
     try:
         main()
     except (FileNotFoundError, ValueError, RuntimeError) as error:

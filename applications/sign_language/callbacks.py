@@ -1,15 +1,13 @@
-"""Callbacks of the training run, each resumable from the run directory."""
+"""Callbacks of the training run, each resumable from the run directory.
+
+The record of APALU's a and b is `keras_apalu.callbacks.APALURecorder`.
+"""
 
 import csv
-import json
-import os
 import pathlib
 import time
 
 import keras
-import numpy as np
-
-from applications.sign_language.model import apalu_layers_of
 
 
 def read_history(path):
@@ -36,53 +34,6 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_time"] = time.perf_counter() - self._start
-
-
-class APALURecorder(keras.callbacks.Callback):
-    """Records every APALU layer's `a` and `b` before training and after each epoch.
-
-    Writes `{"layers": [names], "epochs": {"0": {name: {"a": [...], "b": [...]}}, ...}}`
-    to `path` after every epoch (epoch key 0 = initial values, k = after epoch
-    k), keeping the entries of an earlier, interrupted run of the same
-    training so a resumed run has the whole record.
-
-    Args:
-        path: JSON file to write.
-    """
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = pathlib.Path(path)
-        self.record = {"layers": [], "epochs": {}}
-
-    def _snapshot(self):
-        values = {}
-        for layer in apalu_layers_of(self.model):
-            a, b = layer.slopes()
-            values[layer.name] = {
-                "a": np.asarray(keras.ops.convert_to_numpy(a)).ravel().tolist(),
-                "b": np.asarray(keras.ops.convert_to_numpy(b)).ravel().tolist(),
-            }
-        return values
-
-    def _write(self):
-        partial = self.path.with_name(self.path.name + ".partial")
-        partial.write_text(json.dumps(self.record))
-        os.replace(partial, self.path)
-
-    def on_train_begin(self, logs=None):
-        if self.path.exists():
-            self.record = json.loads(self.path.read_text())
-        layers = apalu_layers_of(self.model)
-        self.record["layers"] = [layer.name for layer in layers]
-        if layers and "0" not in self.record["epochs"]:
-            self.record["epochs"]["0"] = self._snapshot()
-        self._write()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.record["layers"]:
-            self.record["epochs"][str(epoch + 1)] = self._snapshot()
-            self._write()
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):

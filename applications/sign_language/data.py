@@ -13,9 +13,19 @@ Where the data comes from, first match wins (`resolve_data_dir`):
 3. the Keras cache, `$KERAS_HOME/datasets/sign-language-digits` (by default
    `~/.keras/datasets/...`), where an earlier download was extracted;
 4. a download of the public archive with `keras.utils.get_file`, extracted
-   into that cache.
+   into that cache. The archive is that of one commit of the public
+   repository (4b09433, 2021-05-08, its last), not of a branch, so what it
+   holds cannot change.
+
+Whatever the source, training checks the images against `dataset.sha256`
+(beside this file; `sha256sum -c` reads it too), the SHA-256 of the 1,753
+images of the development copy (`verify_dataset`): a changed image stops the
+run with an error naming the files, and images the manifest does not list
+(the public archive has 309 more, withheld from the development copy) are
+left out with a warning. `--no-verify-data` turns the check off.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -29,8 +39,11 @@ ENV_VAR = "SIGN_LANGUAGE_DIGITS_DIR"
 #: The public archive of the dataset (Apache-2.0, Mavi & Dikle).
 DATASET_URL = (
     "https://github.com/ardamavi/Sign-Language-Digits-Dataset/"
-    "archive/refs/heads/master.zip"
+    "archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip"
 )
+#: SHA-256 of every image of the development copy, `<digit>/<file>` paths
+#: relative to the class root, in `sha256sum` format.
+MANIFEST = pathlib.Path(__file__).with_name("dataset.sha256")
 #: Name of the dataset's folder under the Keras cache's `datasets/`.
 CACHE_NAME = "sign-language-digits"
 #: Class names, in label order: label `i` is the digit `str(i)`.
@@ -189,6 +202,112 @@ def list_images(root):
     return entries
 
 
+def read_manifest(path=MANIFEST):
+    """The manifest as a dict `{"<digit>/<file>": sha256 hex digest}`."""
+    entries = {}
+    for number, line in enumerate(pathlib.Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name:
+            raise DatasetError(f"{path}, line {number}: not `<sha256>  <path>`: {line!r}")
+        entries[name] = digest
+    return entries
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass
+class Verification:
+    """What `verify_dataset` found (paths `<digit>/<file>`, sorted).
+
+    Attributes:
+        verified: images whose SHA-256 matches the manifest.
+        unlisted: images the manifest does not list.
+        missing: manifest entries with no file (a subset is not an error).
+    """
+
+    verified: list
+    unlisted: list
+    missing: list
+
+
+def _some(names, limit=10):
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def verify_dataset(root, manifest=MANIFEST):
+    """Checks every image under the class root against the SHA-256 manifest.
+
+    Hashes the image files `list_images` would load (25 MB for the whole
+    development copy: about a second).
+
+    Args:
+        root: the class root (the folder holding `0`..`9`).
+        manifest: the `sha256sum`-format manifest file.
+
+    Returns:
+        A `Verification`.
+
+    Raises:
+        DatasetError: an image differs from the manifest (the message names
+            the files), or no image at all is listed in it.
+    """
+    root = pathlib.Path(root)
+    expected = read_manifest(manifest)
+    verified, unlisted, changed = [], [], []
+    for path, _ in list_images(root):
+        name = f"{path.parent.name}/{path.name}"
+        digest = expected.get(name)
+        if digest is None:
+            unlisted.append(name)
+        elif _sha256(path) == digest:
+            verified.append(name)
+        else:
+            changed.append(name)
+    if changed:
+        raise DatasetError(
+            f"{len(changed)} image(s) in {root} differ from the dataset "
+            f"manifest {manifest.name}: {_some(changed)}. The data may be "
+            "corrupted or substituted; use a fresh copy, or pass "
+            "--no-verify-data to train on it anyway."
+        )
+    if not verified:
+        raise DatasetError(
+            f"None of the images in {root} is in the dataset manifest "
+            f"{manifest.name} ({len(unlisted)} unlisted, e.g. "
+            f"{_some(unlisted, 3)}); pass --no-verify-data to train on "
+            "unverified data."
+        )
+    found = set(verified) | set(unlisted)
+    missing = sorted(name for name in expected if name not in found)
+    return Verification(verified, unlisted, missing)
+
+
+def verified_files(root, manifest=MANIFEST):
+    """The images of `root` that match the manifest, for `load_dataset(files=)`.
+
+    Raises `DatasetError` as `verify_dataset`; warns when unlisted images
+    are left out.
+    """
+    check = verify_dataset(root, manifest)
+    if check.unlisted:
+        warnings.warn(
+            f"Left out {len(check.unlisted)} image(s) of {root} that the "
+            f"dataset manifest does not list ({_some(check.unlisted, 5)}); "
+            "--no-verify-data uses them unverified.",
+            stacklevel=2,
+        )
+    return check.verified
+
+
 def load_image(path, image_size=64, color_mode="rgb"):
     """Decodes one image file and resizes it to `image_size` square.
 
@@ -232,7 +351,7 @@ def default_cache_dir():
 
 
 def load_dataset(root, image_size=64, color_mode="rgb", cache_dir=None,
-                 use_cache=True):
+                 use_cache=True, files=None):
     """Loads every image of the dataset as arrays, resized.
 
     Files that are not readable images are skipped, with one warning that
@@ -246,6 +365,8 @@ def load_dataset(root, image_size=64, color_mode="rgb", cache_dir=None,
             `default_cache_dir()`. The cache key covers the file list, sizes,
             modification times, image size and color mode.
         use_cache: read and write the cache.
+        files: load only these `<digit>/<file>` images (for example
+            `verified_files(root)`); default all.
 
     Returns:
         A dict with `images` (`uint8`, `(n, size, size, channels)`), `labels`
@@ -257,6 +378,10 @@ def load_dataset(root, image_size=64, color_mode="rgb", cache_dir=None,
     """
     root = pathlib.Path(root)
     entries = list_images(root)
+    if files is not None:
+        keep = set(files)
+        entries = [(path, label) for path, label in entries
+                   if f"{path.parent.name}/{path.name}" in keep]
     cache_file = None
     if use_cache:
         cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)

@@ -1,4 +1,7 @@
-"""PNG figures of a run (matplotlib, Agg backend: no display needed)."""
+"""PNG figures of a run (matplotlib, Agg backend: no display needed).
+
+The learned APALU curves are drawn by `keras_apalu.plotting`.
+"""
 
 import matplotlib
 
@@ -6,8 +9,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
-from keras_apalu.ops import SIGMOID_SCALE  # noqa: E402
 
 
 def _save(figure, path):
@@ -55,48 +56,6 @@ def confusion_matrix(matrix, class_names, path, title="test confusion matrix"):
                 axis.text(j, i, int(matrix[i, j]), ha="center", va="center",
                           fontsize=8,
                           color="white" if matrix[i, j] > threshold else "black")
-    _save(figure, path)
-
-
-def _apalu_numpy(x, a, b):
-    x = x[:, None]
-    return np.where(x >= 0, a * (x + x / (1 + np.exp(-SIGMOID_SCALE * x))),
-                    b * np.expm1(np.minimum(x, 0)))
-
-
-def apalu_curves(record, path, x_range=(-4.0, 4.0)):
-    """The learned APALU function of every layer, one panel each.
-
-    Each panel draws f(x) for every channel's final (a, b) (thin lines), the
-    channel mean (thick) and the initial function (dashed).
-
-    Args:
-        record: the `APALURecorder` JSON (`{"layers", "epochs"}`).
-        path: PNG file to write.
-        x_range: the x interval drawn.
-    """
-    layers = record["layers"]
-    epochs = sorted(record["epochs"], key=int)
-    first, last = record["epochs"][epochs[0]], record["epochs"][epochs[-1]]
-    columns = min(4, len(layers))
-    rows = -(-len(layers) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.8 * rows),
-                                squeeze=False)
-    x = np.linspace(*x_range, 200)
-    for axis, name in zip(axes.ravel(), layers):
-        a, b = np.asarray(last[name]["a"]), np.asarray(last[name]["b"])
-        axis.plot(x, _apalu_numpy(x, a, b), color="tab:blue", alpha=0.15, lw=0.7)
-        axis.plot(x, _apalu_numpy(x, a.mean(), b.mean()), color="tab:blue", lw=2,
-                  label=f"epoch {epochs[-1]}: a={a.mean():.2f}, b={b.mean():.2f}")
-        a0, b0 = np.asarray(first[name]["a"]), np.asarray(first[name]["b"])
-        axis.plot(x, _apalu_numpy(x, a0.mean(), b0.mean()), "k--", lw=1,
-                  label=f"epoch {epochs[0]}")
-        axis.set_title(name, fontsize=9)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
-    for axis in axes.ravel()[len(layers):]:
-        axis.axis("off")
-    figure.suptitle("learned APALU per layer (thin: channels, thick: mean)")
     _save(figure, path)
 
 

@@ -6,11 +6,13 @@ A run directory holds everything about one training:
     split.json           which files (and signers) are in train / val / test
     history.csv          per-epoch loss, accuracy, val_*, learning rate, epoch_time
     apalu_params.json    every APALU layer's a and b, initially and after each epoch
+                         (keras_apalu.callbacks.APALURecorder)
     best.weights.h5      the weights of the epoch with the lowest val_loss
     backup/              BackupAndRestore state while a run is unfinished
     model.keras          the final model (the best epoch's weights)
     metrics.json         test accuracy on unseen signers, per-class accuracy, times
-    learning_curves.png, confusion_matrix.png, apalu_curves.png
+    learning_curves.png, confusion_matrix.png, apalu_curves.png,
+    apalu_evolution.png
 
 Running `train` again on an unfinished run directory resumes it at the epoch
 after the last one completed, with the same split, optimizer state and
@@ -26,6 +28,8 @@ import time
 
 import keras
 import numpy as np
+
+from keras_apalu.callbacks import APALURecorder
 
 from applications.sign_language import callbacks as run_callbacks
 from applications.sign_language import data as data_lib
@@ -66,6 +70,8 @@ class TrainConfig:
             class; for quick trials and tests.
         cache_dir: folder of the decoded-image cache (default: Keras cache).
         download_url: archive used when the dataset must be downloaded.
+        verify_data: check the images against the SHA-256 manifest
+            (`data.verify_dataset`); unlisted images are left out.
     """
 
     run_dir: str = "runs/sign-language"
@@ -94,6 +100,7 @@ class TrainConfig:
     max_per_class: int = None
     cache_dir: str = None
     download_url: str = data_lib.DATASET_URL
+    verify_data: bool = True
 
     def validate(self):
         if self.activation not in ACTIVATIONS:
@@ -120,8 +127,10 @@ _RESUME_KEYS = (
 def load_data(config):
     """Resolves, loads (cached) and optionally subsets the dataset."""
     root = data_lib.resolve_data_dir(config.data_dir, url=config.download_url)
+    files = data_lib.verified_files(root) if config.verify_data else None
     data = data_lib.load_dataset(
-        root, config.image_size, config.color_mode, cache_dir=config.cache_dir
+        root, config.image_size, config.color_mode, cache_dir=config.cache_dir,
+        files=files,
     )
     if config.max_per_class:
         keep = np.concatenate([
@@ -277,7 +286,7 @@ def train(config, extra_callbacks=()):
         compile_model(model, config, steps_per_epoch)
         callbacks = [
             run_callbacks.EpochTimer(),
-            run_callbacks.APALURecorder(run_dir / "apalu_params.json"),
+            APALURecorder(run_dir / "apalu_params.json"),
             keras.callbacks.BackupAndRestore(
                 str(backup_dir), double_checkpoint=True, delete_checkpoint=False
             ),
@@ -352,6 +361,10 @@ def train(config, extra_callbacks=()):
         if apalu_path.exists():
             record_apalu = json.loads(apalu_path.read_text())
             if record_apalu["layers"]:
-                plots.apalu_curves(record_apalu, run_dir / "apalu_curves.png")
+                from keras_apalu import plotting
+
+                plotting.plot_apalu_curves(record_apalu, run_dir / "apalu_curves.png")
+                plotting.plot_apalu_evolution(
+                    record_apalu, run_dir / "apalu_evolution.png")
     shutil.rmtree(backup_dir, ignore_errors=True)
     return metrics

@@ -7,6 +7,7 @@ subprocess.
 """
 
 import contextlib
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -263,6 +264,7 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
         The flatbuffer as `bytes`.
     """
     _check_arguments(mode, quantize, representative_data)
+    _require_tensorflow()
     if keras.backend.backend() != "tensorflow":
         if not isinstance(model_or_keras_path, keras.Model):
             model_or_keras_path = _check_path(model_or_keras_path)
@@ -274,6 +276,16 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
                                       representative_data, reorder_max_pool)
     return _convert_here(_load(model_or_keras_path), mode, quantize,
                          representative_data, reorder_max_pool)
+
+
+def _require_tensorflow():
+    # Without it the TensorFlow-backend subprocess would fail with a traceback.
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ImportError(
+            "TFLite export needs TensorFlow, which is not installed: "
+            "pip install 'keras-apalu[tflite]' (TensorFlow and the LiteRT "
+            "interpreter)."
+        )
 
 
 def _check_path(path):

@@ -1,4 +1,6 @@
+import hashlib
 import pathlib
+import shutil
 import zipfile
 
 import numpy as np
@@ -142,3 +144,84 @@ def test_development_copy_layout(sign_language_dir):
     assert len(entries) > 1000
     assert {label for _, label in entries} == set(range(10))
     assert all(isinstance(p, pathlib.Path) for p, _ in entries)
+
+
+# -- integrity: the SHA-256 manifest -----------------------------------------
+
+
+def test_download_is_pinned_to_a_commit_archive():
+    assert data.DATASET_URL.endswith(
+        "/archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip")
+
+
+def test_manifest_matches_the_development_copy(sign_language_dir):
+    # Independent of verify_dataset: hash every image here with hashlib.
+    root = pathlib.Path(sign_language_dir) / "Dataset"
+    images = {f"{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in root.glob("*/*") if p.is_file()}
+    assert data.read_manifest() == images
+    assert len(images) == 1753
+    check = data.verify_dataset(root)
+    assert len(check.verified) == 1753 and not check.unlisted and not check.missing
+
+
+def _copy(tiny_dataset, target):
+    shutil.copytree(tiny_dataset, target)
+    return target / "Dataset"
+
+
+def test_changed_images_are_named_in_the_error(tiny_dataset, tmp_path):
+    root = _copy(tiny_dataset, tmp_path / "copy")
+    victims = [sorted((root / digit).iterdir())[1] for digit in ("3", "8")]
+    for path in victims:
+        content = bytearray(path.read_bytes())
+        content[-3] ^= 0xFF  # one flipped byte
+        path.write_bytes(bytes(content))
+    with pytest.raises(data.DatasetError, match=r"2 image\(s\).*differ") as error:
+        data.verify_dataset(root)
+    for path in victims:
+        assert f"{path.parent.name}/{path.name}" in str(error.value)
+    assert "--no-verify-data" in str(error.value)
+
+
+def test_unlisted_images_are_left_out_and_missing_ones_counted(tiny_dataset, tmp_path):
+    root = _copy(tiny_dataset, tmp_path / "copy")
+    Image.new("RGB", (10, 10)).save(root / "4" / "IMG_99999.JPG")
+    check = data.verify_dataset(root)
+    assert check.unlisted == ["4/IMG_99999.JPG"]
+    assert len(check.verified) == 120
+    assert len(check.missing) == 1753 - 120
+    with pytest.warns(UserWarning, match=r"Left out 1 image\(s\).*4/IMG_99999.JPG"):
+        files = data.verified_files(root)
+    loaded = data.load_dataset(root, 8, use_cache=False, files=files)
+    assert len(loaded["files"]) == 120 and "4/IMG_99999.JPG" not in loaded["files"]
+
+
+def test_a_dataset_the_manifest_does_not_know_is_an_error(tmp_path):
+    root = _make_dataset(tmp_path) / "Dataset"
+    with pytest.raises(data.DatasetError, match="None of the images"):
+        data.verify_dataset(root)
+
+
+def test_training_data_is_verified_unless_the_user_opts_out(tiny_dataset, tmp_path):
+    from applications.sign_language import __main__ as cli
+    from applications.sign_language.train import load_data
+
+    root = _copy(tiny_dataset, tmp_path / "copy")
+    victim = sorted((root / "0").iterdir())[0]
+    content = bytearray(victim.read_bytes())
+    content[len(content) // 2] ^= 0x01  # still a decodable JPEG, other pixels
+    victim.write_bytes(bytes(content))
+    args = cli.build_parser().parse_args(
+        ["train", "--data-dir", str(root.parent), "--cache-dir", str(tmp_path / "c"),
+         "--image-size", "8"])
+    config = cli._config_from(args, cli._CONFIG_FIELDS)
+    assert config.verify_data is True
+    with pytest.raises(data.DatasetError, match=f"0/{victim.name}"):
+        load_data(config)
+    args = cli.build_parser().parse_args(
+        ["train", "--data-dir", str(root.parent), "--cache-dir", str(tmp_path / "c"),
+         "--image-size", "8", "--no-verify-data"])
+    config = cli._config_from(args, cli._CONFIG_FIELDS)
+    assert config.verify_data is False
+    assert len(load_data(config)["labels"]) == 120

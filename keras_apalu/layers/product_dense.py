@@ -253,11 +253,14 @@ class ProductDense(keras.layers.Layer):
             t = (rng.uniform(-1, 1, n) * rng.normal(0, 1, n)
                  + rng.uniform(-1, 1, n)).astype("float32")
             if self.inner_kind == "layer":
-                # A fresh copy of the layer, so this one is built once, on
-                # the real hidden shape.
+                # A fresh copy of the layer (so this one is built once, on the
+                # real hidden shape), on a (batch, 64, 1, 1) sample: 64
+                # functions, so the moment averages over the layer's own
+                # initial parameters too (e.g. APALU's a and b).
                 probe = self.inner_layer.__class__.from_config(
                     self.inner_layer.get_config())
-                out = probe(ops.reshape(ops.convert_to_tensor(t), (n, 1, 1, 1)))
+                out = probe(ops.reshape(ops.convert_to_tensor(t),
+                                        (n // 64, 64, 1, 1)))
             else:
                 out = self.phi(ops.convert_to_tensor(t))
             out = ops.convert_to_numpy(ops.cast(out, "float32"))

@@ -86,16 +86,24 @@ def run_one(task_dir, settings, model_name, seed, signals, verbose=True):
     return result
 
 
+def _std(values):
+    """Sample standard deviation over seeds (0 for a single seed)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def summarize(results, baseline=None):
-    """Rows `{model, params, psnr, psnr_std, ssim, ssim_std, seeds, seconds}`."""
+    """Rows `{model, params, psnr, psnr_std, ssim, ssim_std, seeds, seconds}`.
+
+    `*_std` is the sample standard deviation over seeds (ddof=1).
+    """
     rows = []
     for name in dict.fromkeys(r["model"] for r in results):
         mine = [r for r in results if r["model"] == name]
         psnr = np.array([r["psnr"] for r in mine])
         ssim = np.array([r["ssim"] for r in mine])
         rows.append({"model": name, "params": mine[0]["params"],
-                     "psnr": float(psnr.mean()), "psnr_std": float(psnr.std()),
-                     "ssim": float(ssim.mean()), "ssim_std": float(ssim.std()),
+                     "psnr": float(psnr.mean()), "psnr_std": _std(psnr),
+                     "ssim": float(ssim.mean()), "ssim_std": _std(ssim),
                      "seeds": len(mine),
                      "seconds": float(np.mean([r["seconds"] for r in mine]))})
     if baseline is not None:

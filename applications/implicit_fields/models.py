@@ -133,10 +133,32 @@ def trainable_count(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
+def parameter_count(name, width):
+    """Trainable parameters of `network(name, width)`, by formula (fast)."""
+    if name in ("lrnn_sin", "lrnn_apalu"):
+        d, h = LRNN_PROJECTION_WIDTH, LRNN_HIDDEN
+        functions = width * d * (3 * h + 1)
+        if name == "lrnn_apalu":
+            functions += 2 * width * d          # APALU's (a, b) per function
+        total = 0
+        for fan_in in (2, width):
+            total += fan_in * width * d + width * d + functions + 2 * width
+        return total + width + 1
+    if name == "siren":
+        return 3 * width + (DEPTH - 1) * (width * width + width) + width + 1
+    if name in ("relu_ff", "apalu_mlp"):
+        total = (2 * FOURIER_FEATURES + 1) * width
+        total += (DEPTH - 1) * (width * width + width) + width + 1
+        if name == "apalu_mlp":
+            total += 2 * width * DEPTH          # APALU's (a, b) per unit
+        return total
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}.")
+
+
 def width_for(name, params):
     """The width whose trainable parameter count is closest to `params`."""
     def count(width):
-        return trainable_count(network(name, width))
+        return parameter_count(name, width)
 
     low, high = 1, 2
     while count(high) < params:

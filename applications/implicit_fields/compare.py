@@ -1,6 +1,6 @@
 """The comparison: every model x seed on one task, resumable, with a table.
 
-Each (model, seed) run writes `<task_dir>/runs/<model>_seed<seed>.json` (its
+Each (model, seed) run writes `<task_dir>/per_run/<model>_seed<seed>.json` (its
 scores, curve and settings) and `.npy` (its image) when it finishes; runs
 whose files exist are reused, so an interrupted comparison resumes where it
 stopped, and a run with other settings in the same folder is refused. The
@@ -21,7 +21,7 @@ from applications.implicit_fields import projection as radon
 
 #: Peak Adam learning rate per model (cosine-decayed to 1 %), from short
 #: trials on the 32x32 cameraman (docs/implicit_fields.md).
-LEARNING_RATES = {"lrnn_sin": 1e-3, "lrnn_apalu": 1e-3, "siren": 1e-4,
+LEARNING_RATES = {"lrnn_sin": 1e-3, "lrnn_apalu": 1e-3, "siren": 1e-3,
                   "relu_ff": 1e-3, "apalu_mlp": 1e-3}
 
 _SETTINGS = ("task", "size", "steps", "params", "learning_rate", "angles",
@@ -43,6 +43,14 @@ def task_signals(task, size, angles=None, cache_dir=None):
     raise ValueError(f"unknown task {task!r}; choose image or ct.")
 
 
+def _cache_dir():
+    """Where Radon matrices are kept: `$KERAS_HOME/implicit_fields`."""
+    import os
+
+    home = os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
+    return pathlib.Path(home).expanduser() / "implicit_fields"
+
+
 def _write_json(path, content):
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(content, indent=1))
@@ -55,7 +63,7 @@ def run_one(task_dir, settings, model_name, seed, signals, verbose=True):
 
     from applications.implicit_fields.fit import fit
 
-    runs = pathlib.Path(task_dir) / "runs"
+    runs = pathlib.Path(task_dir) / "per_run"
     path = runs / f"{model_name}_seed{seed}.json"
     if path.exists():
         result = json.loads(path.read_text())
@@ -127,11 +135,12 @@ def table(rows, title):
 
 def compare(task, run_dir, model_names, seeds, size, steps, params,
             eval_every, angles=None, learning_rate=None, plots=True,
-            verbose=True):
+            verbose=True, command=None):
     """Runs (or resumes) every model x seed of one task; writes the summary.
 
     Returns the summary rows. For CT, `angles` is the number of projections
-    and the task folder is `<run_dir>/ct-<angles>`.
+    and the task folder is `<run_dir>/ct-<angles>`. `command` is written
+    beside the table.
     """
     import keras
 
@@ -145,7 +154,7 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
                 "angles": angles, "eval_every": eval_every,
                 "learning_rate": learning_rate or LEARNING_RATES,
                 "backend": keras.backend.backend()}
-    signals = task_signals(task, size, angles, cache_dir=run_dir / "cache")
+    signals = task_signals(task, size, angles, cache_dir=_cache_dir())
     truth, _, _, theta = signals
     baseline = baseline_image = None
     if task == "ct":
@@ -153,10 +162,13 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
         baseline_image = radon.filtered_back_projection(sino, theta, size)
         baseline = scores(truth, baseline_image)
     results = []
-    for model_name in model_names:
-        for seed in seeds:
+    # Seed-major, so that an interrupted comparison has every model's first
+    # seed.
+    for seed in seeds:
+        for model_name in model_names:
             results.append(run_one(task_dir, settings, model_name, seed,
                                    signals, verbose=verbose))
+    results.sort(key=lambda r: model_names.index(r["model"]))
     rows = summarize(results, baseline)
     title = ("Cameraman image fit" if task == "image"
              else f"Sparse-view CT, {angles} angles")
@@ -166,10 +178,13 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
             "machine": f"{platform.machine()}, {platform.processor() or ''}".strip(", "),
             **settings}
     _write_json(task_dir / "results.json", {"meta": meta, "rows": rows})
-    (task_dir / "results.md").write_text(
-        table(rows, title) + "\n\n" + f"Settings: {json.dumps(meta)}\n")
+    text = table(rows, title) + "\n\n"
+    if command:
+        text += f"Command: `{command}`\n\n"
+    text += f"Settings: `{json.dumps(meta)}`\n"
+    (task_dir / "results.md").write_text(text)
     if plots:
-        images = {name: np.load(task_dir / "runs" / f"{name}_seed{seeds[0]}.npy")
+        images = {name: np.load(task_dir / "per_run" / f"{name}_seed{seeds[0]}.npy")
                   .astype(np.float64) for name in model_names}
         if baseline_image is not None:
             images = {"fbp (iradon)": baseline_image, **images}

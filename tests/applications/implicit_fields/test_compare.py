@@ -36,6 +36,7 @@ def test_unknown_model_is_rejected():
 
 @pytest.mark.slow
 def test_comparison_writes_table_and_pictures_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     kwargs = dict(model_names=["lrnn_apalu", "siren"], seeds=[0, 1], size=8,
                   steps=4, params=300, eval_every=2, angles=4, verbose=False)
     rows = compare_lib.compare("ct", tmp_path, **kwargs)
@@ -45,7 +46,7 @@ def test_comparison_writes_table_and_pictures_and_resumes(tmp_path, monkeypatch)
         assert f"| {name} |" in table
     for picture in ("reconstructions.png", "curves.png"):
         assert (task_dir / picture).stat().st_size > 0
-    runs = [json.loads((task_dir / "runs" / f"{m}_seed{s}.json").read_text())
+    runs = [json.loads((task_dir / "per_run" / f"{m}_seed{s}.json").read_text())
             for m in ("lrnn_apalu", "siren") for s in (0, 1)]
     assert [len(r["curve"]) for r in runs] == [2] * 4
     psnr = [r["psnr"] for r in runs[:2]]

@@ -323,19 +323,27 @@ class ProductDense(keras.layers.Layer):
 
     def call(self, inputs):
         r, d = self.units, self.projection_width
+        lead = ops.shape(inputs)[:-1]
+        if len(lead) != 1:
+            # One batch axis, so the einsums below need no ellipsis (which
+            # TensorFlow's einsum mishandles for unit-size axes).
+            inputs = ops.reshape(inputs, (-1, ops.shape(inputs)[-1]))
         z = ops.add(ops.matmul(inputs, self.kernel), self.bias)
-        z = ops.reshape(z, (*ops.shape(z)[:-1], r, d))
-        # (..., r, d, 1) * (r, d, h): the hidden tensor of every function.
+        z = ops.reshape(z, (-1, r, d))
+        # (batch, r, d, 1) * (r, d, h): the hidden tensor of every function.
         t = ops.add(ops.multiply(ops.expand_dims(z, -1), self.function_kernel),
                     self.function_bias)
         s = self.phi(t)
         # Contract the hidden axis without materialising s * v.
         if self.share_functions:
-            g = ops.einsum("...rdh,dh->...rd", s, self.function_output)
+            g = ops.einsum("brdh,dh->brd", s, self.function_output)
         else:
-            g = ops.einsum("...rdh,rdh->...rd", s, self.function_output)
+            g = ops.einsum("brdh,rdh->brd", s, self.function_output)
         g = ops.add(g, self.function_output_bias)
-        return ops.prod(ops.add(1.0, ops.multiply(self.gamma, g)), axis=-1)
+        y = ops.prod(ops.add(1.0, ops.multiply(self.gamma, g)), axis=-1)
+        if len(lead) != 1:
+            y = ops.reshape(y, (*lead, r))
+        return y
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

@@ -86,13 +86,20 @@ def _finite_differences(f, arrays, eps=1e-6):
     return grads
 
 
+# Keras 3 on torch computes matmul and prod of float64 tensors in float32
+# (its result_type maps 64-bit to 32-bit types outside TensorFlow), so there
+# the check runs in float32 with float32 tolerances.
+FLOAT64 = keras.backend.backend() != "torch"
+
+
 @pytest.mark.parametrize("share", [False, True])
 @pytest.mark.parametrize("inner", ["sin", "tanh"])
 def test_gradients_match_finite_differences(rng, x64, inner, share):
     units, d = 2, 3
+    dtype = "float64" if FLOAT64 else "float32"
     layer = layers.ProductDense(units, projection_width=d, hidden=2,
                                 inner_activation=inner, omega_0=1.5,
-                                share_functions=share, dtype="float64")
+                                share_functions=share, dtype=dtype)
     x = rng.normal(0, 1, (4, 3))
     layer.build(x.shape)
     randomise(layer, rng)
@@ -101,19 +108,23 @@ def test_gradients_match_finite_differences(rng, x64, inner, share):
     def fn(x, *trainable):
         return layer.stateless_call(list(trainable), [], x)[0]
 
-    out, grads, w = gradients(fn, x, *weights)
+    # Tensors made here: torch would convert float64 NumPy arrays to float32.
+    out, grads, w = gradients(
+        fn, *(ops.convert_to_tensor(a, dtype) for a in (x, *weights)))
     phi = NUMPY_PHI[inner]
 
     def loss(x, *ws):
         return float(np.sum(reference(x, ws, units, d, phi, 1.5, share) * w))
 
-    # 1e-7, not 1e-15: XLA's float64 sin and cos on CPU (JAX) are accurate
-    # to about 5e-8 only.
+    # float64: 1e-7, not 1e-15, as XLA's float64 sin and cos on CPU (JAX)
+    # are accurate to about 5e-8 only.
+    tol = 1e-7 if FLOAT64 else 2e-6
     np.testing.assert_allclose(out, reference(x, weights, units, d, phi, 1.5, share),
-                               rtol=1e-7, atol=1e-7)
+                               rtol=tol, atol=tol)
     want = _finite_differences(loss, [x, *weights])
+    rtol, atol = (1e-5, 1e-6) if FLOAT64 else (2e-4, 2e-5)
     for name, got, expected in zip(("x",) + WEIGHT_NAMES, grads, want):
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6,
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol,
                                    err_msg=name)
 
 

@@ -133,6 +133,15 @@ def table(rows, title):
     return "\n".join(lines)
 
 
+def _write_summary(task_dir, rows, title, meta, command):
+    _write_json(task_dir / "results.json", {"meta": meta, "rows": rows})
+    text = table(rows, title) + "\n\n"
+    if command:
+        text += f"Command: `{command}`\n\n"
+    text += f"Settings: `{json.dumps(meta)}`\n"
+    (task_dir / "results.md").write_text(text)
+
+
 def compare(task, run_dir, model_names, seeds, size, steps, params,
             eval_every, angles=None, learning_rate=None, plots=True,
             verbose=True, command=None):
@@ -161,15 +170,6 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
         sino = radon.sinogram(truth, theta)
         baseline_image = radon.filtered_back_projection(sino, theta, size)
         baseline = scores(truth, baseline_image)
-    results = []
-    # Seed-major, so that an interrupted comparison has every model's first
-    # seed.
-    for seed in seeds:
-        for model_name in model_names:
-            results.append(run_one(task_dir, settings, model_name, seed,
-                                   signals, verbose=verbose))
-    results.sort(key=lambda r: model_names.index(r["model"]))
-    rows = summarize(results, baseline)
     title = ("Cameraman image fit" if task == "image"
              else f"Sparse-view CT, {angles} angles")
     title += f", {size}x{size}, {steps} steps"
@@ -177,12 +177,16 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
                 timespec="seconds"),
             "machine": f"{platform.machine()}, {platform.processor() or ''}".strip(", "),
             **settings}
-    _write_json(task_dir / "results.json", {"meta": meta, "rows": rows})
-    text = table(rows, title) + "\n\n"
-    if command:
-        text += f"Command: `{command}`\n\n"
-    text += f"Settings: `{json.dumps(meta)}`\n"
-    (task_dir / "results.md").write_text(text)
+    results = []
+    # Seed-major, so that an interrupted comparison has every model's first
+    # seed; the table is rewritten after every run.
+    for seed in seeds:
+        for model_name in model_names:
+            results.append(run_one(task_dir, settings, model_name, seed,
+                                   signals, verbose=verbose))
+            results.sort(key=lambda r: (model_names.index(r["model"]), r["seed"]))
+            rows = summarize(results, baseline)
+            _write_summary(task_dir, rows, title, meta, command)
     if plots:
         images = {name: np.load(task_dir / "per_run" / f"{name}_seed{seeds[0]}.npy")
                   .astype(np.float64) for name in model_names}

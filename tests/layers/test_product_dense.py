@@ -155,7 +155,7 @@ def _init_variances(d, inner):
     # product is heavy-tailed, and fewer samples give a noisy variance.
     keras.utils.set_random_seed(0)
     inner = layers.APALU(shared_axes=[3]) if inner == "apalu" else inner
-    layer = layers.ProductDense(64, projection_width=d, hidden=4,
+    layer = layers.ProductDense(64, projection_width=d, hidden=2,
                                 inner_activation=inner)
     x = np.random.default_rng(0).normal(0, 1, (128, 16)).astype("float32")
     out, (grad,), _ = gradients(layer, x)

@@ -26,7 +26,7 @@ def reconstructions(path, truth, images, rows):
         axes[0, i].imshow(image, cmap="gray", vmin=0, vmax=1)
         label = name
         if name in scores:
-            label += f"\n{scores[name]['psnr']:.1f} dB"
+            label += f"\n{scores[name]['psnr']:.1f} dB (mean)"
         axes[0, i].set_title(label, fontsize=8)
         axes[1, i].imshow(np.abs(image - truth), cmap="magma", vmin=0, vmax=0.25)
         axes[1, i].set_title("|error|", fontsize=8)

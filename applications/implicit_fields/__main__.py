@@ -7,7 +7,7 @@ Tasks:
 
 Each writes a table (mean +- std over seeds), reconstructions, error maps and
 PSNR curves into the run folder, and resumes an interrupted run. `--quick`
-is a seconds-long smoke run (16x16, 20 steps, one seed). `--backend` picks
+is a smoke run (16x16, 20 steps, one seed). `--backend` picks
 the Keras backend when KERAS_BACKEND is not set.
 """
 

@@ -1,0 +1,100 @@
+"""Command line: `python -m applications.implicit_fields <task> [options]`.
+
+Tasks:
+    image   fit the cameraman (skimage.data.camera()) with every model
+    ct      sparse-view CT of the Shepp-Logan phantom through the Radon
+            transform, at each --angles count, with FBP (iradon) as baseline
+
+Each writes a table (mean +- std over seeds), reconstructions, error maps and
+PSNR curves into the run folder, and resumes an interrupted run. `--quick`
+is a smoke run (16x16, 20 steps, one seed). `--backend` picks
+the Keras backend when KERAS_BACKEND is not set.
+"""
+
+import argparse
+import os
+import sys
+
+from applications.implicit_fields.models import MODELS
+
+DEFAULTS = {
+    # The committed full comparison (docs/implicit_fields.md), sized for a
+    # 2-core CPU shared with five other jobs at nice 19: both tasks together
+    # need about 5 CPU-minutes, which took about 40 min of wall time there.
+    "image": {"size": 32, "steps": 200, "params": 2000, "seeds": [0, 1],
+              "eval_every": 25},
+    "ct": {"size": 32, "steps": 200, "params": 2000, "seeds": [0, 1],
+           "eval_every": 25},
+}
+QUICK = {"size": 16, "steps": 20, "params": 1500, "seeds": [0],
+         "eval_every": 10}
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m applications.implicit_fields", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
+                        help="Keras backend (if KERAS_BACKEND is not set)")
+    sub = parser.add_subparsers(dest="task", required=True)
+    for task in ("image", "ct"):
+        p = sub.add_parser(task, help=__doc__.split("\n")[4 if task == "image" else 5].strip())
+        p.add_argument("--run-dir", default="runs/implicit-fields",
+                       help="output folder; the task writes into <run-dir>/"
+                       + ("image" if task == "image" else "ct-<angles>")
+                       + " (resumed if it holds finished runs)")
+        p.add_argument("--models", nargs="+", default=list(MODELS),
+                       choices=MODELS, help="models to compare")
+        p.add_argument("--seeds", nargs="+", type=int, help="seeds")
+        p.add_argument("--size", type=int, help="image side in pixels")
+        p.add_argument("--steps", type=int, help="full-batch Adam steps")
+        p.add_argument("--params", type=int,
+                       help="target trainable parameter count of every model")
+        p.add_argument("--eval-every", type=int, help="steps between evaluations")
+        p.add_argument("--learning-rate", type=float,
+                       help="one peak rate for all models (default: per model)")
+        p.add_argument("--quick", action="store_true",
+                       help="smoke run: 16x16, 20 steps, 1 seed, ~1.5k parameters")
+        p.add_argument("--no-plots", dest="plots", action="store_false",
+                       help="skip the PNG figures")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        if task == "ct":
+            p.add_argument("--angles", nargs="+", type=int, default=[50, 100],
+                           help="numbers of projection angles over 180 degrees")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else DEFAULTS[args.task]
+    for key, value in base.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.task == "ct" and args.quick and args.angles == [50, 100]:
+        args.angles = [10]
+    if args.steps % args.eval_every:
+        parser.error(f"--steps ({args.steps}) must be a multiple of "
+                     f"--eval-every ({args.eval_every})")
+    return args
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if args.backend and "KERAS_BACKEND" not in os.environ:
+        os.environ["KERAS_BACKEND"] = args.backend
+    from applications.implicit_fields.compare import compare
+    from applications.implicit_fields.compare import table
+
+    command = "python -m applications.implicit_fields " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+
+    for angles in (args.angles if args.task == "ct" else [None]):
+        rows = compare(args.task, args.run_dir, args.models, args.seeds,
+                       args.size, args.steps, args.params, args.eval_every,
+                       angles=angles, learning_rate=args.learning_rate,
+                       plots=args.plots, verbose=not args.quiet,
+                       command=command)
+        title = "image" if angles is None else f"ct, {angles} angles"
+        print(table(rows, f"{title} ({args.size}x{args.size}, {args.steps} steps)"))
+    print(f"Written to {args.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The coordinate networks compared, built to a target parameter count.
+
+Every network maps `(pixels, 2)` coordinates in [-1, 1]^2 to `(pixels, 1)`
+values. Each has one free width, chosen by `build` so that its trainable
+parameter count is the closest to the target:
+
+- `lrnn_sin`: two `ProductDense` layers (sin inner activation, omega_0 = 30,
+  per-neuron functions), LayerNormalization after each, a linear output;
+- `lrnn_apalu`: the same with `APALU(shared_axes=[3])` as inner activation
+  (one learned (a, b) per univariate function);
+- `siren`: three sine layers, SIREN initialisation (omega_0 = 30);
+- `relu_ff`: fixed Gaussian Fourier features, then three ReLU layers;
+- `apalu_mlp`: the same Fourier features, then three Dense + APALU layers.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_apalu import layers as apalu_layers
+
+MODELS = ("lrnn_sin", "lrnn_apalu", "siren", "relu_ff", "apalu_mlp")
+
+#: Projection width d and hidden width h of the LRNN layers.
+LRNN_PROJECTION_WIDTH = 8
+LRNN_HIDDEN = 4
+#: Fourier features: count and standard deviation of the frequencies (per
+#: unit of the [-1, 1] coordinates, i.e. 2x Tancik et al.'s sigma on [0, 1]).
+FOURIER_FEATURES = 64
+FOURIER_SCALE = 5.0
+SIREN_OMEGA_0 = 30.0
+DEPTH = 3
+
+
+@keras.saving.register_keras_serializable(package="implicit_fields")
+class FourierFeatures(keras.layers.Layer):
+    """`[sin(2 pi x B), cos(2 pi x B)]` with fixed `B ~ N(0, scale^2)`."""
+
+    def __init__(self, features, scale, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.features, self.scale, self.seed = features, scale, seed
+
+    def build(self, input_shape):
+        rng = np.random.default_rng(self.seed)
+        value = rng.normal(0.0, self.scale, (input_shape[-1], self.features))
+        self.frequencies = self.add_weight(
+            shape=value.shape, name="frequencies", trainable=False,
+            initializer=keras.initializers.Constant(value.astype("float32")))
+
+    def call(self, x):
+        w = 2.0 * math.pi * ops.matmul(x, self.frequencies)
+        return ops.concatenate([ops.sin(w), ops.cos(w)], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "features": self.features,
+                "scale": self.scale, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="implicit_fields")
+class Sine(keras.layers.Layer):
+    """`sin(omega_0 * x)`, SIREN's activation."""
+
+    def __init__(self, omega_0=SIREN_OMEGA_0, **kwargs):
+        super().__init__(**kwargs)
+        self.omega_0 = omega_0
+
+    def call(self, x):
+        return ops.sin(self.omega_0 * x)
+
+    def get_config(self):
+        return {**super().get_config(), "omega_0": self.omega_0}
+
+
+def _lrnn(width, inner, seed):
+    stack = [keras.Input((2,))]
+    for _ in range(2):
+        activation = (apalu_layers.APALU(shared_axes=[3]) if inner == "apalu"
+                      else "sin")
+        stack += [
+            apalu_layers.ProductDense(
+                width, projection_width=LRNN_PROJECTION_WIDTH,
+                hidden=LRNN_HIDDEN, inner_activation=activation),
+            keras.layers.LayerNormalization(),
+        ]
+    return keras.Sequential(stack + [keras.layers.Dense(1)])
+
+
+def _siren(width, seed):
+    stack = [keras.Input((2,))]
+    fan_in = 2
+    for i in range(DEPTH):
+        limit = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / SIREN_OMEGA_0
+        stack += [keras.layers.Dense(
+            width, kernel_initializer=keras.initializers.RandomUniform(-limit, limit),
+            bias_initializer=keras.initializers.RandomUniform(
+                -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in))), Sine()]
+        fan_in = width
+    limit = math.sqrt(6.0 / width) / SIREN_OMEGA_0
+    stack.append(keras.layers.Dense(
+        1, kernel_initializer=keras.initializers.RandomUniform(-limit, limit)))
+    return keras.Sequential(stack)
+
+
+def _fourier_mlp(width, activation, seed):
+    stack = [keras.Input((2,)), FourierFeatures(FOURIER_FEATURES, FOURIER_SCALE, seed)]
+    for _ in range(DEPTH):
+        if activation == "apalu":
+            stack += [keras.layers.Dense(width), apalu_layers.APALU()]
+        else:
+            stack.append(keras.layers.Dense(width, activation="relu",
+                                            kernel_initializer="he_uniform"))
+    return keras.Sequential(stack + [keras.layers.Dense(1)])
+
+
+def network(name, width, seed=0):
+    """The network `name` (one of `MODELS`) with the given free width."""
+    if name == "lrnn_sin":
+        return _lrnn(width, "sin", seed)
+    if name == "lrnn_apalu":
+        return _lrnn(width, "apalu", seed)
+    if name == "siren":
+        return _siren(width, seed)
+    if name == "relu_ff":
+        return _fourier_mlp(width, "relu", seed)
+    if name == "apalu_mlp":
+        return _fourier_mlp(width, "apalu", seed)
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}.")
+
+
+def trainable_count(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def parameter_count(name, width):
+    """Trainable parameters of `network(name, width)`, by formula (fast)."""
+    if name in ("lrnn_sin", "lrnn_apalu"):
+        d, h = LRNN_PROJECTION_WIDTH, LRNN_HIDDEN
+        functions = width * d * (3 * h + 1)
+        if name == "lrnn_apalu":
+            functions += 2 * width * d          # APALU's (a, b) per function
+        total = 0
+        for fan_in in (2, width):
+            total += fan_in * width * d + width * d + functions + 2 * width
+        return total + width + 1
+    if name == "siren":
+        return 3 * width + (DEPTH - 1) * (width * width + width) + width + 1
+    if name in ("relu_ff", "apalu_mlp"):
+        total = (2 * FOURIER_FEATURES + 1) * width
+        total += (DEPTH - 1) * (width * width + width) + width + 1
+        if name == "apalu_mlp":
+            total += 2 * width * DEPTH          # APALU's (a, b) per unit
+        return total
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}.")
+
+
+def width_for(name, params):
+    """The width whose trainable parameter count is closest to `params`."""
+    def count(width):
+        return parameter_count(name, width)
+
+    low, high = 1, 2
+    while count(high) < params:
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if count(mid) < params else (low, mid)
+    return min((low, high), key=lambda w: abs(count(w) - params))
+
+
+def build(name, params, seed):
+    """`(model, width)`: network `name` with about `params` trainable weights."""
+    width = width_for(name, params)
+    keras.utils.set_random_seed(seed)
+    return network(name, width, seed), width

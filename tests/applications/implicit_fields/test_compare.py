@@ -1,0 +1,85 @@
+"""Models at equal parameter count, the resumable comparison and the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from keras import ops
+
+from applications.implicit_fields import __main__ as cli
+from applications.implicit_fields import compare as compare_lib
+from applications.implicit_fields import fit as fit_lib
+from applications.implicit_fields import models
+
+
+@pytest.mark.parametrize("name", models.MODELS)
+def test_models_meet_the_parameter_target(name):
+    model, width = models.build(name, 1500, seed=0)
+    count = models.trainable_count(model)
+    assert abs(count - 1500) <= 0.1 * 1500, (name, width, count)
+    out = ops.convert_to_numpy(model(np.zeros((5, 2), "float32")))
+    assert out.shape == (5, 1) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", models.MODELS)
+def test_parameter_formula_counts_the_built_network(name):
+    for width in (3, 7):
+        built = models.trainable_count(models.network(name, width))
+        assert models.parameter_count(name, width) == built
+
+
+def test_unknown_model_is_rejected():
+    for build in (models.network, models.parameter_count):
+        with pytest.raises(ValueError, match="unknown model"):
+            build("transformer", 8)
+
+
+@pytest.mark.slow
+def test_comparison_writes_table_and_pictures_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    kwargs = dict(model_names=["lrnn_apalu"], seeds=[0, 1], size=8,
+                  steps=4, params=300, eval_every=2, angles=4, verbose=False)
+    rows = compare_lib.compare("ct", tmp_path, **kwargs)
+    task_dir = tmp_path / "ct-4"
+    table = (task_dir / "results.md").read_text()
+    for name in ("lrnn_apalu", "fbp (iradon)"):
+        assert f"| {name} |" in table
+    for picture in ("reconstructions.png", "curves.png"):
+        assert (task_dir / picture).stat().st_size > 0
+    runs = [json.loads((task_dir / "per_run" / f"{m}_seed{s}.json").read_text())
+            for m in ("lrnn_apalu",) for s in (0, 1)]
+    assert [len(r["curve"]) for r in runs] == [2] * 2
+    psnr = [r["psnr"] for r in runs]
+    assert rows[0]["psnr"] == pytest.approx(np.mean(psnr))
+    assert rows[0]["psnr_std"] == pytest.approx(np.std(psnr, ddof=1))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("finished runs must be reused")
+
+    monkeypatch.setattr(fit_lib, "fit", no_training)
+    again = compare_lib.compare("ct", tmp_path, **kwargs)
+    assert [r["psnr"] for r in again] == [r["psnr"] for r in rows]
+    with pytest.raises(ValueError, match="other settings"):
+        compare_lib.compare("ct", tmp_path, **{**kwargs, "steps": 6})
+
+
+def test_quick_mode_and_defaults_of_the_command_line():
+    args = cli.parse(["image", "--quick"])
+    assert (args.size, args.steps, args.seeds) == (16, 20, [0])
+    args = cli.parse(["ct", "--quick", "--steps", "30"])
+    assert args.steps == 30 and args.angles == [10]
+    args = cli.parse(["ct"])
+    assert args.angles == [50, 100] and args.models == list(models.MODELS)
+    with pytest.raises(SystemExit):
+        cli.parse(["image", "--steps", "25", "--eval-every", "10"])
+
+
+@pytest.mark.slow
+def test_image_command_runs_end_to_end(tmp_path, capsys):
+    assert cli.main(["image", "--quick", "--size", "8", "--steps", "4",
+                     "--eval-every", "2", "--params", "300", "--models",
+                     "relu_ff", "--quiet", "--no-plots",
+                     "--run-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| relu_ff |" in out
+    assert (tmp_path / "image" / "results.json").exists()

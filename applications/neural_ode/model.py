@@ -68,6 +68,12 @@ class ODEConfig:
         return list(FIELD_WEIGHTS) + activations.parameter_names(self.activation)
 
 
+def _matmul(x, w):
+    """x @ w over the last axis of x (einsum: keras 3.15's torch matmul
+    computes float64 in float32)."""
+    return ops.einsum("...i,ij->...j", x, w)
+
+
 def init_params(config, seed):
     """Initial parameters: `(outer, theta)`, two dicts of tensors.
 
@@ -96,21 +102,21 @@ def init_params(config, seed):
 def field(config, theta, h, t):
     """The vector field f(h, t) of the formula above (`theta` a dict)."""
     m, horizon = config.width, config.horizon
-    pre = ops.matmul(h, theta["U"]) * (config.sigma_u / math.sqrt(m))
+    pre = _matmul(h, theta["U"]) * (config.sigma_u / math.sqrt(m))
     pre = pre + (float(t) / horizon) * theta["w"] + theta["c"]
     act_params = {k: theta[k] for k in activations.parameter_names(config.activation)}
     hidden = activations.apply(config.activation, pre, act_params)
-    return ops.matmul(hidden, theta["V"]) * (config.sigma_v / math.sqrt(m * horizon))
+    return _matmul(hidden, theta["V"]) * (config.sigma_v / math.sqrt(m * horizon))
 
 
 def embed(config, outer, x):
     """h(0) = A x / sqrt(d_in)."""
-    return ops.matmul(x, outer["A"]) / math.sqrt(config.inputs)
+    return _matmul(x, outer["A"]) / math.sqrt(config.inputs)
 
 
 def readout(config, outer, h):
     """y = h(T) B / sqrt(m) + B0."""
-    return ops.matmul(h, outer["B"]) / math.sqrt(config.width) + outer["B0"]
+    return _matmul(h, outer["B"]) / math.sqrt(config.width) + outer["B0"]
 
 
 def solve(config, theta, h0, method="rk4", steps=8, rtol=1e-6, atol=1e-8):
@@ -129,7 +135,14 @@ def forward(config, outer, theta, x, **solver):
 
 
 def cross_entropy(logits, labels):
-    """Mean softmax cross-entropy of integer `labels`."""
-    return ops.mean(
-        ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    )
+    """Mean softmax cross-entropy of integer `labels`:
+    mean(logsumexp(y) - y[label]).
+
+    Written out, and with a sum rather than `ops.mean`, because under keras
+    3.15's torch backend `ops.mean` (like `ops.matmul`) computes float64
+    in float32 (`keras.backend.result_type("float64", "float32")` is
+    "float32"), about 1e-7 off; the float64 references need better.
+    """
+    log_probs = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
+    picked = ops.one_hot(labels, logits.shape[-1], dtype=logits.dtype) * log_probs
+    return -ops.sum(picked) / logits.shape[0]

@@ -35,6 +35,13 @@ class SolveStats:
     evaluations: int = 0
 
 
+def _scale(c, x):
+    """`c * x` with the float `c` taken in x's dtype: keras' torch backend
+    turns a Python float into a float32 tensor first, which would round RK
+    coefficients such as 1/3 in a float64 solve."""
+    return ops.multiply(ops.convert_to_tensor(c, dtype=x.dtype), x)
+
+
 def _axpy(y, dt, terms):
     """`y + dt * sum_i c_i k_i` for `terms = [(c_i, k_i), ...]`, list-wise."""
     out = []
@@ -43,7 +50,7 @@ def _axpy(y, dt, terms):
         for c, k in terms:
             if c == 0.0:
                 continue
-            term = ops.multiply(c * dt, k[j])
+            term = _scale(c * dt, k[j])
             total = term if total is None else ops.add(total, term)
         out.append(yj if total is None else ops.add(yj, total))
     return out

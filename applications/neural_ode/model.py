@@ -19,6 +19,7 @@ backpropagation through the solver and by the adjoint method.
 import dataclasses
 import math
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -69,9 +70,12 @@ class ODEConfig:
 
 
 def _matmul(x, w):
-    """x @ w over the last axis of x (einsum: keras 3.15's torch matmul
-    computes float64 in float32)."""
-    return ops.einsum("...i,ij->...j", x, w)
+    """x @ w for a batch x of shape (n, k): `ops.matmul`, or an einsum in
+    float64 (keras 3.15's torch matmul computes float64 in float32; its
+    einsum is exact but slower)."""
+    if keras.backend.standardize_dtype(x.dtype) == "float64":
+        return ops.einsum("bi,ij->bj", x, w)
+    return ops.matmul(x, w)
 
 
 def init_params(config, seed):

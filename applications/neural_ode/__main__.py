@@ -17,6 +17,8 @@ Options:
                              --set train_steps=50); see each experiment's Settings
     --backend B              Keras backend if KERAS_BACKEND is not set
     --verbose 0|1
+    --summary-only           no computing: table and figures from the seeds
+                             finished so far (a stopped run's partial results)
 
 Each run writes results.json (every cell, resumable), results.md (the table,
 mean +- std over seeds), timing.txt and PNG figures.
@@ -67,6 +69,8 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"], default=None)
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1])
+    parser.add_argument("--summary-only", action="store_true",
+                        help="write the table and figures from the finished seeds only")
     args = parser.parse_args(argv)
 
     if args.backend and "KERAS_BACKEND" not in os.environ:
@@ -88,7 +92,8 @@ def main(argv=None):
         settings = runner.settings_for(args.experiment, quick=args.quick, **overrides)
         run_dir = args.run_dir or os.path.join(
             "runs", "neural_ode", args.experiment + ("-quick" if args.quick else ""))
-        runner.run(args.experiment, settings, run_dir, verbose=args.verbose)
+        runner.run(args.experiment, settings, run_dir, verbose=args.verbose,
+                   summary_only=args.summary_only)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -6,7 +6,22 @@ number per class up to rounding), scales the pixels to [0, 1] and centres
 every pixel over the whole set; inputs are 64-vectors, labels 0-9.
 """
 
+import functools
+
 import numpy as np
+
+
+@functools.lru_cache(maxsize=1)
+def _load():
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as error:
+        raise ImportError(
+            "neural_ode needs scikit-learn for its bundled 8x8 digits: "
+            "pip install scikit-learn (or the project's [app] extra)."
+        ) from error
+    bunch = load_digits()
+    return bunch.data, bunch.target
 
 
 def digits(n, seed=0, dtype="float32"):
@@ -17,15 +32,7 @@ def digits(n, seed=0, dtype="float32"):
         seed: seed of the draw (the same seed gives the same subset).
         dtype: the dtype of x.
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as error:
-        raise ImportError(
-            "neural_ode needs scikit-learn for its bundled 8x8 digits: "
-            "pip install scikit-learn (or the project's [app] extra)."
-        ) from error
-    bunch = load_digits()
-    images, labels = bunch.data, bunch.target
+    images, labels = _load()
     if not 10 <= int(n) <= len(labels):
         raise ValueError(f"neural_ode: n must be in 10..{len(labels)}; got {n}.")
     rng = np.random.default_rng(seed)

@@ -28,15 +28,15 @@ class Settings:
     seeds: int = 3
     width: int = 16
     samples: int = 32
-    steps: tuple = (2, 4, 8, 16, 32)
-    reference_steps: int = 256
+    steps: tuple = (2, 4, 8, 16)
+    reference_steps: int = 128
     tolerances: tuple = (1e-3, 1e-5)
     horizon: float = 1.0
 
     @classmethod
     def quick(cls):
-        return cls(seeds=2, width=4, samples=10, steps=(2, 4), reference_steps=16,
-                   tolerances=(1e-3,))
+        return cls(seeds=2, width=3, samples=10, steps=(1, 2), reference_steps=8,
+                   tolerances=(1e-2,))
 
 
 def _flat(grads):

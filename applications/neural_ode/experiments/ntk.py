@@ -29,15 +29,15 @@ class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
     seeds: int = 3
     widths: tuple = (16, 32, 64, 128, 256)
-    samples: int = 32
+    samples: int = 20
     steps: int = 4
-    train_steps: int = 20
+    train_steps: int = 10
     horizon: float = 1.0
     dtype: str = "float32"
 
     @classmethod
     def quick(cls):
-        return cls(seeds=2, widths=(4, 8), samples=10, steps=2, train_steps=2)
+        return cls(seeds=2, widths=(2, 4), samples=10, steps=1, train_steps=1)
 
 
 def _params(outer, theta):

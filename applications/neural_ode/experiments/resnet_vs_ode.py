@@ -20,8 +20,8 @@ from applications.neural_ode.experiments.gradient_accuracy import _flat, _relati
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
     seeds: int = 3
-    width: int = 32
-    samples: int = 64
+    width: int = 16
+    samples: int = 32
     depths: tuple = (10, 30, 100, 300, 1000)
     reference_steps: int = 128
     horizon: float = 1.0
@@ -29,7 +29,7 @@ class Settings:
 
     @classmethod
     def quick(cls):
-        return cls(seeds=2, width=4, samples=10, depths=(2, 4), reference_steps=8)
+        return cls(seeds=2, width=3, samples=10, depths=(1, 2), reference_steps=4)
 
 
 def run_cell(s, activation, seed):

@@ -43,13 +43,22 @@ def settings_for(name, quick=False, **overrides):
 
 
 def cells(name, settings):
+    """The cells in run order: seed by seed, so that a stopped run has whole seeds."""
     if name == "train":
-        return [(a, seed, w) for w in sorted(settings.widths)
-                for a in settings.activations for seed in range(settings.seeds)]
+        return [(a, seed, w) for seed in range(settings.seeds)
+                for w in sorted(settings.widths) for a in settings.activations]
     return [(a, seed) for seed in range(settings.seeds) for a in settings.activations]
 
 
-def run(name, settings, run_dir, verbose=1):
+def complete_seeds(name, settings, done):
+    """How many leading seeds have every cell in `done`."""
+    for seed in range(settings.seeds):
+        if any(st.cell_key(*c) not in done for c in cells(name, settings) if c[1] == seed):
+            return seed
+    return settings.seeds
+
+
+def run(name, settings, run_dir, verbose=1, summary_only=False):
     """Runs (or resumes) experiment `name` into `run_dir`; returns the table text.
 
     Args:
@@ -57,6 +66,8 @@ def run(name, settings, run_dir, verbose=1):
         settings: the experiment's `Settings` (see `settings_for`).
         run_dir: the run folder (results.json, results.md, PNGs).
         verbose: 1 for a progress bar and the summary, 0 for silence.
+        summary_only: compute nothing; write the table and figures from
+            the seeds finished so far (a stopped run's partial results).
     """
     import keras
 
@@ -64,8 +75,8 @@ def run(name, settings, run_dir, verbose=1):
     recorded = dataclasses.asdict(settings)
     recorded["backend"] = keras.backend.backend()
     run_store = st.RunStore(run_dir, recorded)
-    todo = cells(name, settings)
-    bar = st.progress(len(todo), verbose)
+    todo = [] if summary_only else cells(name, settings)
+    bar = st.progress(max(len(todo), 1), verbose)
     start = time.perf_counter()
     for i, cell in enumerate(todo):
         key = st.cell_key(*cell)
@@ -75,7 +86,15 @@ def run(name, settings, run_dir, verbose=1):
             result["seconds"] = round(time.perf_counter() - cell_start, 2)
             run_store.put(key, result)
         bar.update(i + 1)
-    text = module.summarize(settings, run_store.cells, run_store)
+    finished = complete_seeds(name, settings, run_store.cells)
+    if finished == 0:
+        raise ValueError(f"neural_ode: {run_dir} has no finished seed to summarise yet.")
+    text = module.summarize(dataclasses.replace(settings, seeds=finished),
+                            run_store.cells, run_store)
+    if finished < settings.seeds:
+        text = text.rstrip("\n") + (f"\n\nPartial run: {finished} of {settings.seeds} "
+                                   "seeds finished.\n")
+        run_store.write_text("results.md", text)
     seconds = sum(c.get("seconds", 0.0) for c in run_store.cells.values())
     run_store.write_text("timing.txt",
                          f"cells: {len(todo)}; compute time of all cells: {seconds:.0f} s; "

@@ -21,9 +21,9 @@ class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
     seeds: int = 3
     widths: tuple = (16, 64, 256)
-    samples: int = 300
+    samples: int = 200
     steps: int = 4
-    train_steps: int = 100
+    train_steps: int = 80
     learning_rate: float = 1.0
     gradient: str = "backprop"
     log_every: int = 5
@@ -31,7 +31,7 @@ class Settings:
 
     @classmethod
     def quick(cls):
-        return cls(seeds=2, widths=(4, 8), samples=20, steps=2, train_steps=3, log_every=1)
+        return cls(seeds=2, widths=(2, 4), samples=10, steps=1, train_steps=2, log_every=1)
 
 
 def _accuracy(config, outer, theta, x, labels, steps):

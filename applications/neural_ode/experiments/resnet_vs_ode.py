@@ -20,10 +20,10 @@ from applications.neural_ode.experiments.gradient_accuracy import _flat, _relati
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
     seeds: int = 3
-    width: int = 16
-    samples: int = 32
+    width: int = 8
+    samples: int = 16
     depths: tuple = (10, 30, 100, 300, 1000)
-    reference_steps: int = 128
+    reference_steps: int = 64
     horizon: float = 1.0
     dtype: str = "float32"
 

@@ -20,7 +20,7 @@ def quick(name, **overrides):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_quick_run_writes_table_figure_and_resumes(x64, name, tmp_path, monkeypatch):
-    settings = quick(name)
+    settings = quick(name, seeds=1)
     text = runner.run(name, settings, tmp_path, verbose=0)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert len(saved["cells"]) == len(runner.cells(name, settings))

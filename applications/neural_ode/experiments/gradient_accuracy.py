@@ -26,10 +26,10 @@ from applications.neural_ode.experiments import store as st
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
     seeds: int = 3
-    width: int = 8
-    samples: int = 16
-    steps: tuple = (2, 4, 8, 16)
-    reference_steps: int = 64
+    width: int = 16
+    samples: int = 32
+    steps: tuple = (2, 4, 8, 16, 32)
+    reference_steps: int = 256
     tolerances: tuple = (1e-3, 1e-5)
     horizon: float = 1.0
 

@@ -28,10 +28,10 @@ from applications.neural_ode.experiments import store as st
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
     seeds: int = 3
-    widths: tuple = (8, 16, 32, 64, 128)
-    samples: int = 12
-    steps: int = 2
-    train_steps: int = 5
+    widths: tuple = (16, 32, 64, 128, 256)
+    samples: int = 20
+    steps: int = 4
+    train_steps: int = 10
     horizon: float = 1.0
     dtype: str = "float32"
 

@@ -19,11 +19,11 @@ from applications.neural_ode.experiments.gradient_accuracy import _flat, _relati
 @dataclasses.dataclass
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
-    seeds: int = 3
-    width: int = 8
-    samples: int = 16
+    seeds: int = 5
+    width: int = 32
+    samples: int = 64
     depths: tuple = (10, 30, 100, 300, 1000)
-    reference_steps: int = 64
+    reference_steps: int = 128
     horizon: float = 1.0
     dtype: str = "float32"
 

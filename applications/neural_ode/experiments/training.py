@@ -20,10 +20,10 @@ from applications.neural_ode.experiments import store as st
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
     seeds: int = 3
-    widths: tuple = (8, 32, 128)
-    samples: int = 100
-    steps: int = 2
-    train_steps: int = 60
+    widths: tuple = (16, 64, 256)
+    samples: int = 200
+    steps: int = 4
+    train_steps: int = 80
     learning_rate: float = 1.0
     gradient: str = "backprop"
     log_every: int = 5

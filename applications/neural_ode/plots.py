@@ -47,7 +47,13 @@ def curves(path, panels, xlabel, logx=True, logy=True, suptitle=None):
                 low = mean - std if not logy else np.maximum(mean - std, mean * 1e-3)
                 ax.fill_between(x, low, mean + std, color=style.get("color"), alpha=0.15)
         if logx:
+            from matplotlib.ticker import NullFormatter, ScalarFormatter
+
             ax.set_xscale("log")
+            ticks = sorted({float(v) for _, (x, _) in series.items() for v in x})
+            ax.set_xticks(ticks)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         if logy:
             ax.set_yscale("log")
         ax.set_title(title, fontsize=9)

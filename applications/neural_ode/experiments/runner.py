@@ -96,10 +96,11 @@ def run(name, settings, run_dir, verbose=1, summary_only=False):
                                    "seeds finished.\n")
         run_store.write_text("results.md", text)
     seconds = sum(c.get("seconds", 0.0) for c in run_store.cells.values())
-    run_store.write_text("timing.txt",
-                         f"cells: {len(todo)}; compute time of all cells: {seconds:.0f} s; "
-                         f"this invocation: {time.perf_counter() - start:.0f} s wall; "
-                         f"backend {keras.backend.backend()}\n")
+    if not summary_only:
+        run_store.write_text("timing.txt",
+                             f"cells: {len(todo)}; compute time of all cells: {seconds:.0f} s; "
+                             f"this invocation: {time.perf_counter() - start:.0f} s wall; "
+                             f"backend {keras.backend.backend()}\n")
     if verbose:
         print(text)
         print(f"wrote {run_store.run_dir}/results.md, results.json and the PNG figures")

@@ -20,8 +20,9 @@ from keras_apalu.layers.apalu import SMOOTH_RATIO
 from keras_apalu.ops import apalu
 
 ACTIVATIONS = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
-#: Activations with a kink (a jump of the derivative) at 0.
-KINKED = ("apalu", "relu")
+#: The smallest slope APALU is allowed during training (the layer's
+#: "strictly_positive" constraint).
+MIN_SLOPE = 1e-3
 
 
 def check_name(name):
@@ -62,7 +63,3 @@ def apply(name, x, params):
         return ops.gelu(x, approximate=False)
     check_name(name)
 
-
-#: The smallest slope APALU is allowed during training (the layer's
-#: "strictly_positive" constraint).
-MIN_SLOPE = 1e-3

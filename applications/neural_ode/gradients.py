@@ -7,10 +7,11 @@
               gradient of the exact ODE solution as the steps shrink
 """
 
+from keras import ops
+
 from applications.neural_ode import model
 from applications.neural_ode.adjoint import adjoint_gradients
 from applications.neural_ode.vjp import value_and_grad, vjp
-from keras import ops
 
 GRADIENT_METHODS = ("backprop", "adjoint")
 

@@ -110,8 +110,7 @@ def run_cell(s, activation, seed):
     x, labels = data.digits(s.samples, seed=seed, dtype=s.dtype)
     target = np.where(labels >= 5, 1.0, -1.0).astype(s.dtype)
     xt = keras.ops.convert_to_tensor(x)
-    out = {"width": [], "lambda_min": [], "lambda_max": [], "kernels": {}, "drift": [],
-           "loss_ratio": []}
+    out = {"width": [], "lambda_min": [], "lambda_max": [], "drift": [], "loss_ratio": []}
     kernels = {}
     for width in sorted(s.widths):
         config = model.ODEConfig(activation=activation, width=width, outputs=1,
@@ -134,7 +133,6 @@ def run_cell(s, activation, seed):
     out["distance_to_widest"] = [
         float(np.linalg.norm(kernels[w] - widest) / np.linalg.norm(widest))
         for w in out["width"]]
-    del out["kernels"]
     return out
 
 
@@ -149,8 +147,8 @@ def summarize(s, runs, run_store):
         values = {k: np.array([runs[st.cell_key(a, seed)][k] for seed in range(s.seeds)])
                   for k in fields}
         for k in fields:
-            panels[k][a] = (widths, values[k] if k != "distance_to_widest"
-                            else values[k][:, :-1])
+            panels[k][a] = (widths, values[k])
+        # The widest network's distance to itself (0) is left out.
         panels["distance_to_widest"][a] = (widths[:-1], values["distance_to_widest"][:, :-1])
         rows.append([a, st.fmt(values["lambda_min"][:, 0]), st.fmt(values["lambda_min"][:, -1]),
                      st.fmt(values["distance_to_widest"][:, 0]),

@@ -95,5 +95,4 @@ def progress(total, verbose):
     """A keras Progbar (or a silent stand-in when `verbose` is 0)."""
     import keras
 
-    return keras.utils.Progbar(total, verbose=1 if verbose else 0,
-                               stateful_metrics=None, unit_name="cell")
+    return keras.utils.Progbar(total, verbose=1 if verbose else 0, unit_name="cell")

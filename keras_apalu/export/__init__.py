@@ -179,7 +179,9 @@ def _package_root():
     return str(pathlib.Path(__file__).resolve().parents[2])
 
 
-def _export_in_subprocess(model, path, format, backend, verbose):
+def _export_in_subprocess(model, jobs, backend, verbose):
+    """Exports `model` to every `(format, path)` of `jobs` in one
+    `backend`-backend subprocess (through a saved .keras file)."""
     with tempfile.TemporaryDirectory(prefix="keras_apalu_export_") as tmp:
         keras_path = pathlib.Path(tmp) / "model.keras"
         model.save(keras_path)
@@ -188,33 +190,89 @@ def _export_in_subprocess(model, path, format, backend, verbose):
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_package_root(), env.get("PYTHONPATH")) if p)
         command = [sys.executable, "-m", "keras_apalu.export._worker",
-                   str(keras_path), str(path), "--format", format]
+                   str(keras_path)]
+        for format, path in jobs:
+            command += ["--to", format, str(path)]
         if verbose:
             command.append("--verbose")
         result = subprocess.run(command, env=env, text=True,
                                 capture_output=not verbose)
         if result.returncode != 0:
             tail = "\n".join((result.stderr or "").strip().splitlines()[-25:])
+            formats = ", ".join(f for f, _ in jobs)
             raise ExportError(
-                f'Exporting format="{format}" runs in a {backend}-backend '
-                f"subprocess here; it failed (exit {result.returncode}):\n{tail}")
+                f"Exporting {formats} runs in a {backend}-backend subprocess "
+                f"here; it failed (exit {result.returncode}):\n{tail}")
 
 
-def _write_atomically(path, write):
-    """Writes through `write(tmp_path)` beside `path`, then moves it in place,
-    so a failed export leaves an earlier file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+class _Staging:
+    """Exports are written into a hidden folder beside the target and moved
+    into place only once all succeeded, so a failed export leaves earlier
+    files intact."""
+
+    def __init__(self, path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.dir = pathlib.Path(tempfile.mkdtemp(dir=path.parent,
+                                                 prefix=f".{path.name}."))
+        self.partial = self.dir / path.name
+
+    def commit(self):
+        if self.path.is_dir():
+            shutil.rmtree(self.path)
+        self.partial.replace(self.path)
+        bin_file = self.partial.with_suffix(".bin")
+        if bin_file.exists():  # OpenVINO weights beside the .xml
+            bin_file.replace(self.path.with_suffix(".bin"))
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def export_all(model, paths, check_inputs=None, verbose=False):
+    """Exports a Keras model to several formats at once (see `export`).
+
+    The formats Keras cannot write from this backend share one subprocess
+    per exporting backend.
+
+    Args:
+        model: a built `keras.Model`.
+        paths: dict format -> output path (see `SUFFIXES` for the endings).
+        check_inputs: optional inputs to compare each file with Keras on.
+        verbose: let the converters' output through.
+
+    Returns:
+        dict format -> `ExportResult`.
+    """
+    paths = {format: _check_path(path, format) for format, path in paths.items()}
+    staged = {format: _Staging(path) for format, path in paths.items()}
+    how = {}
     try:
-        partial = tmp_dir / path.name
-        write(partial)
-        if path.is_dir():
-            shutil.rmtree(path)
-        partial.replace(path)
-        if partial.with_suffix(".bin").exists():
-            partial.with_suffix(".bin").replace(path.with_suffix(".bin"))
+        remote = {}
+        for format, stage in staged.items():
+            backend, reason = route(format)
+            if reason is None:
+                _export_here(model, stage.partial, format, verbose)
+                how[format] = "keras"
+            else:
+                remote.setdefault(backend, []).append((format, stage.partial))
+                how[format] = f"keras ({backend} subprocess)"
+        for backend, jobs in remote.items():
+            _export_in_subprocess(model, jobs, backend, verbose)
+        for stage in staged.values():
+            stage.commit()
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        for stage in staged.values():
+            stage.cleanup()
+    results = {}
+    for format, path in paths.items():
+        results[format] = ExportResult(path, format, how[format],
+                                       size_on_disk(path, format),
+                                       op_counts(path, format))
+        if check_inputs is not None:
+            results[format].max_abs_error = max_abs_error(
+                model, path, format, check_inputs)
+    return results
 
 
 def export(model, path, format, check_inputs=None, verbose=False, **kwargs):
@@ -239,23 +297,24 @@ def export(model, path, format, check_inputs=None, verbose=False, **kwargs):
 
     Raises:
         ExportError: the export failed; the message ends with the
-            converter's last output lines.
+            converter's last output lines. An earlier file at `path` is
+            left as it was.
     """
     path = _check_path(path, format)
     backend, reason = route(format)
-    if reason is not None and kwargs:
+    if not kwargs:
+        return export_all(model, {format: path}, check_inputs, verbose)[format]
+    if reason is not None:
         raise ValueError(
             f"format={format!r} is exported in a {backend}-backend subprocess "
             f"here ({reason}); extra arguments {sorted(kwargs)} are not supported.")
-    if reason is None:
-        _write_atomically(path, lambda p: _export_here(model, p, format, verbose,
-                                                       **kwargs))
-        how = "keras"
-    else:
-        _write_atomically(path, lambda p: _export_in_subprocess(
-            model, p, format, backend, verbose))
-        how = f"keras ({backend} subprocess)"
-    result = ExportResult(path, format, how, size_on_disk(path, format),
+    stage = _Staging(path)
+    try:
+        _export_here(model, stage.partial, format, verbose, **kwargs)
+        stage.commit()
+    finally:
+        stage.cleanup()
+    result = ExportResult(path, format, "keras", size_on_disk(path, format),
                           op_counts(path, format))
     if check_inputs is not None:
         result.max_abs_error = max_abs_error(model, path, format, check_inputs)
@@ -273,5 +332,5 @@ def max_abs_error(model, path, format, inputs):
 
 
 __all__ = ["FORMATS", "ROUTES", "SUFFIXES", "ExportError", "ExportResult",
-           "export", "exporting", "is_exporting", "load", "max_abs_error",
+           "export", "export_all", "exporting", "is_exporting", "load", "max_abs_error",
            "op_counts", "route", "size_on_disk"]

@@ -1,7 +1,7 @@
 """Exports a .keras file under another backend, in this process.
 
     KERAS_BACKEND=tensorflow python -m keras_apalu.export._worker \
-        model.keras model.onnx --format onnx
+        model.keras --to onnx model.onnx [--to FORMAT PATH ...]
 
 Used by `keras_apalu.export.export` for the format/backend pairs that Keras
 cannot export from the caller's backend (see `keras_apalu.export.ROUTES`).
@@ -15,8 +15,8 @@ import sys
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("keras_path")
-    parser.add_argument("path")
-    parser.add_argument("--format", required=True)
+    parser.add_argument("--to", nargs=2, action="append", required=True,
+                        metavar=("FORMAT", "PATH"))
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -26,7 +26,8 @@ def main(argv=None):
     from keras_apalu import export
 
     model = keras.saving.load_model(args.keras_path, compile=False)
-    export.export(model, args.path, args.format, verbose=args.verbose)
+    for format, path in args.to:
+        export._export_here(model, path, format, args.verbose)
 
 
 if __name__ == "__main__":

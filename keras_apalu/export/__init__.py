@@ -143,6 +143,8 @@ def op_counts(path, format):
 
 
 def _check_path(path, format):
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}; got {format!r}.")
     path = pathlib.Path(path)
     suffix = SUFFIXES[format]
     if suffix and path.suffix != suffix:

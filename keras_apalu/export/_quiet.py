@@ -31,15 +31,16 @@ def quiet(enabled=True, what="export"):
     saved = os.dup(1), os.dup(2)
     root = logging.getLogger()
     level = root.level
-    with tempfile.TemporaryFile(mode="w+b") as log:
+    with tempfile.TemporaryFile(mode="w+b") as log, open(
+            log.fileno(), "w", closefd=False) as text, \
+            contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         root.setLevel(logging.ERROR)
         try:
             yield
         except Exception as error:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            text.flush()
             log.seek(0)
             lines = log.read().decode(errors="replace").strip().splitlines()
             tail = "\n".join(lines[-25:])
@@ -48,8 +49,7 @@ def quiet(enabled=True, what="export"):
                 + (f"\n--- last converter output ---\n{tail}" if tail else "")
             ) from error
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            text.flush()
             root.setLevel(level)
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)

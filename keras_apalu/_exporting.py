@@ -20,21 +20,24 @@ the formula). The converters' missing rules for `expm1` are added by
 """
 
 import contextlib
-import contextvars
 
 import keras
 
-_EXPORTING = contextvars.ContextVar("keras_apalu_exporting", default=False)
+# A plain module global, not a ContextVar or thread-local: torch.compile
+# traces `is_exporting()` with the layer and breaks the graph on those. (So
+# `exporting()` is process-wide: do not train in another thread meanwhile.)
+_DEPTH = 0
 
 
 @contextlib.contextmanager
 def exporting():
-    """Makes `is_exporting()` true inside the block (this thread/task)."""
-    token = _EXPORTING.set(True)
+    """Makes `is_exporting()` true inside the block (the whole process)."""
+    global _DEPTH
+    _DEPTH += 1
     try:
         yield
     finally:
-        _EXPORTING.reset(token)
+        _DEPTH -= 1
 
 
 def _never():
@@ -58,7 +61,7 @@ def _backend_check():
 def is_exporting():
     """True while APALU is traced for an exported file (see module doc)."""
     # The backend check first: under torch it also registers the ONNX rule.
-    return _BACKEND_IS_EXPORTING() or _EXPORTING.get()
+    return _BACKEND_IS_EXPORTING() or _DEPTH > 0
 
 
 # Last: the backend modules import keras_apalu.export, whose __init__ imports

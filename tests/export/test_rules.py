@@ -128,3 +128,23 @@ def test_export_is_quiet_and_a_failed_export_keeps_the_earlier_file(
         export.export(model, path, "onnx")
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile: torch pass")
+def test_torch_compile_keeps_the_training_form_in_one_graph():
+    """The export switch neither breaks a full-graph torch.compile nor
+    turns on there: the gradient at x = 0 is still the custom gradient's
+    right-hand slope 1.5 a (autodiff of the plain form gives b)."""
+    import torch
+
+    @torch.compile(fullgraph=True)
+    def f(x, a, b):
+        return apalu_ops.apalu(x, a, b)
+
+    x = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    a, b = torch.tensor(0.8), torch.tensor(0.3)
+    f(x, a, b).sum().backward()
+    # The reference takes the right-hand slope 1.5 a at x = 0.
+    expected, _, _ = reference.derivatives(x.detach().numpy(), 0.8, 0.3)
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-5)

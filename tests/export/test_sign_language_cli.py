@@ -66,14 +66,15 @@ def test_main_prints_what_it_wrote_and_no_logs(main_run):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "tensorflow", reason=(
+    "TensorFlow pass: under JAX and torch the conversion's output stays in its "
+    "TensorFlow subprocess, and main's test covers export's summary"))
 def test_export_prints_what_it_wrote_and_verbose_restores_logs(main_run):
     run_dir, _ = main_run
     quiet = _cli("export", "--run-dir", str(run_dir))
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     _check_summary(quiet.stdout, run_dir)
     assert quiet.stderr == ""
-    if BACKEND != "tensorflow":
-        return  # the conversion's own output stays in its TensorFlow subprocess
     verbose = _cli("export", "--run-dir", str(run_dir), "--verbose")
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     _check_summary(verbose.stdout, run_dir)
@@ -99,10 +100,13 @@ def test_predict_skips_an_unreadable_image(main_run, tiny_dataset, tmp_path,  # 
     assert results == printed
 
 
-def test_predict_with_no_readable_image_fails_clearly(main_run, tmp_path):
+def test_predict_with_no_readable_image_fails_clearly(main_run, tmp_path, capsys,
+                                                     monkeypatch):
     run_dir, _ = main_run
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(np.random.default_rng(1).bytes(500))
-    result = _cli("predict", str(bad), "--model", str(run_dir / "model.keras"))
-    assert result.returncode == 2
-    assert f"error: none of the given files is a readable image: {bad}" in result.stderr
+    monkeypatch.setattr(sys, "argv", ["sign-language", "predict", str(bad),
+                                      "--model", str(run_dir / "model.keras")])
+    assert cli.console_main() == 2
+    error = capsys.readouterr().err
+    assert f"error: none of the given files is a readable image: {bad}" in error

@@ -24,6 +24,8 @@ better (compiled forward+backward about 30 % faster, same peak memory).
 import keras
 from keras import ops
 
+from keras_apalu._exporting import is_exporting
+
 #: The slope constant of the sigmoid approximation of GELU used by APALU.
 SIGMOID_SCALE = 1.702
 
@@ -275,6 +277,8 @@ def apalu(x, a, b, custom_gradient=True, select_free=True):
     [-0.63212055, 0., 1.8456...]
     """
     x, a, b = _prepare(x, a, b)
+    if is_exporting():
+        return _forward_select_free(x, a, b)
     if not select_free:
         if custom_gradient:
             return _apalu_lean_one_exp(x, a, b)

@@ -11,6 +11,9 @@ Commands:
 
 `--backend` (before the command) picks the Keras backend when KERAS_BACKEND
 is not set; keras is imported only after the arguments are parsed.
+TensorFlow's C++ log lines and the converters' output are hidden;
+`--verbose` before the command (or after `export`) shows them. (After `main`
+and `train`, `--verbose LEVEL` is Keras' progress output.)
 """
 
 import argparse
@@ -147,9 +150,16 @@ def cmd_main(args):
         print(f"export skipped: keras_apalu.tflite is not available ({error})",
               file=sys.stderr)
         return metrics
-    for mode, path in written.items():
-        print(f"exported ({mode}): {path}")
+    _print_export_summary(args.run_dir, written)
     return metrics
+
+
+def _print_export_summary(run_dir, written):
+    from applications.sign_language.export import describe
+    from applications.sign_language.export import summary_lines
+
+    for line in summary_lines(describe(run_dir, written)):
+        print(line)
 
 
 def cmd_evaluate(args):
@@ -171,10 +181,15 @@ def cmd_predict(args):
     from applications.sign_language.inference import predict_files
 
     results = predict_files(args.model, args.images, top_k=args.top_k)
+    for result in results:
+        if "error" in result:
+            print(f"skipped {result['file']}: {result['error']}", file=sys.stderr)
     if args.json:
         _print_json(results)
     else:
         for result in results:
+            if "error" in result:
+                continue
             tops = ", ".join(f"{t['class']} ({t['probability']:.1%})" for t in result["top"])
             print(f"{result['file']}: {tops}")
     return results
@@ -184,8 +199,7 @@ def cmd_export(args):
     from applications.sign_language.export import export_run
 
     written = export_run(args.run_dir, modes=args.modes, quantize=args.quantize)
-    for mode, path in written.items():
-        print(f"exported ({mode}): {path}")
+    _print_export_summary(args.run_dir, written)
     return written
 
 
@@ -206,6 +220,9 @@ def build_parser():
     )
     parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
                         help="Keras backend if KERAS_BACKEND is not set")
+    parser.add_argument("--verbose", dest="show_logs", action="store_true",
+                        help="show TensorFlow's C++ logs and the converters' "
+                             "output (hidden by default)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     for name, function, help_text in (
@@ -235,6 +252,9 @@ def build_parser():
 
     sub = commands.add_parser("export", help="write .tflite files into a run directory")
     sub.add_argument("--run-dir", default="runs/sign-language")
+    sub.add_argument("--verbose", dest="show_logs", action="store_true",
+                     default=argparse.SUPPRESS,
+                     help="show TensorFlow's C++ logs and the converters' output")
     sub.add_argument("--modes", nargs="+", default=["custom", "builtin"],
                      choices=["custom", "builtin"])
     quantize = sub.add_mutually_exclusive_group()
@@ -261,9 +281,32 @@ def main(argv=None):
     known, _ = backend_parser.parse_known_args(argv)
     if known.backend and "keras" not in sys.modules:
         os.environ.setdefault("KERAS_BACKEND", known.backend)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    return args.function(args)
+    show_logs = _wants_logs(argv)
+    if show_logs:
+        os.environ["KERAS_APALU_EXPORT_VERBOSE"] = "1"
+    from applications.sign_language.logs import native_stderr_to_file
+
+    # From here on (building the parser imports keras, and TensorFlow logs
+    # on import), native log lines go to a file unless asked for.
+    with native_stderr_to_file(enabled=not show_logs,
+                               expected=(FileNotFoundError, ValueError)):
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+        return args.function(args)
+
+
+_COMMANDS = ("main", "train", "evaluate", "predict", "export", "compare")
+
+
+def _wants_logs(argv):
+    """`--verbose` before the command, or anywhere after `export` (after
+    `main`/`train`/`compare` it is Keras' progress level instead)."""
+    command = next((i for i, token in enumerate(argv) if token in _COMMANDS),
+                   len(argv))
+    if "--verbose" in argv[:command]:
+        return True
+    return command < len(argv) and argv[command] == "export" and \
+        "--verbose" in argv[command:]
 
 
 def console_main():

@@ -6,9 +6,12 @@ Writes into the run directory:
     model_builtin.tflite  APALU decomposed into TFLite builtin ops (runs anywhere)
 
 `keras_apalu.tflite.export` writes atomically, so a failed export leaves
-earlier files intact.
+earlier files intact. `describe` gives what the command line prints for each
+file: its size, its operators and its agreement with the Keras model on a
+few training images.
 """
 
+import collections
 import json
 import pathlib
 
@@ -66,3 +69,54 @@ def export_run(run_dir, modes=("custom", "builtin"), quantize=None):
                       representative_data=representative)
         written[mode] = str(path)
     return written
+
+
+def describe(run_dir, written, samples=8):
+    """Size, operators and parity with Keras of each written .tflite file.
+
+    Args:
+        run_dir: the run directory (holding `model.keras`).
+        written: dict mode -> path, as returned by `export_run`.
+        samples: how many training images to compare on.
+
+    Returns:
+        dict mode -> `{"path", "bytes", "ops": {name: count}, "samples",
+        "max_abs_error", "top1_agreement"}`; the error is that of the class
+        probabilities against the Keras model.
+    """
+    from applications.sign_language.inference import KerasPredictor
+    from applications.sign_language.inference import TFLitePredictor
+    from keras_apalu import tflite
+
+    run_dir = pathlib.Path(run_dir)
+    images = representative_images(run_dir, count=samples)
+    expected = KerasPredictor(run_dir / "model.keras")(images)
+    report = {}
+    for mode, path in written.items():
+        got = TFLitePredictor(path)(images)
+        report[mode] = {
+            "path": str(path),
+            "bytes": pathlib.Path(path).stat().st_size,
+            "ops": dict(collections.Counter(
+                tflite.op_names(pathlib.Path(path).read_bytes()))),
+            "samples": len(images),
+            "max_abs_error": float(np.max(np.abs(got - expected))),
+            "top1_agreement": int(np.sum(
+                np.argmax(got, -1) == np.argmax(expected, -1))),
+        }
+    return report
+
+
+def summary_lines(report):
+    """One line per file of `describe`'s report, for the terminal."""
+    lines = []
+    for mode, item in report.items():
+        ops = ", ".join(f"{name} {count}" for name, count in
+                        sorted(item["ops"].items(), key=lambda kv: -kv[1]))
+        lines.append(
+            f"wrote {item['path']} ({mode}): {item['bytes']:,} B, "
+            f"{sum(item['ops'].values())} ops ({ops}); vs Keras on "
+            f"{item['samples']} training images: max |diff| "
+            f"{item['max_abs_error']:.1e}, same top-1 "
+            f"{item['top1_agreement']}/{item['samples']}")
+    return lines

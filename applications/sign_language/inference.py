@@ -111,24 +111,43 @@ def predict_files(model_path, image_paths, top_k=3):
         top_k: how many classes to return per image.
 
     Returns:
-        A list (one per image) of dicts `{"file", "top": [{"class",
-        "probability"}, ...]}`, most probable first.
+        A list with one dict per image, in order: `{"file", "top":
+        [{"class", "probability"}, ...]}` (most probable first), or
+        `{"file", "error"}` for a file that is not a readable image (it is
+        skipped; the others are still predicted).
+
+    Raises:
+        ValueError: none of the files is a readable image.
     """
     predictor = load_predictor(model_path)
     size, color_mode = _image_settings(predictor.input_shape)
-    images = np.stack([data_lib.load_image(p, size, color_mode) for p in image_paths])
-    probabilities = predictor(images)
+    images, results = [], []
+    for path in image_paths:
+        try:
+            images.append(data_lib.load_image(path, size, color_mode))
+            results.append({"file": str(path)})
+        except FileNotFoundError:
+            results.append({"file": str(path), "error": "no such file"})
+        except (OSError, ValueError, SyntaxError) as error:
+            # Pillow: UnidentifiedImageError (an OSError) for unknown data,
+            # OSError for truncated files, SyntaxError for some bad headers.
+            results.append({"file": str(path),
+                            "error": f"not a readable image ({error})"})
+    if not images:
+        raise ValueError("none of the given files is a readable image: "
+                         + "; ".join(r["file"] for r in results))
+    probabilities = predictor(np.stack(images))
     top_k = max(1, min(int(top_k), probabilities.shape[-1]))
-    results = []
-    for path, row in zip(image_paths, probabilities):
+    rows = iter(probabilities)
+    for result in results:
+        if "error" in result:
+            continue
+        row = next(rows)
         order = np.argsort(row)[::-1][:top_k]
-        results.append({
-            "file": str(path),
-            "top": [
-                {"class": data_lib.CLASS_NAMES[i], "probability": float(row[i])}
-                for i in order
-            ],
-        })
+        result["top"] = [
+            {"class": data_lib.CLASS_NAMES[i], "probability": float(row[i])}
+            for i in order
+        ]
     return results
 
 

@@ -150,7 +150,12 @@ def _convert_here(model, mode, quantize, representative_data=None,
                   reorder_max_pool=True):
     import tensorflow as tf
 
-    with _export_calls(model, mode, reorder_max_pool) as layers:
+    from keras_apalu.export._quiet import quiet
+
+    # Quiet: the converter prints every captured TensorSpec and C++ logs
+    # ($KERAS_APALU_EXPORT_VERBOSE=1 lets them through).
+    with _export_calls(model, mode, reorder_max_pool) as layers, quiet(
+            what="TFLite conversion", wrap_errors=False):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         # Builtins only: never SELECT_TF_OPS (Flex), which edge runtimes lack.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

@@ -158,6 +158,11 @@ def _apalu_vjp(x, a, b, upstream):
     return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
 
 
+# How `_column_sums` reduces: "matmul" (default) or "sum"; read when a
+# kernel is traced (benchmarks/formulation_benchmark.py compares the two).
+_ROW_REDUCTION = os.environ.get("KERAS_APALU_ROW_REDUCTION", "matmul")
+
+
 def _column_sums(g):
     """Sums a `(rows, cols)` tensor over its rows, to shape `(1, cols)`.
 
@@ -167,6 +172,9 @@ def _column_sums(g):
     measured fastest row reduction (benchmarks/README.md, "Fused path").
     """
     dtype = keras.backend.standardize_dtype(g.dtype)
+    if dtype == "float64" or _ROW_REDUCTION == "sum":
+        # keras' torch matmul computes float64 in float32.
+        return ops.sum(g, axis=0, keepdims=True)
     if dtype in ("float16", "bfloat16"):
         g = ops.cast(g, "float32")
     ones = ops.ones((1, ops.shape(g)[0]), dtype=g.dtype)

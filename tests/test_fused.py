@@ -148,7 +148,7 @@ def test_unavailable_compiler_falls_back_with_one_warning(rng, monkeypatch):
         raise fused.Unavailable("test: no compiler")
 
     monkeypatch.setattr(module, "kernel", broken)
-    monkeypatch.setattr(module, "plain_here", lambda: False)
+    monkeypatch.setattr(module, "plain_here", lambda x: False)
     monkeypatch.setattr(fused, "_KERNELS", {})
     monkeypatch.setattr(fused, "_WARNED", set())
     x, a, b = _case(rng, "unit")
@@ -191,24 +191,33 @@ def _model(jit_safe_layout):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", ["auto", True])
 def test_fit_matches_unfused_with_a_partial_last_batch(rng, jit_compile):
     """Training with the fused layer gives the weights the unfused layer
-    gives, with batches of 16 and a last one of 4, in Keras' default mode
-    and in a model compiled with jit_compile=True (nested compilation);
-    then no new graph is compiled for other batch sizes."""
+    gives (in Keras' default mode), with batches of 16 and a last one of 4,
+    in Keras' default mode and in a model compiled with jit_compile=True
+    (nested compilation); then no new graph is compiled for other batch
+    sizes."""
+    if jit_compile is True and BACKEND == "jax":
+        pytest.skip("jax's default ('auto') is jit_compile=True: tested once")
     x = rng.normal(0, 1, (36, 6, 6, 2)).astype("float32")
     y = rng.normal(0, 1, (36, 1)).astype("float32")
+    if jit_compile is True and BACKEND == "torch":
+        # Each batch size costs torch.compile a full compilation of the
+        # train step (half a minute or more on 2 cores): the partial last
+        # batch is tested in the default mode.
+        x, y = x[:32], y[:32]
     weights = {}
     for implementation in ("fused", "ops"):
         keras.utils.set_random_seed(5)
         model = _model(implementation)
         model.compile(keras.optimizers.SGD(0.05), "mse",
-                      jit_compile=jit_compile)
+                      jit_compile=jit_compile if implementation == "fused"
+                      else "auto")
         model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
         weights[implementation] = [ops.convert_to_numpy(w)
                                    for w in model.weights]
-        if implementation == "fused" and not jit_compile:
+        if implementation == "fused" and jit_compile == "auto":
             compiled = fused.cache_size()
             model.fit(x[:30], y[:30], epochs=1, batch_size=7, verbose=0)
             model.predict(x[:5], batch_size=3, verbose=0)

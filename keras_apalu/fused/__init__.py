@@ -8,7 +8,7 @@ backend), then calls the kernel of the backend's module, one small module per
 backend with the same interface:
 
     kernel(dtype, device) -> callable (x2, a2, b2) -> y2
-    device_of(x), plain_here(), plain_kernel, cache_size()
+    device_of(x), plain_here(x), plain_kernel, cache_size()
 
 whose callable computes `ops._forward_select_free` forward and
 `ops._apalu_vjp_rows` backward, each compiled into one pass, keeping only
@@ -130,7 +130,7 @@ def apalu(x, a, b):
         return None
     dtype = keras.backend.standardize_dtype(x.dtype)
     device = module.device_of(x)
-    if module.plain_here():
+    if module.plain_here(x):
         kernel = module.plain_kernel
     else:
         kernel = _kernel(module, dtype, device)

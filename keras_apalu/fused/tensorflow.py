@@ -21,7 +21,7 @@ def device_of(x):
     return None  # placement is TensorFlow's; XLA compiles for CPU and GPU
 
 
-def plain_here():
+def plain_here(x):
     return False
 
 

@@ -28,8 +28,10 @@ def device_of(x):
     return x.device.type
 
 
-def plain_here():
-    return torch.compiler.is_compiling()
+def plain_here(x):
+    """Inside a caller's compilation, or on the meta device of Keras' shape
+    inference, the uncompiled math is used (without a warning)."""
+    return torch.compiler.is_compiling() or x.device.type == "meta"
 
 
 def _function(forward, vjp):

@@ -178,6 +178,8 @@ def child(args):
             for pass_name in ("fwd", "fwd+bwd"):
                 fns, errors, first = {}, {}, {}
                 for name, (act, n_params) in ACTIVATIONS.items():
+                    if args.activations and name not in args.activations:
+                        continue
                     try:
                         fn = make(act, n_params, x, dy, params, mode)[pass_name]
                         start = _common.clock("wall")()
@@ -192,7 +194,7 @@ def child(args):
                     stats=True)
                 times = {n: v[0] for n, v in stats.items()}
                 spreads = {n: v[1:] for n, v in stats.items()}
-                for name in ACTIVATIONS:
+                for name in fns.keys() | errors.keys():
                     rows.append({
                         "backend": backend, "mode": mode, "pass": pass_name,
                         "exponent": exponent, "activation": name,
@@ -319,6 +321,9 @@ def parse_args(argv):
     parser.add_argument("--modes", nargs="+", default=["default"],
                         choices=["default", "eager", "compiled"])
     parser.add_argument("--rounds", type=int, help="interleaved rounds (5)")
+    parser.add_argument("--activations", nargs="+",
+                        help="names to time (default: all of "
+                             "benchmarks/activations.py)")
     parser.add_argument("--min-time", type=float,
                         help="seconds per timed batch of calls (0.05)")
     args = parser.parse_args(argv)
@@ -333,7 +338,8 @@ def parse_args(argv):
 
 
 def child_args(args):
-    return (["--sizes", *args.sizes, "--modes", *args.modes,
+    extra = ["--activations", *args.activations] if args.activations else []
+    return (extra + ["--sizes", *args.sizes, "--modes", *args.modes,
              "--rounds", str(args.rounds), "--min-time", str(args.min_time)])
 
 

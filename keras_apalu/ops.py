@@ -316,8 +316,8 @@ def _apalu_ops(x, a, b):
     return _apalu_lean(x, a, b)
 
 
-def apalu(x, a, b, implementation="fused", custom_gradient=None,
-          select_free=None):
+def apalu(x, a, b, custom_gradient=None, select_free=None, *,
+          implementation="fused"):
     """Adaptive Parametric Activation Linear Unit (APALU).
 
         f(x) = a * (x + x * sigmoid(1.702 x))   for x >= 0
@@ -331,8 +331,14 @@ def apalu(x, a, b, implementation="fused", custom_gradient=None,
         a: scale of the positive side; a scalar or a tensor that broadcasts
             to `x` (for example one value per channel). Cast to `x.dtype`.
         b: scale of the negative side, as `a`. The output lies in `(-b, inf)`.
-        implementation: how the values and gradients are computed; the
-            values are the same for all.
+        custom_gradient: legacy switch, kept so that existing code runs
+            (also positionally): `False` means `implementation="autodiff"`;
+            `True` or `None` changes nothing.
+        select_free: legacy switch: `False` means `"one_exp"` (with
+            `custom_gradient=False`, the same form differentiated by the
+            backend); `True` or `None` changes nothing.
+        implementation: (keyword) how the values and gradients are computed;
+            the values are the same for all.
             - `"fused"` (default): the formula above and its analytic
               gradient (right-hand slope `df/dx = 1.5 a` at x = 0), each
               compiled by the backend into one pass (XLA on tensorflow,
@@ -356,11 +362,6 @@ def apalu(x, a, b, implementation="fused", custom_gradient=None,
               `f = where(x < 0, b * E, a * x * (1 + s))`, with a custom
               gradient from the same E and s. Uses select, so not for the
               TFLite export; kept for comparison (benchmarks/README.md).
-        custom_gradient: legacy keyword, kept so existing code runs: `False`
-            means `implementation="autodiff"`; `True` changes nothing.
-        select_free: legacy keyword: `False` means `"one_exp"` (with
-            `custom_gradient=False`, the same form differentiated by the
-            backend); `True` changes nothing.
 
     Returns:
         A tensor of the shape and dtype of `x`.

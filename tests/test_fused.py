@@ -32,6 +32,24 @@ LAYOUTS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _fuse_small_inputs(monkeypatch):
+    """The tests' tensors are small: fuse them anyway (torch otherwise keeps
+    inputs below MIN_ELEMENTS on the eager path, faster there)."""
+    module = fused._backend_module()
+    if module is not None:
+        monkeypatch.setattr(module, "MIN_ELEMENTS", 0)
+
+
+def test_small_inputs_follow_the_backend_threshold(monkeypatch):
+    module = fused._backend_module()
+    monkeypatch.setattr(module, "MIN_ELEMENTS", 10)
+    monkeypatch.setattr(fused, "_kernel", lambda *args: pytest.fail("fused"))
+    out = apalu(np.full((3, 3), -1.0, "float32"), 1.0, 1.0)
+    np.testing.assert_allclose(ops.convert_to_numpy(out), np.expm1(-1.0),
+                               rtol=1e-6)
+
+
 def _case(rng, layout, dtype="float32", scale=3.0):
     x_shape, p_shape = LAYOUTS[layout]
     x = rng.normal(0.0, scale, x_shape)
@@ -202,7 +220,7 @@ def test_fit_matches_unfused_with_a_partial_last_batch(rng, jit_compile):
         pytest.skip("jax's default ('auto') is jit_compile=True: tested once")
     x = rng.normal(0, 1, (36, 6, 6, 2)).astype("float32")
     y = rng.normal(0, 1, (36, 1)).astype("float32")
-    if jit_compile is True and BACKEND == "torch":
+    if jit_compile is True and BACKEND == "torch":  # see below
         # Each batch size costs torch.compile a full compilation of the
         # train step (half a minute or more on 2 cores): the partial last
         # batch is tested in the default mode.

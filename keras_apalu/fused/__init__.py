@@ -8,7 +8,7 @@ backend), then calls the kernel of the backend's module, one small module per
 backend with the same interface:
 
     kernel(dtype, device) -> callable (x2, a2, b2) -> y2
-    device_of(x), plain_here(x), plain_kernel, cache_size()
+    device_of(x), plain_here(x), plain_kernel, cache_size(), MIN_ELEMENTS
 
 whose callable computes `ops._forward_select_free` forward and
 `ops._apalu_vjp_rows` backward, each compiled into one pass, keeping only
@@ -128,6 +128,9 @@ def apalu(x, a, b):
     k = rows_layout(x_shape, tuple(a.shape), tuple(b.shape))
     if k is None:
         return None
+    if module.MIN_ELEMENTS and all(isinstance(d, int) for d in x_shape):
+        if math.prod(x_shape) < module.MIN_ELEMENTS:
+            return None  # the eager ops are faster there
     dtype = keras.backend.standardize_dtype(x.dtype)
     device = module.device_of(x)
     if module.plain_here(x):

@@ -197,14 +197,20 @@ def test_layouts_that_do_not_fit_take_the_unfused_path():
                                rtol=1e-6)
 
 
-def _model(jit_safe_layout):
+def _model(implementation, small=False):
+    if small:  # a Dense model: far less for torch.compile to compile
+        inputs = keras.Input((6, 6, 2))
+        x = keras.layers.Flatten()(inputs)
+        x = keras.layers.Dense(8)(x)
+        x = layers.APALU(implementation=implementation)(x)
+        return keras.Model(inputs, keras.layers.Dense(1)(x))
     inputs = keras.Input((6, 6, 2))
     x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
-    x = layers.APALU(shared_axes=[1, 2], implementation=jit_safe_layout)(x)
+    x = layers.APALU(shared_axes=[1, 2], implementation=implementation)(x)
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(8)(x)
-    x = layers.APALU(smooth=True, implementation=jit_safe_layout)(x)
+    x = layers.APALU(smooth=True, implementation=implementation)(x)
     return keras.Model(inputs, keras.layers.Dense(1)(x))
 
 
@@ -220,15 +226,16 @@ def test_fit_matches_unfused_with_a_partial_last_batch(rng, jit_compile):
         pytest.skip("jax's default ('auto') is jit_compile=True: tested once")
     x = rng.normal(0, 1, (36, 6, 6, 2)).astype("float32")
     y = rng.normal(0, 1, (36, 1)).astype("float32")
-    if jit_compile is True and BACKEND == "torch":  # see below
+    small = jit_compile is True and BACKEND == "torch"
+    if small:
         # Each batch size costs torch.compile a full compilation of the
-        # train step (half a minute or more on 2 cores): the partial last
-        # batch is tested in the default mode.
+        # train step (half a minute or more on 2 cores): a Dense model and
+        # full batches; the partial last batch is tested in the default mode.
         x, y = x[:32], y[:32]
     weights = {}
     for implementation in ("fused", "ops"):
         keras.utils.set_random_seed(5)
-        model = _model(implementation)
+        model = _model(implementation, small)
         model.compile(keras.optimizers.SGD(0.05), "mse",
                       jit_compile=jit_compile if implementation == "fused"
                       else "auto")

@@ -39,17 +39,24 @@ def plain_here(x):
     return torch.compiler.is_compiling() or x.device.type == "meta"
 
 
+def _plain(*tensors):
+    """Detached, contiguous tensors: Dynamo guards on `requires_grad` and
+    on the sizes of a view's base, which would recompile per batch size and
+    between training and inference."""
+    return [t.detach().contiguous() for t in tensors]
+
+
 def _function(forward, vjp):
     class APALUFunction(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, a, b):
             ctx.save_for_backward(x, a, b)
-            return forward(x, a, b)
+            return forward(*_plain(x, a, b))
 
         @staticmethod
         def backward(ctx, upstream):
             x, a, b = ctx.saved_tensors
-            return vjp(x, a, b, upstream)
+            return vjp(*_plain(x, a, b, upstream))
 
     return APALUFunction.apply
 
@@ -80,7 +87,7 @@ def _probe(dtype, device):
                      device=device, requires_grad=True)
     a = torch.tensor([[1.0, 0.5, 2.0]], dtype=dtype, device=device,
                      requires_grad=True)
-    y = _fused(x, a, a)
+    y = _fused(x, a, a.detach().clone().requires_grad_())
     y.backward(torch.ones_like(y))
     if x.grad is None or a.grad is None:
         raise RuntimeError("no gradient from the fused kernel")

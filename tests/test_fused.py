@@ -280,3 +280,15 @@ def test_old_configs_load_unchanged():
     assert plain.get_config()["implementation"] == "autodiff"
     with pytest.raises(ValueError, match="implementation"):
         layers.APALU(implementation="xla")
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax's second kernel")
+def test_jax_custom_vjp_kernel_matches_reference(rng, monkeypatch):
+    """The custom-VJP kernel (kept for comparison on jax) is correct too."""
+    module = fused._backend_module()
+    monkeypatch.setattr(module, "KERNEL", "custom_vjp")
+    monkeypatch.setattr(fused, "_KERNELS", {})
+    x, a, b = _case(rng, "channel")
+    out, grads, w = gradients(apalu, x, a, b)
+    for got, ref in zip([out, *grads], _reference(x, a, b, w)):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)

@@ -1,11 +1,13 @@
-"""The fused APALU kernel for JAX: a `jax.custom_vjp`, compiled by XLA.
+"""The fused APALU kernel for JAX: XLA fuses it, by measurement.
 
-Forward `ops._forward_select_free`, backward `ops._apalu_vjp_rows`, with
-only x, a and b as residuals; `jax.jit` around it (inlined into a caller's
-own jit, such as Keras' train step). On the `(rows, cols)` layout the slope
-gradients are one matrix-vector product each, which XLA:CPU runs far
-faster than the multi-axis reductions autodiff produces for per-channel
-slopes on `(N, H, W, C)` inputs (benchmarks/README.md, "Fused path").
+Two candidates, both jitted (and inlined into a caller's own jit, such as
+Keras' train step): autodiff of `ops._forward_right_slope` (XLA fuses the
+forward and its derivative itself, and keeps what it plans to keep) and a
+`jax.custom_vjp` with forward `ops._forward_select_free` and backward
+`ops._apalu_vjp_rows` (only x, a and b as residuals, slope gradients as a
+matrix-vector product). Measured side by side (benchmarks/README.md,
+"Fused path") the custom VJP was 1.1-1.3x slower in fwd+bwd on XLA:CPU, so
+`KERNEL = "autodiff"` is the default; the custom VJP stays for comparison.
 """
 
 import jax
@@ -42,19 +44,26 @@ def _apalu_backward(residuals, upstream):
 
 
 _apalu.defvjp(_apalu_forward, _apalu_backward)
-_fused = jax.jit(_apalu)
+
+#: "autodiff" (default, measured faster) or "custom_vjp".
+KERNEL = "autodiff"
+_KERNELS = {
+    "autodiff": jax.jit(apalu_ops._forward_right_slope),
+    "custom_vjp": jax.jit(_apalu),
+}
+_fused = _KERNELS[KERNEL]
 
 
 def cache_size():
     """How many executables `jax.jit` holds for the kernel called eagerly."""
-    return _fused._cache_size()
+    return sum(k._cache_size() for k in _KERNELS.values())
 
 
 def kernel(dtype, device):
     """The fused `(x2, a2, b2) -> y2`; raises `fused.Unavailable`."""
     if dtype not in _SUPPORTED:
         raise fused.Unavailable(f"dtype {dtype} is not supported")
-    return _fused
+    return _KERNELS[KERNEL]
 
 
 plain_kernel = None

@@ -82,7 +82,11 @@ def cache_size():
 
 def _probe(dtype, device):
     """Compiles forward and backward on a tiny input (dynamic sizes)."""
-    dtype = getattr(torch, dtype)
+    with torch.enable_grad():  # the first call may come under no_grad
+        _probe_step(getattr(torch, dtype), device)
+
+
+def _probe_step(dtype, device):
     x = torch.tensor([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]], dtype=dtype,
                      device=device, requires_grad=True)
     a = torch.tensor([[1.0, 0.5, 2.0]], dtype=dtype, device=device,

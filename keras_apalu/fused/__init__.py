@@ -8,7 +8,8 @@ backend), then calls the kernel of the backend's module, one small module per
 backend with the same interface:
 
     kernel(dtype, device) -> callable (x2, a2, b2) -> y2
-    device_of(x), plain_here(x), plain_kernel, cache_size(), MIN_ELEMENTS
+    device_of(x), plain_here(x), plain_kernel, cache_size(), MIN_ELEMENTS,
+    uses_rows_layout()  (False: the kernel takes x, a, b as they are)
 
 whose callable computes `ops._forward_select_free` forward and
 `ops._apalu_vjp_rows` backward, each compiled into one pass, keeping only
@@ -139,6 +140,8 @@ def apalu(x, a, b):
         kernel = _kernel(module, dtype, device)
     if kernel is None:
         return None
+    if not module.uses_rows_layout():
+        return kernel(x, a, b)
     cols = math.prod(x_shape[k:])
     y = kernel(
         ops.reshape(x, (-1, cols)), _as_row(a, k, x_shape),

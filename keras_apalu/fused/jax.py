@@ -6,8 +6,11 @@ forward and its derivative itself, and keeps what it plans to keep) and a
 `jax.custom_vjp` with forward `ops._forward_select_free` and backward
 `ops._apalu_vjp_rows` (only x, a and b as residuals, slope gradients as a
 matrix-vector product). Measured side by side (benchmarks/README.md,
-"Fused path") the custom VJP was 1.1-1.3x slower in fwd+bwd on XLA:CPU, so
-`KERNEL = "autodiff"` is the default; the custom VJP stays for comparison.
+"Fused path") the custom VJP was slower in fwd+bwd on XLA:CPU (1.12x vs
+0.97x GELU at (32, 64, 64, 32), 1.61x vs 1.25x at (65536, 64)), and
+autodiff on the `(rows, cols)` layout slower than on the input's own shape
+(1.18x vs 0.85x GELU at (32, 64, 64, 32)), so `KERNEL = "autodiff"` on the
+input as it is is the default; the custom VJP stays for comparison.
 """
 
 import jax
@@ -52,6 +55,13 @@ _KERNELS = {
     "custom_vjp": jax.jit(_apalu),
 }
 _fused = _KERNELS[KERNEL]
+
+
+def uses_rows_layout():
+    """The custom VJP works on the `(rows, cols)` layout; autodiff on the
+    input's own shape (measured faster there: XLA:CPU fuses the multi-axis
+    slope reductions of (N, H, W, C) better than after a reshape)."""
+    return KERNEL == "custom_vjp"
 
 
 def cache_size():

@@ -21,6 +21,10 @@ _SUPPORTED = ("float16", "bfloat16", "float32", "float64")
 MIN_ELEMENTS = 0
 
 
+def uses_rows_layout():
+    return True
+
+
 def device_of(x):
     return None  # placement is TensorFlow's; XLA compiles for CPU and GPU
 

@@ -29,6 +29,10 @@ _DEVICES = ("cpu", "cuda")
 MIN_ELEMENTS = 32768
 
 
+def uses_rows_layout():
+    return True
+
+
 def device_of(x):
     return x.device.type
 

@@ -204,7 +204,8 @@ def clock(name=None):
     return {"wall": time.perf_counter, "cpu": time.process_time}[name]
 
 
-def time_side_by_side(fns, min_time=0.05, rounds=5, max_seconds=2.0):
+def time_side_by_side(fns, min_time=0.05, rounds=5, max_seconds=2.0,
+                      stats=False):
     """Seconds per call of each of `fns` (a dict), measured interleaved.
 
     Each round times a batch of calls of every function, in turn, so that a
@@ -231,6 +232,9 @@ def time_side_by_side(fns, min_time=0.05, rounds=5, max_seconds=2.0):
             for _ in range(numbers[name]):
                 fn()
             samples[name].append((timer() - start) / numbers[name])
+    if stats:  # median, and the spread (min, max) of the rounds
+        return {name: (sorted(s)[len(s) // 2], min(s), max(s))
+                for name, s in samples.items()}
     return {name: min(s) for name, s in samples.items()}
 
 

@@ -36,8 +36,12 @@ def _apalu(x, a, b):
     return apalu(x, a, b)
 
 
+def _apalu_ops(x, a, b):
+    return apalu(x, a, b, implementation="ops")
+
+
 def _apalu_autodiff(x, a, b):
-    return apalu(x, a, b, custom_gradient=False)
+    return apalu(x, a, b, implementation="autodiff")
 
 
 ACTIVATIONS = {
@@ -47,5 +51,6 @@ ACTIVATIONS = {
     "ELU": (_elu, 0),
     "PReLU": (_prelu, 1),
     "APALU": (_apalu, 2),
+    "APALU (ops)": (_apalu_ops, 2),
     "APALU (autodiff)": (_apalu_autodiff, 2),
 }

@@ -34,7 +34,9 @@ def child(args):
     _common.apply_thread_limits()
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     steps, errors, resolved = {}, {}, {}
-    for name in models.ACTIVATION_LAYERS:
+    names = [n for n in models.ACTIVATION_LAYERS
+             if not args.activations or n in args.activations]
+    for name in names:
         try:
             model, input_shape, num_classes = models.build(args.model, name)
             model.compile(optimizer="adam",
@@ -51,11 +53,13 @@ def child(args):
         except Exception as error:
             traceback.print_exc()
             errors[name] = f"{type(error).__name__}: {error}"[:300]
-    times = _common.time_side_by_side(steps, min_time=args.min_time,
-                                      rounds=args.rounds)
-    rows = [{"backend": backend, "activation": name, "seconds": times.get(name),
+    stats = _common.time_side_by_side(steps, min_time=args.min_time,
+                                      rounds=args.rounds, stats=True)
+    rows = [{"backend": backend, "activation": name,
+             "seconds": stats[name][0] if name in stats else None,
+             "spread": stats[name][1:] if name in stats else None,
              "jit_compile": resolved.get(name), "error": errors.get(name)}
-            for name in models.ACTIVATION_LAYERS]
+            for name in names]
     _common.emit_rows(rows)
 
 
@@ -69,7 +73,10 @@ def _sections(rows, args):
         table = []
         for name, r in sub.items():
             t = r.get("seconds")
-            table.append([name, _common.fmt_time(t),
+            spread = r.get("spread")
+            table.append([name, _common.fmt_time(t) + (
+                f" ({_common.fmt_time(spread[0])}-{_common.fmt_time(spread[1])})"
+                if spread else ""),
                           "n/a" if not t or not relu else f"{t / relu:.2f}",
                           f"{args.batch / t:.0f}" if t else "n/a",
                           r.get("jit_compile") or "", r.get("error") or ""])
@@ -77,7 +84,7 @@ def _sections(rows, args):
             ["activation", "train step", "x ReLU", "images/s", "jit_compile",
              "error"], table))
         apalu = sub.get("APALU", {}).get("seconds")
-        plain = sub.get("APALU (autodiff)", {}).get("seconds")
+        plain = sub.get("APALU (ops)", {}).get("seconds")
         gelu = sub.get("GELU", {}).get("seconds")
         ratio = apalu / relu if apalu and relu else None
         head.append([backend, _common.fmt_time(relu), _common.fmt_time(apalu),
@@ -90,7 +97,8 @@ def _sections(rows, args):
              f"Target: APALU train step <= {TARGET_RATIO_RELU}x ReLU.", ""]
             + _common.markdown_table(
                 ["backend", "ReLU", "APALU", "APALU / ReLU",
-                 "autodiff APALU / ReLU", "GELU / ReLU", "target met"], head)
+                 "APALU (ops, unfused) / ReLU", "GELU / ReLU", "target met"],
+                head)
             ] + sections
 
 
@@ -107,6 +115,8 @@ def parse_args(argv):
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--min-time", type=float)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--activations", nargs="+",
+                        help="names of benchmarks/models.py to time (default all)")
     args = parser.parse_args(argv)
     if args.batch is None:
         args.batch = 16 if args.quick else 32
@@ -126,12 +136,14 @@ def main(argv):
                   "--jit-compile", args.jit_compile, "--rounds",
                   str(args.rounds), "--min-time", str(args.min_time),
                   "--warmup", str(args.warmup)]
+    if args.activations:
+        child_args += ["--activations", *args.activations]
     rows, bandwidth, failures = _common.run_backends(__file__, args, child_args)
     sections = _sections(rows, args) if rows else []
     if failures:
         sections.append(failures)
     sections.append([
-        "Train step: best mean time of `model.train_on_batch` over "
+        "Train step: median time (min-max) of `model.train_on_batch` over "
         "interleaved rounds (Adam, sparse categorical cross-entropy, random "
         "data). jit_compile: what Keras resolved for the model (TensorFlow: "
         "XLA, JAX: always jitted, torch: eager unless true)."])

@@ -22,8 +22,10 @@ ACTIVATION_LAYERS = {
     "ELU": lambda shared_axes: keras.layers.ELU(),
     "PReLU": lambda shared_axes: keras.layers.PReLU(shared_axes=shared_axes),
     "APALU": lambda shared_axes: APALU(shared_axes=shared_axes),
+    "APALU (ops)": lambda shared_axes: APALU(
+        shared_axes=shared_axes, implementation="ops"),
     "APALU (autodiff)": lambda shared_axes: APALU(
-        shared_axes=shared_axes, custom_gradient=False),
+        shared_axes=shared_axes, implementation="autodiff"),
 }
 
 SIGN_LANGUAGE_INPUT = (64, 64, 1)
@@ -75,7 +77,7 @@ def deep_mlp(activation, input_shape=(784,), num_classes=10, depth=8,
 #: Names of the activations in applications/sign_language/model.py.
 _APP_ACTIVATION_NAMES = {"ReLU": "relu", "GELU": "gelu", "ELU": "elu",
                          "PReLU": "prelu", "APALU": "apalu",
-                         "APALU (autodiff)": "apalu"}
+                         "APALU (ops)": "apalu", "APALU (autodiff)": "apalu"}
 
 
 def sign_language_app(activation_name, input_shape=(64, 64, 3),
@@ -83,8 +85,8 @@ def sign_language_app(activation_name, input_shape=(64, 64, 3),
     """The application's own model (applications/sign_language/model.py).
 
     Built with its defaults but without augmentation (random image
-    transformations are not what is measured here). "APALU (autodiff)"
-    switches its APALU layers to `custom_gradient=False`.
+    transformations are not what is measured here). "APALU (ops)" and
+    "APALU (autodiff)" switch its APALU layers to that `implementation`.
     """
     from applications.sign_language import model as app_model
 
@@ -93,10 +95,11 @@ def sign_language_app(activation_name, input_shape=(64, 64, 3),
     model = app_model.build_model(
         input_shape=input_shape, num_classes=num_classes,
         activation=_APP_ACTIVATION_NAMES[activation_name], augment=0)
-    if activation_name == "APALU (autodiff)":
+    implementations = {"APALU (autodiff)": "autodiff", "APALU (ops)": "ops"}
+    if activation_name in implementations:
         for layer in model.layers:
-            if isinstance(layer, APALULayer):
-                layer.custom_gradient = False  # read at call time
+            if isinstance(layer, APALULayer):  # read at call time
+                layer.implementation = implementations[activation_name]
     return model
 
 

@@ -19,7 +19,16 @@ a separate pass there, and keeping only x lowers the step's peak memory: torch
 CNN step 1.00x ReLU against 1.85x for autodiff); jax, whose steps XLA compiles
 and plans as a whole, differentiates the formula itself, which XLA fuses
 better (compiled forward+backward about 30 % faster, same peak memory).
+
+Since the fused path (keras_apalu/fused/) the default on every backend is
+`implementation="fused"`: the same two functions, `_forward_select_free` and
+`_apalu_vjp_rows`, compiled by the backend's compiler into one pass each
+(XLA for tensorflow, Inductor for torch, a `jax.custom_vjp` for jax), with
+only x, a and b kept for the backward pass. The other implementations stay
+as the fallback and for comparison.
 """
+
+import os
 
 import keras
 from keras import ops
@@ -151,6 +160,42 @@ def _apalu_vjp(x, a, b, upstream):
     return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
 
 
+# How `_column_sums` reduces: "matmul" (default) or "sum"; read when a
+# kernel is traced (benchmarks/formulation_benchmark.py compares the two).
+_ROW_REDUCTION = os.environ.get("KERAS_APALU_ROW_REDUCTION", "matmul")
+
+
+def _column_sums(g):
+    """Sums a `(rows, cols)` tensor over its rows, to shape `(1, cols)`.
+
+    Half-precision gradients are accumulated in float32: summing a whole
+    batch of float16 terms in float16 loses the small ones (and can
+    overflow). Written as a matrix-vector product with a ones vector: the
+    measured fastest row reduction (benchmarks/README.md, "Fused path").
+    """
+    dtype = keras.backend.standardize_dtype(g.dtype)
+    if dtype == "float64" or _ROW_REDUCTION == "sum":
+        # keras' torch matmul computes float64 in float32.
+        return ops.sum(g, axis=0, keepdims=True)
+    if dtype in ("float16", "bfloat16"):
+        g = ops.cast(g, "float32")
+    ones = ops.ones((1, ops.shape(g)[0]), dtype=g.dtype)
+    return ops.cast(ops.matmul(ones, g), dtype)
+
+
+def _apalu_vjp_rows(x, a, b, upstream):
+    """The VJP on the fused path's `(rows, cols)` layout.
+
+    `x` and `upstream` are `(rows, cols)`, `a` and `b` are `(1, cols)`: the
+    slope gradients are one row reduction each (see `_column_sums`).
+    """
+    p, n, one_plus_s, dfdx = _shared_terms(x, a, b)
+    dx = ops.multiply(upstream, dfdx)
+    da = _column_sums(ops.multiply(ops.multiply(upstream, p), one_plus_s))
+    db = _column_sums(ops.multiply(upstream, ops.expm1(n)))
+    return dx, da, db
+
+
 def _lean(forward, vjp):
     """`forward(x, a, b)` with the custom gradient `vjp(x, a, b, upstream)`.
 
@@ -226,7 +271,55 @@ def _one_exp_vjp(x, a, b, upstream):
 _apalu_lean_one_exp = _lean(_forward_one_exp, _one_exp_vjp)
 
 
-def apalu(x, a, b, custom_gradient=True, select_free=True):
+#: The values of `implementation` (see `apalu`).
+IMPLEMENTATIONS = ("fused", "ops", "autodiff", "one_exp")
+
+#: Environment variable that turns the fused path off in this process
+#: (`KERAS_APALU_FUSED=0`): `implementation="fused"` then runs "ops".
+FUSED_ENV = "KERAS_APALU_FUSED"
+
+
+def fused_enabled():
+    """`False` when the environment variable KERAS_APALU_FUSED is 0/false/off."""
+    value = os.environ.get(FUSED_ENV, "1").strip().lower()
+    return value not in ("0", "false", "off", "no")
+
+
+def resolve_implementation(implementation="fused", custom_gradient=None,
+                           select_free=None):
+    """Checks `implementation` and folds in the legacy keywords.
+
+    `custom_gradient=False` (today's "differentiate the formula") means
+    "autodiff", `select_free=False` means "one_exp"; `custom_gradient=True`
+    and `select_free=True` change nothing (they were the defaults).
+    """
+    if implementation is None:
+        implementation = "fused"
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"APALU: implementation must be one of {IMPLEMENTATIONS}; got "
+            f"{implementation!r}."
+        )
+    if select_free is not None and not select_free:
+        if custom_gradient is not None and not custom_gradient:
+            return "one_exp_autodiff"
+        return "one_exp"
+    if custom_gradient is not None and not custom_gradient:
+        return "autodiff"
+    return implementation
+
+
+def _apalu_ops(x, a, b):
+    """Today's default per backend, unfused (`implementation="ops"`)."""
+    if keras.backend.backend() == "jax":
+        return _forward_right_slope(x, a, b)
+    # Every backend's custom gradient needs the inputs broadcastable as
+    # given; the gradients are summed back to the shapes of a and b.
+    return _apalu_lean(x, a, b)
+
+
+def apalu(x, a, b, custom_gradient=None, select_free=None, *,
+          implementation="fused"):
     """Adaptive Parametric Activation Linear Unit (APALU).
 
         f(x) = a * (x + x * sigmoid(1.702 x))   for x >= 0
@@ -240,32 +333,37 @@ def apalu(x, a, b, custom_gradient=True, select_free=True):
         a: scale of the positive side; a scalar or a tensor that broadcasts
             to `x` (for example one value per channel). Cast to `x.dtype`.
         b: scale of the negative side, as `a`. The output lies in `(-b, inf)`.
-        custom_gradient: if `True` (default) the gradients are the analytic
-            derivatives, with the right-hand slope `df/dx = 1.5 a` at x = 0.
-            On torch and tensorflow the backward pass recomputes them from
-            `x`, `a` and `b`, so only the inputs are kept for the gradient.
-            On jax the backend differentiates a form of the formula whose
-            derivative at 0 is the right-hand one: XLA fuses that better than
-            the recomputing backward (measured about 30 % faster compiled
-            forward+backward, same peak memory of a jitted training step).
-            If `False`, every backend
-            differentiates the formula itself (at x = 0 it takes the left
-            slope `b`; more memory on torch and tensorflow, same values).
-            With `select_free=False` the custom gradient is used on every
-            backend.
-        select_free: if `True` (default), the form above: no select or
-            minimum in the graph (TFLite's int8 kernels for those force one
-            shared scale on input and output, so the TFLite export needs
-            it), a sigmoid and an expm1 per element. If `False`, one
-            transcendental for both sides, forward and backward:
-            `u = x` (x < 0) or `-1.702 x` (x >= 0), `E = expm1(u)`,
-            `s = 1 / (2 + E)` (= sigmoid(1.702 x) for x >= 0),
-            `f = where(x < 0, b * E, a * x * (1 + s))`, with a custom
-            gradient from the same E and s when `custom_gradient` is `True`
-            (on every backend). Same values; measured faster compiled
-            forward-only (XLA, torch.compile: about 1.2x GELU against 1.45x),
-            but slower eagerly and no faster compiled forward+backward (see
-            benchmarks/README.md).
+        custom_gradient: legacy switch, kept so that existing code runs
+            (also positionally): `False` means `implementation="autodiff"`;
+            `True` or `None` changes nothing.
+        select_free: legacy switch: `False` means `"one_exp"` (with
+            `custom_gradient=False`, the same form differentiated by the
+            backend); `True` or `None` changes nothing.
+        implementation: (keyword) how the values and gradients are computed;
+            the values are the same for all.
+            - `"fused"` (default): the formula above and its analytic
+              gradient (right-hand slope `df/dx = 1.5 a` at x = 0), each
+              compiled by the backend into one pass (XLA on tensorflow,
+              Inductor's `torch.compile` on torch, a `jax.custom_vjp` on
+              jax; see `keras_apalu.fused`). Only `x`, `a` and `b` are kept
+              for the backward pass. Falls back to `"ops"` with one warning
+              when the backend cannot compile it, silently when the
+              environment variable `KERAS_APALU_FUSED=0` is set or the
+              shapes do not fit (a scalar input, an unknown size where the
+              slopes vary).
+            - `"ops"`: the same gradient from separate `keras.ops` calls:
+              on torch and tensorflow a custom gradient that recomputes the
+              derivatives from `x`, `a` and `b`; on jax autodiff of a form
+              whose derivative at 0 is the right-hand one.
+            - `"autodiff"`: every backend differentiates the formula itself
+              (at x = 0 it takes the left slope `b`; more memory on torch
+              and tensorflow).
+            - `"one_exp"`: one transcendental for both sides, forward and
+              backward: `u = x` (x < 0) or `-1.702 x` (x >= 0),
+              `E = expm1(u)`, `s = 1 / (2 + E)`,
+              `f = where(x < 0, b * E, a * x * (1 + s))`, with a custom
+              gradient from the same E and s. Uses select, so not for the
+              TFLite export; kept for comparison (benchmarks/README.md).
 
     Returns:
         A tensor of the shape and dtype of `x`.
@@ -276,17 +374,24 @@ def apalu(x, a, b, custom_gradient=True, select_free=True):
     >>> apalu([-1.0, 0.0, 1.0], 1.0, 1.0)  # doctest: +SKIP
     [-0.63212055, 0., 1.8456...]
     """
+    implementation = resolve_implementation(
+        implementation, custom_gradient, select_free
+    )
     x, a, b = _prepare(x, a, b)
     if is_exporting():
         return _forward_select_free(x, a, b)
-    if not select_free:
-        if custom_gradient:
-            return _apalu_lean_one_exp(x, a, b)
-        return _forward_one_exp(x, a, b)
-    if not custom_gradient:
+    if implementation == "fused":
+        if fused_enabled():
+            from keras_apalu import fused
+
+            out = fused.apalu(x, a, b)
+            if out is not None:
+                return out
+        implementation = "ops"
+    if implementation == "ops":
+        return _apalu_ops(x, a, b)
+    if implementation == "autodiff":
         return _forward_select_free(x, a, b)
-    if keras.backend.backend() == "jax":
-        return _forward_right_slope(x, a, b)
-    # Every backend's custom gradient needs the inputs broadcastable as
-    # given; the gradients are summed back to the shapes of a and b.
-    return _apalu_lean(x, a, b)
+    if implementation == "one_exp":
+        return _apalu_lean_one_exp(x, a, b)
+    return _forward_one_exp(x, a, b)  # "one_exp_autodiff"

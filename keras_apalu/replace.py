@@ -322,7 +322,7 @@ def replace_activations(model, target="relu", init="fit", shared_axes="channel",
             default [-4, 4] (the fitted `a`, `b` are then stored as
             constant initializers).
         **apalu_kwargs: more `APALU` arguments for every new layer (for
-            example `custom_gradient`, `smooth`, constraints).
+            example `implementation`, `smooth`, constraints).
 
     Returns:
         A new model of the same kind (Functional or Sequential); compile it

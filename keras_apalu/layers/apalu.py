@@ -7,6 +7,7 @@ from keras import regularizers
 
 from keras_apalu import constraints
 from keras_apalu.ops import apalu
+from keras_apalu.ops import resolve_implementation
 
 #: Ratio b / a at which APALU's left and right slopes meet at 0 (C1).
 SMOOTH_RATIO = 1.5
@@ -47,9 +48,10 @@ class APALU(keras.layers.Layer):
     `1.5 a` and its left slope `b`. With `smooth=True` the layer learns `a`
     only and ties `b = 1.5 a`, which makes the derivative continuous (C1).
 
-    The math lives in `keras_apalu.ops.apalu`; by default its gradient is
-    recomputed from the input in the backward pass, so the layer keeps only its
-    input for training, like ReLU.
+    The math lives in `keras_apalu.ops.apalu`; by default each backend
+    compiles it into one fused pass forward and one backward, and the
+    gradient is recomputed from the input in the backward pass, so the layer
+    keeps only its input for training, like ReLU.
 
     Args:
         a_initializer: initializer for `a`. Defaults to the paper's
@@ -69,14 +71,19 @@ class APALU(keras.layers.Layer):
             (one `a` and one `b` for the layer). Default `None`: one `a` and
             `b` per input element.
         smooth: if `True`, learn `a` only and use `b = 1.5 a`.
-        custom_gradient: if `True` (default), the analytic gradient, with
-            the right-hand slope `1.5 a` at x = 0: memory-lean on torch and
-            TensorFlow (the backward pass recomputes it from the input
-            alone); on JAX, where XLA compiles it faster at the same peak
-            memory, the backend differentiates a form of the formula with
-            that slope at 0. If `False`, every backend differentiates the
-            formula itself (left slope `b` at 0). See
-            `keras_apalu.ops.apalu`.
+        implementation: how `keras_apalu.ops.apalu` computes it (same
+            values): `"fused"` (default), the formula and its analytic
+            gradient (right-hand slope `1.5 a` at x = 0) each compiled by
+            the backend into one pass (XLA, Inductor, jax.custom_vjp),
+            keeping only the input, `a` and `b` for the backward pass, with
+            a fallback to `"ops"` where it cannot be compiled (or when the
+            environment variable `KERAS_APALU_FUSED=0` is set); `"ops"`,
+            the same gradient from separate `keras.ops` calls; `"autodiff"`,
+            the backend differentiates the formula (left slope `b` at 0);
+            `"one_exp"`, a one-transcendental variant kept for comparison.
+        custom_gradient: legacy argument of files saved before
+            `implementation` existed: `False` means
+            `implementation="autodiff"`, `True` changes nothing.
         init: start as the best fit of an activation instead of using
             `a_initializer` and `b_initializer` (give one or the other):
             a name (`"relu"`, `"relu6"`, `"leaky_relu"`, `"elu"`, `"gelu"`,
@@ -115,7 +122,8 @@ class APALU(keras.layers.Layer):
         b_constraint="strictly_positive",
         shared_axes=None,
         smooth=False,
-        custom_gradient=True,
+        implementation="fused",
+        custom_gradient=None,
         init=None,
         **kwargs,
     ):
@@ -150,7 +158,9 @@ class APALU(keras.layers.Layer):
         )
         self.shared_axes = self._validate_shared_axes(shared_axes)
         self.smooth = bool(smooth)
-        self.custom_gradient = bool(custom_gradient)
+        self.implementation = resolve_implementation(
+            implementation, custom_gradient
+        )
 
     @staticmethod
     def _validate_shared_axes(shared_axes):
@@ -231,7 +241,7 @@ class APALU(keras.layers.Layer):
 
     def call(self, inputs):
         a, b = self.slopes()
-        return apalu(inputs, a, b, custom_gradient=self.custom_gradient)
+        return apalu(inputs, a, b, implementation=self.implementation)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -248,7 +258,7 @@ class APALU(keras.layers.Layer):
                 "b_constraint": keras.constraints.serialize(self.b_constraint),
                 "shared_axes": self.shared_axes,
                 "smooth": self.smooth,
-                "custom_gradient": self.custom_gradient,
+                "implementation": self.implementation,
                 "init": self.init,
             }
         )

@@ -319,7 +319,7 @@ def _apalu_ops(x, a, b):
 
 
 def apalu(x, a, b, custom_gradient=None, select_free=None, *,
-          implementation="fused"):
+          implementation="fused", training=True):
     """Adaptive Parametric Activation Linear Unit (APALU).
 
         f(x) = a * (x + x * sigmoid(1.702 x))   for x >= 0
@@ -364,6 +364,11 @@ def apalu(x, a, b, custom_gradient=None, select_free=None, *,
               `f = where(x < 0, b * E, a * x * (1 + s))`, with a custom
               gradient from the same E and s. Uses select, so not for the
               TFLite export; kept for comparison (benchmarks/README.md).
+        training: (keyword) `False` for a forward pass that is traced for
+            inference or export (the layer passes Keras' `training` flag):
+            where the backend's compiled kernel cannot be read by export
+            converters (tensorflow: XLA-compiled functions), such calls use
+            `"ops"` instead of `"fused"`. Default `True`.
 
     Returns:
         A tensor of the shape and dtype of `x`.
@@ -384,7 +389,7 @@ def apalu(x, a, b, custom_gradient=None, select_free=None, *,
         if fused_enabled():
             from keras_apalu import fused
 
-            out = fused.apalu(x, a, b)
+            out = fused.apalu(x, a, b, training=training)
             if out is not None:
                 return out
         implementation = "ops"

@@ -9,6 +9,8 @@ backend with the same interface:
 
     kernel(dtype, device) -> callable (x2, a2, b2) -> y2
     device_of(x), plain_here(x), plain_kernel, cache_size(), MIN_ELEMENTS,
+    EXPORTS_FORWARD (whether a forward-only graph with the kernel in it
+    converts to deployment formats as it is),
     uses_rows_layout()  (False: the kernel takes x, a, b as they are)
 
 whose callable computes `ops._forward_select_free` forward and
@@ -116,14 +118,18 @@ def _kernel(module, dtype, device):
     return _KERNELS[key]
 
 
-def apalu(x, a, b):
+def apalu(x, a, b, training=True):
     """APALU of `x` on the fused path, or `None` where it does not apply.
 
     `x`, `a` and `b` are tensors of one floating dtype (`ops._prepare`); the
-    caller takes the unfused path on `None`.
+    caller takes the unfused path on `None`. With `training=False` (an
+    inference or export trace) a backend whose compiled kernel converters
+    cannot read (`EXPORTS_FORWARD = False`) returns `None`.
     """
     module = _backend_module()
     if module is None:
+        return None
+    if not training and not getattr(module, "EXPORTS_FORWARD", True):
         return None
     x_shape = tuple(x.shape)
     k = rows_layout(x_shape, tuple(a.shape), tuple(b.shape))

@@ -21,6 +21,13 @@ _SUPPORTED = ("float16", "bfloat16", "float32", "float64")
 MIN_ELEMENTS = 0
 
 
+#: A forward graph holding an XLA-compiled function is opaque to tf2onnx
+#: (grappler does not inline functions marked for XLA: Keras' ONNX export
+#: writes a PartitionedCall that onnxruntime refuses), so non-training calls,
+#: such as every `model.export` trace, take the plain keras.ops form.
+EXPORTS_FORWARD = False
+
+
 def uses_rows_layout():
     return True
 

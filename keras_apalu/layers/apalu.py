@@ -81,6 +81,9 @@ class APALU(keras.layers.Layer):
             the same gradient from separate `keras.ops` calls; `"autodiff"`,
             the backend differentiates the formula (left slope `b` at 0);
             `"one_exp"`, a one-transcendental variant kept for comparison.
+            On TensorFlow, calls outside training (`training` not `True`:
+            predict, evaluate, `model.export` traces) take `"ops"`, since
+            export converters cannot read XLA-compiled functions.
         custom_gradient: legacy argument of files saved before
             `implementation` existed: `False` means
             `implementation="autodiff"`, `True` changes nothing.
@@ -239,9 +242,12 @@ class APALU(keras.layers.Layer):
             return a, SMOOTH_RATIO * a
         return a, ops.convert_to_tensor(self.b)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         a, b = self.slopes()
-        return apalu(inputs, a, b, implementation=self.implementation)
+        return apalu(
+            inputs, a, b, implementation=self.implementation,
+            training=bool(training),
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -23,7 +23,7 @@ better (compiled forward+backward about 30 % faster, same peak memory).
 Since the fused path (keras_apalu/fused/) the default on every backend is
 `implementation="fused"`: the same two functions, `_forward_select_free` and
 `_apalu_vjp_rows`, compiled by the backend's compiler into one pass each
-(XLA for tensorflow, Inductor for torch, a `jax.custom_vjp` for jax), with
+(XLA for tensorflow, Inductor for torch, XLA's fusion of the autodiff form under `jax.jit` for jax), with
 only x, a and b kept for the backward pass. The other implementations stay
 as the fallback and for comparison.
 """
@@ -344,7 +344,7 @@ def apalu(x, a, b, custom_gradient=None, select_free=None, *,
             - `"fused"` (default): the formula above and its analytic
               gradient (right-hand slope `df/dx = 1.5 a` at x = 0), each
               compiled by the backend into one pass (XLA on tensorflow,
-              Inductor's `torch.compile` on torch, a `jax.custom_vjp` on
+              Inductor's `torch.compile` on torch, `jax.jit` of the autodiff form on
               jax; see `keras_apalu.fused`). Only `x`, `a` and `b` are kept
               for the backward pass. Falls back to `"ops"` with one warning
               when the backend cannot compile it, silently when the

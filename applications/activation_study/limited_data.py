@@ -185,6 +185,22 @@ def summarise(records, settings):
     return table
 
 
+def train_accuracy_table(table, settings):
+    """Markdown: the mean training accuracy per activation (rows) and fraction (columns).
+
+    A gap of `1 - test accuracy` means the run fitted its training images
+    exactly; a lower training accuracy (underfitting) also lowers the gap.
+    """
+    fractions = settings["fractions"]
+    lines = ["| activation | " + " | ".join(f"{f:.0%}" for f in fractions) + " |",
+             "|---|" + "---|" * len(fractions)]
+    for activation in settings["activations"]:
+        cells = [f"{np.mean(table[f'{f:g}'][activation]['train_accuracy']):.3f}"
+                 for f in fractions]
+        lines.append(f"| {activation} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(table, settings, folder):
     """`accuracy_vs_fraction.png` and `gap_vs_fraction.png` (mean ± std over seeds)."""
     import matplotlib
@@ -266,6 +282,7 @@ def run(args):
                 + stats.comparison_table({a: r["gap"] for a, r in rows.items()},
                                          "gap", higher_is_better=False))
         sections.append((heading, text))
+    sections.append(("Training accuracy (mean over seeds)", train_accuracy_table(table, settings)))
     if args.plots:
         plot(table, settings, folder.path)
         sections.append(("Plots", "![test accuracy](accuracy_vs_fraction.png)\n\n"

@@ -10,6 +10,34 @@ def _activation(activation, shared_axes):
             else activation())
 
 
+def mlp_layers(outputs, width, depth, activation,
+               kernel_initializer="glorot_uniform"):
+    """The layers of `mlp` without its input (for `ensemble.SideBySide`)."""
+    if depth < 1 or width < 1:
+        raise ValueError(f"mlp needs depth >= 1 and width >= 1; got {depth}, {width}.")
+    layers = []
+    for _ in range(depth):
+        layers.append(keras.layers.Dense(width, kernel_initializer=kernel_initializer))
+        layers.append(_activation(activation, None))
+    layers.append(keras.layers.Dense(outputs, kernel_initializer=kernel_initializer))
+    return layers
+
+
+def cnn_layers(outputs, width, depth, activation,
+               kernel_initializer="glorot_uniform"):
+    """The layers of `cnn` without its input (for `ensemble.SideBySide`)."""
+    if depth < 1 or width < 1:
+        raise ValueError(f"cnn needs depth >= 1 and width >= 1; got {depth}, {width}.")
+    layers = []
+    for _ in range(depth):
+        layers.append(keras.layers.Conv2D(width, 3, padding="same",
+                                          kernel_initializer=kernel_initializer))
+        layers.append(_activation(activation, [1, 2]))
+    layers.append(keras.layers.GlobalAveragePooling2D())
+    layers.append(keras.layers.Dense(outputs, kernel_initializer=kernel_initializer))
+    return layers
+
+
 def mlp(input_dim, outputs, width, depth, activation,
         kernel_initializer="glorot_uniform", name=None):
     """A plain MLP: `depth` x (Dense(width) -> activation) -> Dense(outputs).
@@ -25,14 +53,10 @@ def mlp(input_dim, outputs, width, depth, activation,
             `glorot_uniform`); biases start at 0.
         name: the model's name.
     """
-    if depth < 1 or width < 1:
-        raise ValueError(f"mlp needs depth >= 1 and width >= 1; got {depth}, {width}.")
-    layers = [keras.Input((input_dim,))]
-    for _ in range(depth):
-        layers.append(keras.layers.Dense(width, kernel_initializer=kernel_initializer))
-        layers.append(_activation(activation, None))
-    layers.append(keras.layers.Dense(outputs, kernel_initializer=kernel_initializer))
-    return keras.Sequential(layers, name=name)
+    return keras.Sequential(
+        [keras.Input((input_dim,))]
+        + mlp_layers(outputs, width, depth, activation, kernel_initializer),
+        name=name)
 
 
 def cnn(input_shape, outputs, width, depth, activation,
@@ -43,16 +67,10 @@ def cnn(input_shape, outputs, width, depth, activation,
     (`shared_axes=[1, 2]`). Arguments as `mlp`; `input_shape` is
     `(height, width, channels)`.
     """
-    if depth < 1 or width < 1:
-        raise ValueError(f"cnn needs depth >= 1 and width >= 1; got {depth}, {width}.")
-    layers = [keras.Input(tuple(input_shape))]
-    for _ in range(depth):
-        layers.append(keras.layers.Conv2D(width, 3, padding="same",
-                                          kernel_initializer=kernel_initializer))
-        layers.append(_activation(activation, [1, 2]))
-    layers.append(keras.layers.GlobalAveragePooling2D())
-    layers.append(keras.layers.Dense(outputs, kernel_initializer=kernel_initializer))
-    return keras.Sequential(layers, name=name)
+    return keras.Sequential(
+        [keras.Input(tuple(input_shape))]
+        + cnn_layers(outputs, width, depth, activation, kernel_initializer),
+        name=name)
 
 
 def weight_layers(model):

@@ -34,8 +34,9 @@ def small_dataset(tmp_path_factory, sign_language_dir):
 @pytest.fixture(scope="module")
 def quick_run(small_dataset, tmp_path_factory):
     folder = tmp_path_factory.mktemp("limited") / "run"
+    # One fraction below 1 (whole-signer selection) keeps the run short.
     argv = ["limited-data", "--quick", "--quiet", "--run-dir", str(folder),
-            "--data-dir", str(small_dataset)]
+            "--data-dir", str(small_dataset), "--fractions", "0.5"]
     returned = cli.main(argv)
     return pathlib.Path(returned), argv
 
@@ -114,6 +115,7 @@ def test_rerun_resumes_and_other_settings_are_refused(quick_run, small_dataset):
     assert before == after
     with pytest.raises(ValueError, match="epochs"):
         cli.main(argv + ["--epochs", "3"])
+    assert sorted(p.name for p in (folder / "per_run").glob("*.json")) == sorted(before)
 
 
 def test_step_batches_are_full_and_cover_the_data_evenly():

@@ -1,11 +1,18 @@
 """Study 5: convergence speed. Does APALU reach a given accuracy in fewer epochs, or less time?
 
-scikit-learn's bundled digits (8x8, 1077 / 360 / 360 train / val / test,
-stratified, data seed 0) and an MLP `depth` x [Dense(width) -> activation]
--> Dense(10) (`models.mlp`), trained with Adam for a fixed `--epochs` (the
-cap) in full batches of `--batch-size` (reshuffled passes), validated after
-every epoch. For each run: the first epoch whose validation accuracy
-reaches `--threshold` (default 95 %), and the process CPU time
+Two set-ups (`--dataset`):
+
+- `digits` (default): scikit-learn's bundled digits (8x8, 1077 / 360 / 360
+  train / val / test, stratified, data seed 0) and an MLP `depth` x
+  [Dense(width) -> activation] -> Dense(10) (`models.mlp`); threshold 95 %.
+- `sign-language`: the Sign Language Digits images, grey 16x16, with the
+  application's signer split, and the small CNN of the limited-data study
+  (`limited_data.small_cnn`, widths 8, 16, 32); threshold 85 %.
+
+Each run trains with Adam for a fixed `--epochs` (the cap) in full batches
+of `--batch-size` (reshuffled passes), validated after every epoch. For each
+run: the first epoch whose validation accuracy reaches `--threshold`, and
+the process CPU time
 (`time.process_time`) and wall time from the start of training to the end
 of that epoch. Compilation is excluded: before the timed `fit`, one
 training and one validation step are run and every weight and optimiser
@@ -27,35 +34,53 @@ from applications.activation_study.activations import check_names
 
 QUICK_ACTIVATIONS = ("relu", "apalu")
 
-FULL = {"width": 64, "depth": 2, "batch_size": 32, "epochs": 60,
-        "learning_rate": 1e-3, "threshold": 0.95}
-QUICK = {"width": 16, "depth": 1, "batch_size": 128, "epochs": 3,
-         "learning_rate": 1e-3, "threshold": 0.5}
+DATASETS = ("digits", "sign-language")
+#: Settings of each dataset, full mode and quick mode.
+FULL = {
+    "digits": {"width": 64, "depth": 2, "batch_size": 32, "epochs": 60,
+               "learning_rate": 1e-3, "threshold": 0.95},
+    "sign-language": {"image_size": 16, "widths": [8, 16, 32], "batch_size": 32,
+                      "epochs": 30, "learning_rate": 3e-3, "threshold": 0.85},
+}
+QUICK = {
+    "digits": {"width": 16, "depth": 1, "batch_size": 128, "epochs": 3,
+               "learning_rate": 1e-3, "threshold": 0.5},
+    "sign-language": {"image_size": 8, "widths": [4, 8], "batch_size": 32,
+                      "epochs": 2, "learning_rate": 3e-3, "threshold": 0.2},
+}
 
 
 def add_arguments(parser):
     """The study's own options (defaults: the full study; `--quick` shrinks them)."""
+    parser.add_argument("--dataset", choices=DATASETS, default="digits",
+                        help="digits + MLP (default) or sign-language + small CNN")
+    parser.add_argument("--data-dir", default=None,
+                        help="Sign Language Digits folder (sign-language only; default: "
+                             "the application's search)")
     parser.add_argument("--threshold", type=float, default=None,
-                        help=f"validation accuracy to reach (default {FULL['threshold']})")
+                        help="validation accuracy to reach (default 0.95 on digits, "
+                             "0.85 on sign-language)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help=f"epoch cap (default {FULL['epochs']})")
-    parser.add_argument("--width", type=int, default=None)
-    parser.add_argument("--depth", type=int, default=None)
+                        help="epoch cap (default 60 on digits, 30 on sign-language)")
+    parser.add_argument("--width", type=int, default=None, help="MLP width (digits)")
+    parser.add_argument("--depth", type=int, default=None, help="MLP depth (digits)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
 
 
 def settings_of(args):
     """The study's settings: the mode's defaults, overridden by the options given."""
-    settings = dict(QUICK if args.quick else FULL)
+    dataset = getattr(args, "dataset", "digits")
+    settings = dict((QUICK if args.quick else FULL)[dataset])
     for key in settings:
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
+    settings["dataset"] = dataset
     if not 0.0 < settings["threshold"] <= 1.0:
         raise ValueError(f"--threshold must lie in (0, 1]; got {settings['threshold']}.")
-    for key in ("width", "depth", "batch_size", "epochs"):
-        if settings[key] < 1:
+    for key in ("width", "depth", "batch_size", "epochs", "image_size"):
+        if key in settings and settings[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}.")
     names = args.activations or (QUICK_ACTIVATIONS if args.quick else ACTIVATIONS)
     settings["activations"] = list(check_names(names))
@@ -90,15 +115,20 @@ def _epoch_clock():
 
 
 def train_run(data, activation, seed, settings):
-    """Trains one MLP for the epoch cap, timing every epoch; returns its record."""
+    """Trains one model for the epoch cap, timing every epoch; returns its record."""
     import keras
 
+    from applications.activation_study import limited_data
     from applications.activation_study import models
     from applications.activation_study import training
 
     keras.utils.set_random_seed(seed)
-    model = models.mlp(data["x_train"].shape[1], data["num_classes"], settings["width"],
-                       settings["depth"], activation, name=f"mlp_{activation}")
+    if settings["dataset"] == "digits":
+        model = models.mlp(data["x_train"].shape[1], data["num_classes"], settings["width"],
+                           settings["depth"], activation, name=f"mlp_{activation}")
+    else:
+        model = limited_data.small_cnn(data["x_train"].shape[1:], activation,
+                                       settings["widths"], data["num_classes"], seed=seed)
     training.compile_model(model, data, settings["learning_rate"])
     batch_size = settings["batch_size"]
     batches = fixed_batches.StepBatches(
@@ -197,9 +227,12 @@ def run(args):
 
     def job_for(activation, seed):
         def job():
-            if "digits" not in data:
-                data["digits"] = study_data.digits(seed=0)
-            return train_run(data["digits"], activation, seed, settings)
+            if not data:
+                data["loaded"] = (
+                    study_data.digits(seed=0) if settings["dataset"] == "digits"
+                    else study_data.sign_language(image_size=settings["image_size"],
+                                                  data_dir=args.data_dir))
+            return train_run(data["loaded"], activation, seed, settings)
         return job
 
     jobs = [(job_key(a, s), job_for(a, s))
@@ -235,12 +268,16 @@ def run(args):
         plot(table, settings, folder.path)
         sections.append(("Plot", "![validation accuracy per epoch](val_accuracy.png)"))
     seconds = runs.compute_seconds(records)
+    model_text = (f"MLP {settings['depth']} x {settings['width']} on digits"
+                  if settings["dataset"] == "digits" else
+                  f"CNN widths {settings['widths']} on {settings['image_size']}x"
+                  f"{settings['image_size']} sign-language images")
     budget = (f"{len(records)} runs, {seconds / 60:.1f} min of compute in all "
               f"({runs.describe_machine()}; a shared, busy machine: times are "
-              f"noisy); MLP {settings['depth']} x {settings['width']} on digits, "
+              f"noisy); {model_text}, "
               f"batch {settings['batch_size']}, {settings['epochs']} epochs per run")
-    stats.write_results(folder, f"Study 5: convergence speed (epochs and time to "
-                                f"{threshold} validation accuracy)",
+    stats.write_results(folder, f"Study 5: convergence speed on {settings['dataset']} "
+                                f"(epochs and time to {threshold} validation accuracy)",
                         sections, {"settings": settings, "table": table, "runs": records},
                         args.command, budget)
     return folder.path

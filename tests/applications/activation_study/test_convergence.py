@@ -9,6 +9,7 @@ import pytest
 from applications.activation_study import __main__ as cli
 from applications.activation_study import compile_cache
 from applications.activation_study import convergence
+from tests.applications.activation_study.test_limited_data import small_dataset  # noqa: F401 (fixture)
 
 
 def _records(folder):
@@ -25,9 +26,26 @@ def quick_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_epochs_and_times_to_threshold_follow_the_history(quick_run):
-    folder = quick_run
     for name in ("results.md", "results.json", "val_accuracy.png"):
-        assert (folder / name).stat().st_size > 0, name
+        assert (quick_run / name).stat().st_size > 0, name
+    _check_against_history(quick_run)
+
+
+@pytest.mark.slow
+def test_sign_language_set_up(small_dataset, tmp_path):
+    folder = pathlib.Path(cli.main([
+        "convergence", "--quick", "--quiet", "--no-plots", "--dataset", "sign-language",
+        "--data-dir", str(small_dataset), "--activations", "apalu", "--epochs", "1",
+        "--run-dir", str(tmp_path / "run")]))
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["dataset"] == "sign-language"
+    records = _check_against_history(folder)
+    assert len(records) == 2
+    assert "sign-language" in (folder / "results.md").read_text()
+
+
+def _check_against_history(folder):
+    """Epochs and times to the threshold, recomputed from each run's recorded history."""
     settings = json.loads((folder / "settings.json").read_text())
     records = _records(folder)
     assert len(records) == len(settings["activations"]) * len(settings["seeds"])
@@ -49,6 +67,7 @@ def test_epochs_and_times_to_threshold_follow_the_history(quick_run):
         reached = sum(records[convergence.job_key(activation, s)]["reached"]
                       for s in settings["seeds"])
         assert f"| {activation} | {reached} / {len(settings['seeds'])} |" in text
+    return records
 
 
 @pytest.mark.slow

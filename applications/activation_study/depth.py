@@ -35,7 +35,7 @@ ARCHITECTURES = ("mlp", "cnn")
 
 FULL = dict(mlp_depths=(4, 16, 64), cnn_depths=(4, 16),
             mlp_width=16, cnn_width=8, epochs=10, batch_size=128,
-            learning_rate=1e-3, grad_samples=256)
+            learning_rate=3e-3, grad_samples=256)
 QUICK = dict(mlp_depths=(2,), cnn_depths=(2,), mlp_width=8, cnn_width=4,
              epochs=1, batch_size=128, learning_rate=1e-3, grad_samples=64)
 QUICK_ACTIVATIONS = ("relu", "apalu")

@@ -200,7 +200,7 @@ def _plot_gradients(table, settings, arch, path):
         axis.set_xlabel("layer (1 = input side)")
         axis.set_title(f"{arch.upper()} depth {depth}: {label}")
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("||dL/dW|| (geometric mean; band: min-max over seeds)")
+    axes[0].set_ylabel("||dL/dW|| (geometric mean;\nband: min-max over seeds)")
     axes[1].legend(fontsize=7, ncol=2)
     figure.savefig(path, dpi=110)
 

@@ -104,7 +104,8 @@ def _job(settings, data, arch, activation, depth):
         n = settings["grad_samples"]
         x_grad, y_grad = task["x_train"][:n], task["y_train"][:n]
         grad_init = net.gradient_norms(x_grad, y_grad)
-        net.compile(settings["learning_rate"])
+        net.compile(settings["learning_rate"],
+                    jit_compile=False if settings["quick"] else "auto")
         start = time.perf_counter()
         history = net.fit(task, settings["epochs"], settings["batch_size"],
                           settings["init_seed"])

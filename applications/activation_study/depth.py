@@ -35,7 +35,7 @@ ARCHITECTURES = ("mlp", "cnn")
 
 FULL = dict(mlp_depths=(4, 16, 64), cnn_depths=(4, 16),
             mlp_width=16, cnn_width=8, epochs=10, batch_size=128,
-            learning_rate=1e-3, grad_samples=256)
+            learning_rate=3e-3, grad_samples=256)
 QUICK = dict(mlp_depths=(2,), cnn_depths=(2,), mlp_width=8, cnn_width=4,
              epochs=1, batch_size=128, learning_rate=1e-3, grad_samples=64)
 QUICK_ACTIVATIONS = ("relu", "apalu")
@@ -104,7 +104,8 @@ def _job(settings, data, arch, activation, depth):
         n = settings["grad_samples"]
         x_grad, y_grad = task["x_train"][:n], task["y_train"][:n]
         grad_init = net.gradient_norms(x_grad, y_grad)
-        net.compile(settings["learning_rate"])
+        net.compile(settings["learning_rate"],
+                    jit_compile=False if settings["quick"] else "auto")
         start = time.perf_counter()
         history = net.fit(task, settings["epochs"], settings["batch_size"],
                           settings["init_seed"])
@@ -200,7 +201,7 @@ def _plot_gradients(table, settings, arch, path):
         axis.set_xlabel("layer (1 = input side)")
         axis.set_title(f"{arch.upper()} depth {depth}: {label}")
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("||dL/dW|| (geometric mean; band: min-max over seeds)")
+    axes[0].set_ylabel("||dL/dW|| (geometric mean;\nband: min-max over seeds)")
     axes[1].legend(fontsize=7, ncol=2)
     figure.savefig(path, dpi=110)
 

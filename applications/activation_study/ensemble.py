@@ -53,11 +53,15 @@ class SideBySide:
         """The kernels of a branch's Dense/Conv2D layers, input side first."""
         return [layer.kernel for layer in self.layers[name] if hasattr(layer, "kernel")]
 
-    def compile(self, learning_rate):
-        """Adam at `learning_rate`; loss: sum of the branches' cross-entropies (logits)."""
+    def compile(self, learning_rate, jit_compile="auto"):
+        """Adam at `learning_rate`; loss: sum of the branches' cross-entropies (logits).
+
+        `jit_compile` goes to `model.compile`: `False` saves the compilation
+        of runs of a few steps (the quick modes), at a slower step.
+        """
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                           loss=[loss] * len(self.names))
+                           loss=[loss] * len(self.names), jit_compile=jit_compile)
 
     def fit(self, data, epochs, batch_size, seed, callbacks=None):
         """`model.fit` on the training part (every branch gets the labels)."""

@@ -137,7 +137,7 @@ def _job(settings, data, learning_rate):
                 branches.append((_branch_name(config, seed),
                                  _branch_layers(settings, config)))
         net = SideBySide(data["x_train"].shape[1:], branches)
-        net.compile(learning_rate)
+        net.compile(learning_rate, jit_compile=False if settings["quick"] else "auto")
         recorder = APALURecorder(full_arrays_every=0)
         start = time.perf_counter()
         net.fit(data, settings["epochs"], settings["batch_size"],

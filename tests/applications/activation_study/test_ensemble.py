@@ -69,6 +69,7 @@ def test_gradient_norms_match_numpy_backpropagation(name, rng):
     assert norms["b0"] != norms["b1"]
 
 
+@pytest.mark.slow
 def test_branches_train_as_if_alone(rng):
     """Two branches side by side end where the first alone ends (same start, batches)."""
     x = rng.normal(size=(24, 4)).astype(np.float32)

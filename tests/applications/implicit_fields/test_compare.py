@@ -8,6 +8,7 @@ from keras import ops
 
 from applications.implicit_fields import __main__ as cli
 from applications.implicit_fields import compare as compare_lib
+from applications.implicit_fields import data
 from applications.implicit_fields import fit as fit_lib
 from applications.implicit_fields import models
 
@@ -26,6 +27,34 @@ def test_parameter_formula_counts_the_built_network(name):
     for width in (3, 7):
         built = models.trainable_count(models.network(name, width))
         assert models.parameter_count(name, width) == built
+
+
+@pytest.mark.parametrize("size", [32, 64, 256])
+def test_fourier_features_stay_below_the_grid_nyquist_frequency(size):
+    # Regression: a fixed sigma of 5 cycles per unit put 11 % of the 32 px
+    # network's frequencies above the grid's Nyquist frequency (size / 4
+    # cycles per unit), where they alias; relu_ff then fitted the 32 px
+    # cameraman no better than a constant image.
+    model = models.network("relu_ff", 4, seed=0, size=size)
+    layer = next(layer for layer in model.layers
+                 if isinstance(layer, models.FourierFeatures))
+    frequencies = ops.convert_to_numpy(layer.frequencies)
+    assert frequencies.shape == (2, models.FOURIER_FEATURES)
+    assert np.mean(np.abs(frequencies) > size / 4) < 0.01
+    # ... and they still reach a good part of the band.
+    assert np.abs(frequencies).max() > size / 32
+
+
+@pytest.mark.parametrize("name", models.MODELS)
+def test_models_start_near_the_scale_of_the_target(name):
+    # Regression: apalu_mlp (Glorot kernels, APALU's a, b ~ U(0, 2)) started
+    # with outputs of RMS 2.5 to 10 against targets in [-1, 1], and after
+    # 200 steps still scored below a constant image.
+    coords = data.grid(16)
+    rms = [np.sqrt(np.mean(np.square(ops.convert_to_numpy(
+        models.build(name, 1500, seed, size=16)[0](coords)))))
+        for seed in range(3)]
+    assert np.all(np.isfinite(rms)) and np.mean(rms) < 2.5, rms
 
 
 def test_unknown_model_is_rejected():
@@ -83,3 +112,33 @@ def test_image_command_runs_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| relu_ff |" in out
     assert (tmp_path / "image" / "results.json").exists()
+
+
+def test_pixel_batches_draw_every_pixel_once_per_pass():
+    batches = fit_lib._pixel_batches(10, 4, 7, seed=3)
+    assert batches.shape == (7, 4)
+    flat = batches.ravel()
+    for start in range(0, 20, 10):            # two full passes over 10 pixels
+        assert sorted(flat[start:start + 10]) == list(range(10))
+    assert not np.array_equal(flat[:10], flat[10:20])
+    again = fit_lib._pixel_batches(10, 4, 7, seed=3)
+    assert np.array_equal(batches, again)
+
+
+@pytest.mark.slow
+def test_fit_on_pixel_batches_lowers_the_loss_and_renders_the_image():
+    truth = data.cameraman(8)
+    network, _ = models.build("siren", 300, seed=0, size=8)
+    out = fit_lib.fit(network, truth, truth.ravel(), steps=40,
+                      learning_rate=1e-3, eval_every=20, verbose=False,
+                      batch_pixels=16)
+    assert out["image"].shape == (8, 8)
+    assert [row[0] for row in out["curve"]] == [20, 40]
+    assert out["curve"][-1][3] < out["curve"][0][3]
+    with pytest.raises(ValueError, match="image task only"):
+        fit_lib.fit(network, truth, truth.ravel(), 2, 1e-3, 2,
+                    projection=np.ones((3, 64), "float32"), verbose=False,
+                    batch_pixels=16)
+    with pytest.raises(ValueError, match="batch_pixels"):
+        fit_lib.fit(network, truth, truth.ravel(), 2, 1e-3, 2,
+                    verbose=False, batch_pixels=65)

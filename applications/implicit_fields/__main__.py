@@ -19,13 +19,12 @@ from applications.implicit_fields.models import MODELS
 
 DEFAULTS = {
     # The committed full comparison (docs/implicit_fields.md): 64x64 (50
-    # angles is sparse-view there, 100 about full sampling), about 2 weights
-    # per pixel, 300 full-batch steps, 3 seeds; with the 256x256 image fit
-    # of applications/implicit_fields/full_comparison.sh, about an hour of
-    # one shared CPU core at nice 19.
-    "image": {"size": 64, "steps": 300, "params": 8000, "seeds": [0, 1, 2],
+    # angles is sparse-view there, 100 about full sampling), about one weight
+    # per pixel, 200 full-batch steps, 3 seeds: about 15 CPU-minutes for the
+    # three tasks, i.e. about an hour on a core shared with other jobs.
+    "image": {"size": 64, "steps": 200, "params": 4000, "seeds": [0, 1, 2],
               "eval_every": 25},
-    "ct": {"size": 64, "steps": 300, "params": 8000, "seeds": [0, 1, 2],
+    "ct": {"size": 64, "steps": 200, "params": 4000, "seeds": [0, 1, 2],
            "eval_every": 25},
 }
 QUICK = {"size": 16, "steps": 20, "params": 1500, "seeds": [0],

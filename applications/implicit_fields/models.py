@@ -9,8 +9,11 @@ parameter count is the closest to the target:
 - `lrnn_apalu`: the same with `APALU(shared_axes=[3])` as inner activation
   (one learned (a, b) per univariate function);
 - `siren`: three sine layers, SIREN initialisation (omega_0 = 30);
-- `relu_ff`: fixed Gaussian Fourier features, then three ReLU layers;
-- `apalu_mlp`: the same Fourier features, then three Dense + APALU layers.
+- `relu_ff`: fixed Gaussian Fourier features (scale proportional to the
+  image side, below the grid's Nyquist frequency), then three ReLU layers
+  (He-uniform kernels);
+- `apalu_mlp`: the same Fourier features and kernels, then three Dense +
+  APALU layers, APALU started as its fit of ReLU (`init="relu"`).
 """
 
 import math

@@ -22,7 +22,7 @@ from applications.implicit_fields import projection as radon
 #: Peak Adam learning rate per model (cosine-decayed to 1 %): the best of
 #: the same sweep (3e-4, 1e-3, 3e-3, 1e-2) for every model, one seed, the
 #: 32x32 cameraman, 4,000 weights, 300 steps (docs/implicit_fields.md).
-LEARNING_RATES = {"lrnn_sin": 1e-3, "lrnn_apalu": 1e-2, "siren": 3e-3,
+LEARNING_RATES = {"lrnn_sin": 1e-2, "lrnn_apalu": 1e-2, "siren": 3e-3,
                   "relu_ff": 1e-2, "apalu_mlp": 1e-2}
 
 _SETTINGS = ("task", "size", "steps", "params", "learning_rate", "angles",
@@ -58,6 +58,12 @@ def _write_json(path, content):
     tmp.replace(path)
 
 
+def _own_rate(settings, model_name):
+    """The learning rate `settings` gives `model_name`."""
+    rate = settings["learning_rate"]
+    return rate.get(model_name) if isinstance(rate, dict) else rate
+
+
 def run_one(task_dir, settings, model_name, seed, signals, verbose=True):
     """Trains one (model, seed) unless its result exists; returns the result."""
     import keras
@@ -69,7 +75,11 @@ def run_one(task_dir, settings, model_name, seed, signals, verbose=True):
     if path.exists():
         result = json.loads(path.read_text())
         changed = [k for k in _SETTINGS
-                   if k != "backend" and result["settings"].get(k) != settings.get(k)]
+                   if k not in ("backend", "learning_rate")
+                   and result["settings"].get(k) != settings.get(k)]
+        if (_own_rate(result["settings"], model_name)
+                != _own_rate(settings, model_name)):
+            changed.append("learning_rate")
         if changed:
             raise ValueError(
                 f"{path} was run with other settings ({', '.join(changed)}); "
@@ -83,9 +93,7 @@ def run_one(task_dir, settings, model_name, seed, signals, verbose=True):
         print(f"{settings['task']} {model_name} seed {seed} "
               f"({models.trainable_count(network)} parameters, width {width})")
     out = fit(network, truth, target, settings["steps"],
-              settings["learning_rate"].get(model_name)
-              if isinstance(settings["learning_rate"], dict)
-              else settings["learning_rate"],
+              _own_rate(settings, model_name),
               settings["eval_every"], projection=projection, verbose=verbose,
               batch_pixels=settings.get("batch_pixels"), seed=seed)
     runs.mkdir(parents=True, exist_ok=True)

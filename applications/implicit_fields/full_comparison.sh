@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# The committed comparison (docs/implicit_fields.md): JAX backend, one CPU
-# thread, nice 19; resumable (rerun to continue an interrupted run). Seed by
+# The committed comparison (docs/implicit_fields.md): JAX backend, nice 19; resumable (rerun to continue an interrupted run). Seed by
 # seed over the three 64x64 tasks, so an interrupted run has every task's
 # first seeds; then one 256x256 image fit on mini-batches of pixels.
 # Budget: about 15 min of CPU time on one core for the 64x64 tasks, 5 more
@@ -11,7 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=applications/implicit_fields/results
 export KERAS_BACKEND=jax
-export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 # Seeds and tasks share compiled steps (same shapes): cache them.
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-/tmp/implicit_fields_jax_cache}"
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0

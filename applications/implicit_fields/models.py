@@ -5,7 +5,8 @@ values. Each has one free width, chosen by `build` so that its trainable
 parameter count is the closest to the target:
 
 - `lrnn_sin`: two `ProductDense` layers (sin inner activation, omega_0 = 30,
-  per-neuron functions), LayerNormalization after each, a linear output;
+  per-neuron functions; the second layer's inner weights by SIREN's
+  hidden-layer rule), LayerNormalization after each, a linear output;
 - `lrnn_apalu`: the same with `APALU(shared_axes=[3])` as inner activation
   (one learned (a, b) per univariate function);
 - `siren`: three sine layers, SIREN initialisation (omega_0 = 30);
@@ -41,10 +42,13 @@ DEPTH = 3
 #: Start APALU as its least-squares fit of ReLU (`APALU(init="relu")`), with
 #: the ReLU network's He-uniform kernels, so `apalu_mlp` starts as `relu_ff`.
 APALU_MLP_INIT = "relu"
-#: Inner weights `u` of the second ProductDense layer: "uniform" is the
-#: layer's default U(-1, 1); "siren" is SIREN's hidden-layer rule at fan-in 1,
-#: U(-sqrt(6) / omega_0, sqrt(6) / omega_0).
-LRNN_HIDDEN_U = "uniform"
+#: Inner weights `u` of the second ProductDense layer (sin): "siren" is
+#: SIREN's hidden-layer rule at fan-in 1, U(-sqrt(6) / omega_0, sqrt(6) /
+#: omega_0), so that `omega_0 * u * z` has unit scale for the unit-variance
+#: `z` that follows LayerNormalization; "uniform" is the layer's default
+#: U(-1, 1) (right for the first layer, on the coordinates), which makes
+#: `30 u z` a noise-like function of `z` (docs/implicit_fields.md).
+LRNN_HIDDEN_U = "siren"
 
 
 @keras.saving.register_keras_serializable(package="implicit_fields")

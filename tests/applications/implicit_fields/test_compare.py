@@ -66,17 +66,17 @@ def test_unknown_model_is_rejected():
 @pytest.mark.slow
 def test_comparison_writes_table_and_pictures_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    kwargs = dict(model_names=["lrnn_apalu"], seeds=[0, 1], size=8,
+    kwargs = dict(model_names=["siren"], seeds=[0, 1], size=8,
                   steps=4, params=300, eval_every=2, angles=4, verbose=False)
     rows = compare_lib.compare("ct", tmp_path, **kwargs)
     task_dir = tmp_path / "ct-4"
     table = (task_dir / "results.md").read_text()
-    for name in ("lrnn_apalu", "fbp (iradon)"):
+    for name in ("siren", "fbp (iradon)"):
         assert f"| {name} |" in table
     for picture in ("reconstructions.png", "curves.png"):
         assert (task_dir / picture).stat().st_size > 0
     runs = [json.loads((task_dir / "per_run" / f"{m}_seed{s}.json").read_text())
-            for m in ("lrnn_apalu",) for s in (0, 1)]
+            for m in ("siren",) for s in (0, 1)]
     assert [len(r["curve"]) for r in runs] == [2] * 2
     psnr = [r["psnr"] for r in runs]
     assert rows[0]["psnr"] == pytest.approx(np.mean(psnr))

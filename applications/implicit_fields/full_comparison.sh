@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The committed comparison (docs/implicit_fields.md): JAX backend, nice 19; resumable (rerun to continue an interrupted run). Seed by
-# seed over the three 64x64 tasks, so an interrupted run has every task's
-# first seeds; then one 256x256 image fit on mini-batches of pixels.
-# Budget: about 15 min of CPU time on one core for the 64x64 tasks, 5 more
-# for the 256x256 fit; on the shared 2-core machine at nice 19 that was
-# about an hour of wall time. The 64x64 Radon matrices are built once into
-# $KERAS_HOME/implicit_fields (about 3 CPU-minutes).
+# The committed comparison (docs/implicit_fields.md): JAX backend, nice 19;
+# resumable (rerun to continue an interrupted run). Seed by seed over the
+# three 64x64 tasks, so an interrupted run has every task's first seeds;
+# then one 256x256 image fit on mini-batches of pixels.
+# Budget, measured on the 2-core machine shared with other jobs: about 20
+# CPU-minutes and 45 min of wall time in all, of which the 256x256 fit took
+# 8 min. The 64x64 Radon matrices are built once into
+# $KERAS_HOME/implicit_fields (16 min of wall time there, under load).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=applications/implicit_fields/results

@@ -57,6 +57,25 @@ def test_models_start_near_the_scale_of_the_target(name):
     assert np.all(np.isfinite(rms)) and np.mean(rms) < 2.5, rms
 
 
+def test_lrnn_second_layer_inner_weights_follow_siren_hidden_rule():
+    # Regression: the second ProductDense layer's inner weights u had the
+    # first layer's U(-1, 1), so sin(30 (u z + a)) of its unit-variance
+    # inputs z was noise-like (CT images below a constant one). SIREN's
+    # hidden-layer rule at fan-in 1 bounds them by sqrt(6) / omega_0.
+    import math
+
+    from keras_apalu.layers import ProductDense
+
+    model = models.network("lrnn_sin", 6, seed=0)
+    first, second = [ops.convert_to_numpy(layer.function_kernel)
+                     for layer in model.layers
+                     if isinstance(layer, ProductDense)]
+    limit = math.sqrt(6.0) / models.SIREN_OMEGA_0
+    assert np.abs(second).max() <= limit
+    assert np.abs(second).max() > 0.8 * limit          # uniform, not tiny
+    assert np.abs(first).max() > 0.8                   # first layer: U(-1, 1)
+
+
 def test_unknown_model_is_rejected():
     for build in (models.network, models.parameter_count):
         with pytest.raises(ValueError, match="unknown model"):

@@ -47,6 +47,36 @@ class FieldModel(keras.Model):
         return ops.repeat(image, ops.shape(dummy)[0], axis=0)
 
 
+class PixelModel(keras.Model):
+    """Pixel values `(network(coords) + 1) / 2` of a batch of coordinates.
+
+    The image task's model for mini-batches of pixels (`batch_pixels`):
+    its input is a batch of `(y, x)` coordinates, so `model.fit` with
+    shuffled coordinate-value pairs trains the network on random subsets
+    of the pixels, as `FieldModel` does on all of them.
+    """
+
+    def __init__(self, network, **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+
+    def call(self, coords):
+        return 0.5 * (self.network(coords) + 1.0)
+
+
+def _pixel_batches(pixels, batch_pixels, steps, seed):
+    """Indices of `steps` batches of `batch_pixels` pixels, shape (steps, B).
+
+    Concatenated random permutations of all pixels (seeded), so every pixel
+    is drawn once per `pixels / batch_pixels` steps.
+    """
+    rng = np.random.default_rng(seed)
+    needed = steps * batch_pixels
+    order = np.concatenate([rng.permutation(pixels)
+                            for _ in range(-(-needed // pixels))])
+    return order[:needed].reshape(steps, batch_pixels)
+
+
 def scores(truth, estimate):
     """`(psnr, ssim)` of an estimate clipped to [0, 1], data range 1."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -57,14 +87,14 @@ def scores(truth, estimate):
 
 
 class _Evaluate(keras.callbacks.Callback):
-    def __init__(self, field, truth, eval_every, progbar):
+    def __init__(self, image, truth, eval_every, progbar):
         super().__init__()
-        self.field, self.truth = field, truth
+        self.render, self.truth = image, truth
         self.eval_every, self.progbar = eval_every, progbar
         self.curve = []
 
     def on_epoch_end(self, epoch, logs=None):
-        image = ops.convert_to_numpy(self.field.image()).reshape(self.truth.shape)
+        image = ops.convert_to_numpy(self.render()).reshape(self.truth.shape)
         psnr, ssim = scores(self.truth, image)
         step = (epoch + 1) * self.eval_every
         self.curve.append([step, psnr, ssim, float(logs["loss"])])
@@ -75,7 +105,7 @@ class _Evaluate(keras.callbacks.Callback):
 
 
 def fit(network, truth, target, steps, learning_rate, eval_every,
-        projection=None, verbose=True):
+        projection=None, verbose=True, batch_pixels=None, seed=0):
     """Fits `network` so its image (or projection) matches `target`.
 
     Args:
@@ -83,10 +113,15 @@ def fit(network, truth, target, steps, learning_rate, eval_every,
         truth: the true image (`size x size`), for PSNR/SSIM.
         target: what the loss sees: the image, or the sinogram (flattened
             like `projection`'s rows) for CT.
-        steps: full-batch Adam steps (a multiple of `eval_every`).
+        steps: Adam steps (a multiple of `eval_every`).
         learning_rate: peak rate, cosine-decayed to 1 % over `steps`.
         eval_every: steps between evaluations (and curve points).
         projection: optional `(M, pixels)` matrix applied to the image.
+        verbose: show a progress bar.
+        batch_pixels: optional; each step then sees a random batch of this
+            many pixels (image task only) instead of the full image; the
+            evaluations still render the full image.
+        seed: seed of the pixel batches' order.
 
     Returns:
         dict with `psnr`, `ssim`, `curve` (`[step, psnr, ssim, loss]` rows),
@@ -97,18 +132,46 @@ def fit(network, truth, target, steps, learning_rate, eval_every,
     if steps % eval_every:
         raise ValueError(f"steps ({steps}) must be a multiple of eval_every "
                          f"({eval_every}).")
-    field = FieldModel(network, grid(truth.shape[0]), projection)
+    coords = grid(truth.shape[0])
     schedule = keras.optimizers.schedules.CosineDecay(
         learning_rate, steps, alpha=0.01)
-    field.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
-    target = np.asarray(target, "float32").reshape(1, -1)
     progbar = keras.utils.Progbar(steps) if verbose else None
-    evaluate = _Evaluate(field, truth, eval_every, progbar)
+    if batch_pixels is None:
+        field = FieldModel(network, coords, projection)
+        # Every epoch: eval_every batches of one dummy row, each a full step.
+        x = np.zeros((eval_every, 1), "float32")
+        y = np.repeat(np.asarray(target, "float32").reshape(1, -1),
+                      eval_every, axis=0)
+        batch_size, render = 1, field.image
+    else:
+        if projection is not None:
+            raise ValueError("batch_pixels applies to the image task only "
+                             "(a projection needs the whole image).")
+        if not 1 <= batch_pixels <= len(coords):
+            raise ValueError(f"batch_pixels must be in [1, {len(coords)}]; "
+                             f"got {batch_pixels}.")
+        field = PixelModel(network)
+        index = _pixel_batches(len(coords), batch_pixels, steps, seed).ravel()
+        x = coords[index]
+        y = np.asarray(target, "float32").reshape(-1, 1)[index]
+        batch_size = batch_pixels
+        # Every epoch: its own eval_every batches of pixels, in order.
+
+        def render():
+            return field.predict(coords, batch_size=8192, verbose=0)
+
+    field.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+    evaluate = _Evaluate(render, truth, eval_every, progbar)
     start = time.perf_counter()
-    field.fit(np.zeros((eval_every, 1), "float32"),
-              np.repeat(target, eval_every, axis=0), batch_size=1,
-              epochs=steps // eval_every, shuffle=False, verbose=0,
-              callbacks=[evaluate])
+    # One fit "epoch" of eval_every steps per evaluation.
+    chunk = eval_every * batch_size
+    for epoch in range(steps // eval_every):
+        rows = slice(0, chunk) if batch_pixels is None else slice(
+            epoch * chunk, (epoch + 1) * chunk)
+        field.fit(x[rows], y[rows],
+                  batch_size=batch_size, initial_epoch=epoch,
+                  epochs=epoch + 1, shuffle=False, verbose=0,
+                  callbacks=[evaluate])
     seconds = time.perf_counter() - start
     final = evaluate.curve[-1]
     return {"psnr": final[1], "ssim": final[2], "curve": evaluate.curve,

@@ -5,12 +5,16 @@ values. Each has one free width, chosen by `build` so that its trainable
 parameter count is the closest to the target:
 
 - `lrnn_sin`: two `ProductDense` layers (sin inner activation, omega_0 = 30,
-  per-neuron functions), LayerNormalization after each, a linear output;
+  per-neuron functions; the second layer's inner weights by SIREN's
+  hidden-layer rule), LayerNormalization after each, a linear output;
 - `lrnn_apalu`: the same with `APALU(shared_axes=[3])` as inner activation
   (one learned (a, b) per univariate function);
 - `siren`: three sine layers, SIREN initialisation (omega_0 = 30);
-- `relu_ff`: fixed Gaussian Fourier features, then three ReLU layers;
-- `apalu_mlp`: the same Fourier features, then three Dense + APALU layers.
+- `relu_ff`: fixed Gaussian Fourier features (scale proportional to the
+  image side, below the grid's Nyquist frequency), then three ReLU layers
+  (He-uniform kernels);
+- `apalu_mlp`: the same Fourier features and kernels, then three Dense +
+  APALU layers, APALU started as its fit of ReLU (`init="relu"`).
 """
 
 import math
@@ -26,12 +30,25 @@ MODELS = ("lrnn_sin", "lrnn_apalu", "siren", "relu_ff", "apalu_mlp")
 #: Projection width d and hidden width h of the LRNN layers.
 LRNN_PROJECTION_WIDTH = 8
 LRNN_HIDDEN = 4
-#: Fourier features: count and standard deviation of the frequencies (per
-#: unit of the [-1, 1] coordinates, i.e. 2x Tancik et al.'s sigma on [0, 1]).
+#: Fourier features: count, and standard deviation of the frequencies per
+#: pixel of image side: sigma = FOURIER_SCALE * size cycles per unit of the
+#: [-1, 1] coordinates (1 at 32 px, 8 at 256 px; Tancik et al.'s sigma on
+#: [0, 1] is 2 sigma). The grid's Nyquist frequency is size / 4 cycles per
+#: unit, i.e. 8 sigma, so no feature aliases on the pixel grid.
 FOURIER_FEATURES = 64
-FOURIER_SCALE = 5.0
+FOURIER_SCALE = 1.0 / 32.0
 SIREN_OMEGA_0 = 30.0
 DEPTH = 3
+#: Start APALU as its least-squares fit of ReLU (`APALU(init="relu")`), with
+#: the ReLU network's He-uniform kernels, so `apalu_mlp` starts as `relu_ff`.
+APALU_MLP_INIT = "relu"
+#: Inner weights `u` of the second ProductDense layer (sin): "siren" is
+#: SIREN's hidden-layer rule at fan-in 1, U(-sqrt(6) / omega_0, sqrt(6) /
+#: omega_0), so that `omega_0 * u * z` has unit scale for the unit-variance
+#: `z` that follows LayerNormalization; "uniform" is the layer's default
+#: U(-1, 1) (right for the first layer, on the coordinates), which makes
+#: `30 u z` a noise-like function of `z` (docs/implicit_fields.md).
+LRNN_HIDDEN_U = "siren"
 
 
 @keras.saving.register_keras_serializable(package="implicit_fields")
@@ -75,13 +92,18 @@ class Sine(keras.layers.Layer):
 
 def _lrnn(width, inner, seed):
     stack = [keras.Input((2,))]
-    for _ in range(2):
+    for layer in range(2):
         activation = (apalu_layers.APALU(shared_axes=[3]) if inner == "apalu"
                       else "sin")
+        u_init = None
+        if layer and inner == "sin" and LRNN_HIDDEN_U == "siren":
+            limit = math.sqrt(6.0) / SIREN_OMEGA_0
+            u_init = keras.initializers.RandomUniform(-limit, limit)
         stack += [
             apalu_layers.ProductDense(
                 width, projection_width=LRNN_PROJECTION_WIDTH,
-                hidden=LRNN_HIDDEN, inner_activation=activation),
+                hidden=LRNN_HIDDEN, inner_activation=activation,
+                function_kernel_initializer=u_init),
             keras.layers.LayerNormalization(),
         ]
     return keras.Sequential(stack + [keras.layers.Dense(1)])
@@ -103,19 +125,31 @@ def _siren(width, seed):
     return keras.Sequential(stack)
 
 
-def _fourier_mlp(width, activation, seed):
-    stack = [keras.Input((2,)), FourierFeatures(FOURIER_FEATURES, FOURIER_SCALE, seed)]
+def fourier_scale(size):
+    """Standard deviation of the Fourier frequencies for a `size` image."""
+    return FOURIER_SCALE * size
+
+
+def _fourier_mlp(width, activation, seed, size):
+    stack = [keras.Input((2,)),
+             FourierFeatures(FOURIER_FEATURES, fourier_scale(size), seed)]
     for _ in range(DEPTH):
         if activation == "apalu":
-            stack += [keras.layers.Dense(width), apalu_layers.APALU()]
+            stack += [keras.layers.Dense(width, kernel_initializer="he_uniform"
+                                         if APALU_MLP_INIT else "glorot_uniform"),
+                      apalu_layers.APALU(init=APALU_MLP_INIT)]
         else:
             stack.append(keras.layers.Dense(width, activation="relu",
                                             kernel_initializer="he_uniform"))
     return keras.Sequential(stack + [keras.layers.Dense(1)])
 
 
-def network(name, width, seed=0):
-    """The network `name` (one of `MODELS`) with the given free width."""
+def network(name, width, seed=0, size=64):
+    """The network `name` (one of `MODELS`) with the given free width.
+
+    `size` is the side of the image it will fit (it sets the Fourier
+    features' scale).
+    """
     if name == "lrnn_sin":
         return _lrnn(width, "sin", seed)
     if name == "lrnn_apalu":
@@ -123,9 +157,9 @@ def network(name, width, seed=0):
     if name == "siren":
         return _siren(width, seed)
     if name == "relu_ff":
-        return _fourier_mlp(width, "relu", seed)
+        return _fourier_mlp(width, "relu", seed, size)
     if name == "apalu_mlp":
-        return _fourier_mlp(width, "apalu", seed)
+        return _fourier_mlp(width, "apalu", seed, size)
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}.")
 
 
@@ -169,8 +203,11 @@ def width_for(name, params):
     return min((low, high), key=lambda w: abs(count(w) - params))
 
 
-def build(name, params, seed):
-    """`(model, width)`: network `name` with about `params` trainable weights."""
+def build(name, params, seed, size=64):
+    """`(model, width)`: network `name` with about `params` trainable weights.
+
+    `size`: the side of the image it will fit (see `network`).
+    """
     width = width_for(name, params)
     keras.utils.set_random_seed(seed)
-    return network(name, width, seed), width
+    return network(name, width, seed, size), width

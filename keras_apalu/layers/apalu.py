@@ -6,6 +6,7 @@ from keras import ops
 from keras import regularizers
 
 from keras_apalu import constraints
+from keras_apalu.layers._arguments import resolve
 from keras_apalu.ops import apalu
 from keras_apalu.ops import resolve_implementation
 
@@ -14,12 +15,7 @@ SMOOTH_RATIO = 1.5
 
 
 def _resolve(getter, identifier, argument):
-    try:
-        return getter(identifier)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"APALU: could not interpret {argument}={identifier!r}: {error}"
-        ) from None
+    return resolve("APALU", getter, identifier, argument)
 
 
 def _fitted_initializers(init, a_initializer, b_initializer, smooth):

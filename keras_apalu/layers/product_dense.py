@@ -8,6 +8,8 @@ from keras import initializers
 from keras import ops
 from keras import regularizers
 
+from keras_apalu.layers._arguments import resolve
+
 #: Inner activations the layer knows by a name of its own (beside Keras').
 PERIODIC_ACTIVATIONS = ("sin", "spder")
 
@@ -17,13 +19,7 @@ _MOMENT_SAMPLES = 16384
 
 
 def _resolve(getter, identifier, argument):
-    try:
-        return getter(identifier)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"ProductDense: could not interpret {argument}={identifier!r}: "
-            f"{error}"
-        ) from None
+    return resolve("ProductDense", getter, identifier, argument)
 
 
 def _positive_int(value, argument):

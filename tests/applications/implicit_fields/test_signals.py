@@ -42,6 +42,27 @@ def test_radon_matrix_reproduces_skimage_radon(rng, tmp_path):
     np.testing.assert_array_equal(again, matrix)
 
 
+def test_ct_targets_and_cached_matrices_differ_per_angle_set(tmp_path):
+    # Guards the suspicion raised by equal CT scores at 50 and 100 angles:
+    # the task's sinogram and Radon matrix are those of its own angles, also
+    # when both sets share the cache (the 3 angles are a subset of the 6).
+    from applications.implicit_fields.compare import task_signals
+
+    signals = {n: task_signals("ct", 8, n, cache_dir=tmp_path)
+               for n in (3, 6)}
+    (_, target3, matrix3, theta3), (_, target6, matrix6, theta6) = (
+        signals[3], signals[6])
+    assert matrix3.shape[0] * 2 == matrix6.shape[0] == target6.size
+    assert len(list(tmp_path.glob("radon_8_*.npy"))) == 2
+    # Angles 0, 60, 120 are columns 0, 2, 4 of the 6-angle sinogram.
+    np.testing.assert_allclose(theta6[::2], theta3)
+    np.testing.assert_allclose(target6.reshape(-1, 6)[:, ::2].ravel(),
+                               target3, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(matrix6.reshape(-1, 6, 64)[:, ::2].reshape(
+        -1, 64), matrix3, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(target6.reshape(-1, 6)[:, 1::2].ravel(), target3)
+
+
 def test_field_model_projects_its_image_with_the_matrix(rng):
     import keras
 

@@ -184,12 +184,10 @@ def _reached(values):
 
 def plot(table, settings, folder):
     """`val_accuracy.png`: validation accuracy per epoch, mean and ± std band over seeds."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.subplots()
     for activation in settings["activations"]:
         curves = np.asarray(table[activation]["val_accuracy"], dtype=np.float64)
         epochs = np.arange(1, curves.shape[1] + 1)
@@ -207,10 +205,8 @@ def plot(table, settings, folder):
     axes.set_ylim(max(0.0, min(low, settings["threshold"] - 0.1)), 1.0)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, ncol=2)
-    figure.tight_layout()
     path = folder / "val_accuracy.png"
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 

@@ -203,10 +203,7 @@ def train_accuracy_table(table, settings):
 
 def plot(table, settings, folder):
     """`accuracy_vs_fraction.png` and `gap_vs_fraction.png` (mean ± std over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from applications.activation_study.stats import summarize
 
@@ -215,7 +212,8 @@ def plot(table, settings, folder):
     for metric, ylabel, name in (
             ("test_accuracy", "test accuracy", "accuracy_vs_fraction.png"),
             ("gap", "train - test accuracy", "gap_vs_fraction.png")):
-        figure, axes = plt.subplots(figsize=(7, 4.5))
+        figure = Figure(figsize=(7, 4.5), layout="constrained")
+        axes = figure.subplots()
         for i, activation in enumerate(settings["activations"]):
             stats = [summarize(table[f"{f:g}"][activation][metric]) for f in fractions]
             offset = (i - len(settings["activations"]) / 2) * 0.004
@@ -229,10 +227,8 @@ def plot(table, settings, folder):
         axes.set_ylabel(ylabel + " (mean ± std over seeds)")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8, ncol=2)
-        figure.tight_layout()
         path = folder / name
         figure.savefig(path, dpi=110)
-        plt.close(figure)
         paths.append(path)
     return paths
 

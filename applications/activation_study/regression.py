@@ -135,15 +135,13 @@ def summarise(records, settings):
 
 def plot(table, settings, folder):
     """`test_mse.png`: one bar per activation (mean ± std over seeds), one panel per dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from applications.activation_study.stats import summarize
 
     datasets = settings["datasets"]
-    figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4), squeeze=False)
+    figure = Figure(figsize=(5 * len(datasets), 4), layout="constrained")
+    axes = figure.subplots(1, len(datasets), squeeze=False)
     for axis, dataset in zip(axes[0], datasets):
         names = settings["activations"]
         stats = [summarize(table[dataset][a]["test_mse"]) for a in names]
@@ -158,10 +156,8 @@ def plot(table, settings, folder):
         axis.set_title(dataset)
         axis.set_ylabel("test MSE (standardised units)")
         axis.grid(axis="y", alpha=0.3)
-    figure.tight_layout()
     path = folder / "test_mse.png"
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 

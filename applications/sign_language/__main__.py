@@ -284,12 +284,11 @@ def main(argv=None):
     show_logs = _wants_logs(argv)
     if show_logs:
         os.environ["KERAS_APALU_EXPORT_VERBOSE"] = "1"
-    from applications.sign_language.logs import native_stderr_to_file
+    from applications.common.native_logs import native_stderr_to_file
 
     # From here on (building the parser imports keras, and TensorFlow logs
     # on import), native log lines go to a file unless asked for.
-    with native_stderr_to_file(enabled=not show_logs,
-                               expected=(FileNotFoundError, ValueError)):
+    with native_stderr_to_file(enabled=not show_logs):
         args = build_parser().parse_args(argv)
         args.argv = argv
         return args.function(args)

@@ -1,0 +1,7 @@
+"""What the applications share: one command-line dialect (`cli`), one error
+type per exit status (`errors`), quiet native logs (`native_logs`), one
+resumable run store (`runs`) and one statistics module (`stats`).
+
+Nothing here imports keras at module level: the backend is chosen from the
+command line before keras is imported.
+"""

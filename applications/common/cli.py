@@ -27,6 +27,7 @@ import importlib.util
 import os
 import pathlib
 import sys
+import tempfile
 import traceback
 
 from applications.common.errors import ApplicationError
@@ -145,7 +146,8 @@ def deprecated_flags(argv, renames, *, stream=None):
         renames: old flag -> new flag (e.g. `{"--out-dir": "--run-dir"}`),
             or old flag -> callable `(tokens_after_flag) -> (replacement
             tokens, number of following tokens consumed)` for changes of
-            meaning.
+            meaning; a callable that returns `None` keeps the flag as it is,
+            without a notice (a flag whose old use is only one of its uses).
         stream: where the notices go (default `sys.stderr`).
 
     Returns:
@@ -160,7 +162,12 @@ def deprecated_flags(argv, renames, *, stream=None):
             target = renames[flag]
             if callable(target):
                 rest = ([inline] if eq else []) + list(argv[index + 1:])
-                replacement, used = target(rest)
+                rewritten = target(rest)
+                if rewritten is None:
+                    out.append(token)
+                    index += 1
+                    continue
+                replacement, used = rewritten
                 consumed = used - (1 if eq else 0)
                 new = " ".join(replacement) or "nothing"
                 print(f"note: {token} {' '.join(rest[:used - (1 if eq else 0)])}".rstrip()
@@ -174,6 +181,40 @@ def deprecated_flags(argv, renames, *, stream=None):
             out.append(token)
         index += 1
     return out
+
+
+def writable_folder(path, flag="--run-dir"):
+    """Checks, before any work, that `path` can be created and written to.
+
+    Creates nothing: it probes the nearest existing folder above `path`
+    with a temporary file that is removed at once.
+
+    Args:
+        path: the folder a command will write into.
+        flag: the option that names it, for the message.
+
+    Returns:
+        `path` as a `pathlib.Path`.
+
+    Raises:
+        UsageError: a file stands where a folder must be, or the folder (or
+            the nearest existing one above it) is not writable.
+    """
+    path = pathlib.Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    hint = f"choose a folder you can write to with {flag} DIR"
+    if not existing.is_dir():
+        raise UsageError(f"cannot create the folder {path}: {existing} is a file",
+                         hint=hint)
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write to {path}: {existing}: "
+                         f"{error.strerror or error}", hint=hint) from None
+    return path
 
 
 def select_backend(argv):
@@ -237,6 +278,7 @@ def run(main, argv=None, *, renames=None):
     try:
         if renames:
             argv = deprecated_flags(argv, renames)
+            verbose = "--verbose" in argv
         select_backend(argv)
         if not verbose:
             quiet_python_logs()

@@ -9,125 +9,194 @@ Commands:
     export    write model.tflite (custom APALU op) and model_builtin.tflite
     compare   activations x seeds on the same signer split -> table and plot
 
-`--backend` (before the command) picks the Keras backend when KERAS_BACKEND
-is not set; keras is imported only after the arguments are parsed.
-TensorFlow's C++ log lines and the converters' output are hidden;
-`--verbose` before the command (or after `export`) shows them. (After `main`
-and `train`, `--verbose LEVEL` is Keras' progress output.)
+The flags every application shares (`applications.common.cli`): `--backend`,
+`--run-dir` (default `runs/sign_language/`), `--data-dir`, `--seeds`
+(compare), `--quick`, `--quiet` (no progress bars) and `--verbose`
+(tracebacks and native log lines), before or after the command. Exit status
+0 success, 1 failure (a failed download, skipped inputs), 2 bad usage or
+input, 130 interrupted (rerun the same command to resume). Deprecated, for
+one release: `--verbose LEVEL` after main/train/compare (`0` reads as
+`--quiet`) and compare's `--out-dir` (now `--run-dir`).
+
+Nothing here imports keras before the arguments are parsed and the backend
+is chosen; `--help` answers without loading one.
 """
 
 import argparse
 import dataclasses
 import json
-import os
+import pathlib
 import sys
 
-# The backend must be chosen before keras is imported, so every module of
-# the app that imports keras is imported inside the functions below.
+from applications.common import cli
+from applications.common.errors import RunFailedError
+from applications.sign_language.config import ACTIVATIONS
+from applications.sign_language.config import DEFAULT_RUN_DIR
+from applications.sign_language.config import TrainConfig
+
+PROG = "python -m applications.sign_language"
+COMMANDS = ("main", "train", "evaluate", "predict", "export", "compare")
+#: Default folder of `compare` (`runs/sign_language/compare`).
+COMPARE_DIR = cli.default_run_dir("sign_language", "compare")
+#: Settings of `--quick` (unless given explicitly): 120 images at 16x16,
+#: a two-block network, two epochs (seconds per run).
+QUICK = dict(max_per_class=12, image_size=16, width=4, blocks=2, epochs=2,
+             patience=0, batch_size=16, augment=0.0, val_fraction=0.2,
+             test_fraction=0.2)
+
+_HELPS = {
+    "data_dir": "dataset folder (default: $SIGN_LANGUAGE_DIGITS_DIR, the Keras "
+                "cache, or a download)",
+    "image_size": "side of the square input images in pixels",
+    "color_mode": "rgb or grayscale",
+    "activation": "the network's activation",
+    "width": "filters of the first conv block (doubled per block)",
+    "blocks": "number of conv blocks",
+    "convs_per_block": "3x3 convolutions per block",
+    "dropout": "dropout rate before the classifier",
+    "augment": "augmentation strength (0 = off)",
+    "epochs": "maximum epochs",
+    "patience": "early-stopping patience on val_loss (0 = off)",
+    "batch_size": "global batch size",
+    "learning_rate": "peak AdamW learning rate (cosine decay)",
+    "weight_decay": "AdamW weight decay",
+    "split": "signer (default) or random",
+    "split_seed": "seed of the train/val/test split",
+    "val_fraction": "share of images for validation",
+    "test_fraction": "share of images for the test",
+    "seed": "seed of weights, augmentation and shuffling",
+    "max_per_class": "use only the first N images of each class (quick trials)",
+    "cache_dir": "folder of the decoded-image cache",
+    "download_url": "archive to download if no dataset is found",
+}
+_TYPES = {"image_size": int, "width": int, "blocks": int, "convs_per_block": int,
+          "epochs": int, "patience": int, "batch_size": int, "split_seed": int,
+          "seed": int, "max_per_class": int, "dropout": float, "augment": float,
+          "learning_rate": float, "weight_decay": float, "val_fraction": float,
+          "test_fraction": float}
+_CHOICES = {"color_mode": ["rgb", "grayscale"], "split": ["signer", "random"],
+            "activation": list(ACTIVATIONS)}
+# TrainConfig fields that are not plain options (or are shared flags).
+_SPECIAL = ("run_dir", "data_dir", "verbose", "distribute", "plots", "verify_data")
 
 
-def _bool_flag(parser, name, default, help_text):
-    parser.add_argument(f"--{name}", dest=name.replace("-", "_"),
-                        action=argparse.BooleanOptionalAction, default=default,
-                        help=help_text)
-
-
-def _add_train_options(parser, fields):
-    defaults = _config_defaults()
-    helps = {
-        "run_dir": "run directory (resumed if unfinished)",
-        "data_dir": "dataset folder (else $SIGN_LANGUAGE_DIGITS_DIR, the Keras "
-                    "cache, or a download)",
-        "image_size": "side of the square input images in pixels",
-        "color_mode": "rgb or grayscale",
-        "activation": "apalu, relu, gelu, elu, leaky_relu, prelu or swish",
-        "width": "filters of the first conv block (doubled per block)",
-        "blocks": "number of conv blocks",
-        "convs_per_block": "3x3 convolutions per block",
-        "dropout": "dropout rate before the classifier",
-        "augment": "augmentation strength (0 = off)",
-        "epochs": "maximum epochs",
-        "patience": "early-stopping patience on val_loss (0 = off)",
-        "batch_size": "global batch size",
-        "learning_rate": "peak AdamW learning rate (cosine decay)",
-        "weight_decay": "AdamW weight decay",
-        "split": "signer (default) or random",
-        "split_seed": "seed of the train/val/test split",
-        "val_fraction": "share of images for validation",
-        "test_fraction": "share of images for the test",
-        "seed": "seed of weights, augmentation and shuffling",
-        "max_per_class": "use only the first N images of each class (quick trials)",
-        "cache_dir": "folder of the decoded-image cache",
-        "download_url": "archive to download if no dataset is found",
-    }
-    for name in fields:
-        default = defaults[name]
-        flag = "--" + name.replace("_", "-")
-        if name == "distribute":
-            _bool_flag(parser, "distribute", False,
-                       "data-parallel training on all local devices (JAX, TensorFlow)")
-        elif name == "plots":
-            _bool_flag(parser, "plots", True, "write the PNG figures")
-        elif name == "verify_data":
-            _bool_flag(parser, "verify-data", True,
-                       "check the images against the SHA-256 manifest; "
-                       "--no-verify-data trains on unverified data")
-        elif name == "verbose":
-            parser.add_argument("--verbose", default="auto",
-                                help="Keras progress output: auto, 0, 1 (bar) or 2")
-        else:
-            kind = {"image_size": int, "width": int, "blocks": int, "convs_per_block": int,
-                    "epochs": int, "patience": int, "batch_size": int, "split_seed": int,
-                    "seed": int, "max_per_class": int, "dropout": float, "augment": float,
-                    "learning_rate": float, "weight_decay": float, "val_fraction": float,
-                    "test_fraction": float}.get(name, str)
-            choices = {"color_mode": ["rgb", "grayscale"], "split": ["signer", "random"],
-                       "activation": list(_activations())}.get(name)
-            parser.add_argument(flag, type=kind, default=default, choices=choices,
-                                help=f"{helps.get(name, name)} (default: {default})")
-
-
-_CONFIG_FIELDS = (
-    "run_dir", "data_dir", "image_size", "color_mode", "activation", "width", "blocks",
-    "convs_per_block", "dropout", "augment", "epochs", "patience", "batch_size",
-    "learning_rate", "weight_decay", "split", "split_seed", "val_fraction",
-    "test_fraction", "seed", "distribute", "plots", "verbose", "max_per_class",
-    "cache_dir", "download_url", "verify_data",
-)
-
-
-def _config_defaults():
-    from applications.sign_language.train import TrainConfig
-
+def _defaults():
     return {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
-def _activations():
-    from applications.sign_language.model import ACTIVATIONS
+def _add_shared(parser, verbose=True):
+    """`--backend` and `--verbose`, accepted before and after the command
+    (`cli.run` reads both from the command line itself)."""
+    parser.add_argument("--backend", choices=cli.BACKENDS,
+                        help="Keras backend when KERAS_BACKEND is not set")
+    if verbose:
+        parser.add_argument("--verbose", action="store_true",
+                            help="show tracebacks and native log lines")
 
-    return ACTIVATIONS
+
+def _add_train_options(parser, run_dir, seeds=None):
+    defaults = _defaults()
+    _add_shared(parser, verbose=False)
+    cli.add_common_arguments(parser, run_dir=run_dir, data_dir=True, seeds=seeds,
+                             quick=True, quiet=True)
+    for action in parser._actions:  # noqa: SLF001 - our wording of one help text
+        if action.dest == "data_dir":
+            action.help = _HELPS["data_dir"]
+    for name, default in defaults.items():
+        if name in _SPECIAL:
+            continue
+        parser.add_argument("--" + name.replace("_", "-"), type=_TYPES.get(name, str),
+                            default=default, choices=_CHOICES.get(name),
+                            help=f"{_HELPS[name]} (default: {default})")
+    for name, default, text in (
+        ("distribute", False, "data-parallel training on all local devices "
+                              "(JAX, TensorFlow)"),
+        ("plots", True, "write the PNG figures"),
+        ("verify-data", True, "check the images against the SHA-256 manifest; "
+                              "--no-verify-data trains on unverified data"),
+    ):
+        parser.add_argument(f"--{name}", dest=name.replace("-", "_"), default=default,
+                            action=argparse.BooleanOptionalAction, help=text)
 
 
-def _config_from(args, fields):
-    from applications.sign_language.train import TrainConfig
+def build_parser():
+    """The parser of every command (imports no keras)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Sign-language digit recognition with the APALU "
+                               "activation.")
+    _add_shared(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    values = {name: getattr(args, name) for name in fields if hasattr(args, name)}
-    verbose = values.get("verbose")
-    if isinstance(verbose, str) and verbose.isdigit():
-        values["verbose"] = int(verbose)
+    for name, function, text in (
+        ("main", cmd_main, "train with default settings, then export to TFLite"),
+        ("train", cmd_train, "train (or resume) one run"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        _add_train_options(sub, DEFAULT_RUN_DIR)
+        sub.set_defaults(function=function)
+
+    text = "accuracy of a model on a run's split or a labelled folder"
+    sub = commands.add_parser("evaluate", help=text, description=text)
+    _add_shared(sub)
+    sub.add_argument("model", help="model file (.keras or .tflite)")
+    sub.add_argument("--run-dir", metavar="DIR",
+                     help="run whose split to use (default: the model's folder)")
+    sub.add_argument("--data-dir", metavar="DIR", help="dataset folder for the split")
+    sub.add_argument("--part", default="test", choices=["train", "val", "test"])
+    sub.add_argument("--folder", help="labelled folder <digit>/<image> instead of a split")
+    sub.add_argument("--json", action="store_true", help="print JSON")
+    sub.set_defaults(function=cmd_evaluate)
+
+    text = "top-k classes of image files"
+    sub = commands.add_parser("predict", help=text, description=text)
+    _add_shared(sub)
+    sub.add_argument("images", nargs="+", metavar="IMAGE")
+    sub.add_argument("--model", default=f"{DEFAULT_RUN_DIR}/model.keras",
+                     help="model file (.keras or .tflite; default: %(default)s)")
+    sub.add_argument("--top-k", type=int, default=3)
+    sub.add_argument("--json", action="store_true", help="print JSON")
+    sub.set_defaults(function=cmd_predict)
+
+    text = "write .tflite files into a run folder"
+    sub = commands.add_parser("export", help=text, description=text)
+    _add_shared(sub)
+    sub.add_argument("--run-dir", default=DEFAULT_RUN_DIR, metavar="DIR",
+                     help="the training run (default: %(default)s)")
+    sub.add_argument("--modes", nargs="+", default=["custom", "builtin"],
+                     choices=["custom", "builtin"])
+    quantize = sub.add_mutually_exclusive_group()
+    quantize.add_argument("--quantize", choices=["float16", "dynamic", "int8"])
+    quantize.add_argument("--int8", dest="quantize", action="store_const", const="int8",
+                          help="full-integer model calibrated on training images "
+                               "(same as --quantize int8)")
+    sub.set_defaults(function=cmd_export)
+
+    text = "activations x seeds on one signer split -> table and plot"
+    sub = commands.add_parser("compare", help=text, description=text)
+    _add_train_options(sub, COMPARE_DIR, seeds=[0, 1, 2, 3, 4])
+    sub.add_argument("--activations", nargs="+", default=["apalu", "relu", "gelu"],
+                     choices=list(ACTIVATIONS))
+    sub.set_defaults(function=cmd_compare)
+    return parser
+
+
+def _config_from(args, run_dir=True):
+    """The TrainConfig of parsed train options (with `--quick` applied)."""
+    defaults = _defaults()
+    values = {name: getattr(args, name) for name in defaults
+              if name != "verbose" and hasattr(args, name)}
+    if not run_dir:
+        values.pop("run_dir", None)
+    if getattr(args, "quick", False):
+        for name, quick in QUICK.items():
+            if values.get(name) == defaults[name]:
+                values[name] = quick
+    values["verbose"] = 0 if getattr(args, "quiet", False) else "auto"
     return TrainConfig(**values)
 
 
 def _print_json(value):
     print(json.dumps(value, indent=1))
-
-
-def cmd_train(args):
-    from applications.sign_language.train import train
-
-    metrics = train(_config_from(args, _CONFIG_FIELDS))
-    print(_metrics_line(metrics, args.run_dir))
-    return metrics
 
 
 def _metrics_line(metrics, run_dir):
@@ -137,6 +206,16 @@ def _metrics_line(metrics, run_dir):
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
         f"{metrics['seconds_per_epoch']:.1f} s/epoch) -> {run_dir}"
     )
+
+
+def cmd_train(args):
+    """Trains (or resumes) one run; returns its metrics."""
+    from applications.sign_language.train import train
+
+    cli.writable_folder(args.run_dir)
+    metrics = train(_config_from(args))
+    print(_metrics_line(metrics, args.run_dir))
+    return metrics
 
 
 def cmd_main(args):
@@ -163,6 +242,7 @@ def _print_export_summary(run_dir, written):
 
 
 def cmd_evaluate(args):
+    """Accuracy of a model file; returns the result dict."""
     from applications.sign_language.inference import evaluate
 
     result = evaluate(args.model, run_dir=args.run_dir, part=args.part,
@@ -178,153 +258,95 @@ def cmd_evaluate(args):
 
 
 def cmd_predict(args):
+    """Top-k classes of every readable image; returns the result list.
+
+    Raises:
+        RunFailedError: after printing the others, if any input was skipped.
+    """
     from applications.sign_language.inference import predict_files
 
     results = predict_files(args.model, args.images, top_k=args.top_k)
-    for result in results:
-        if "error" in result:
-            print(f"skipped {result['file']}: {result['error']}", file=sys.stderr)
+    skipped = [result for result in results if "error" in result]
+    for result in skipped:
+        print(f"skipped {result['file']}: {result['error']}", file=sys.stderr)
     if args.json:
         _print_json(results)
     else:
         for result in results:
-            if "error" in result:
-                continue
-            tops = ", ".join(f"{t['class']} ({t['probability']:.1%})" for t in result["top"])
-            print(f"{result['file']}: {tops}")
+            if "error" not in result:
+                tops = ", ".join(f"{t['class']} ({t['probability']:.1%})"
+                                 for t in result["top"])
+                print(f"{result['file']}: {tops}")
+    if skipped:
+        raise RunFailedError(
+            f"skipped {len(skipped)} of {len(results)} inputs (named above); "
+            "the others were predicted")
     return results
 
 
 def cmd_export(args):
+    """Writes the .tflite files of a run; returns mode -> path."""
     from applications.sign_language.export import export_run
 
+    cli.writable_folder(args.run_dir)
     written = export_run(args.run_dir, modes=args.modes, quantize=args.quantize)
     _print_export_summary(args.run_dir, written)
     return written
 
 
 def cmd_compare(args):
+    """Trains every activation x seed; returns the summary."""
     from applications.sign_language.compare import compare
 
-    config = _config_from(args, [f for f in _CONFIG_FIELDS if f != "run_dir"])
-    command = "python -m applications.sign_language " + " ".join(args.argv)
-    summary = compare(config, args.activations, args.seeds, args.out_dir, command=command)
-    print((__import__("pathlib").Path(args.out_dir) / "results.md").read_text())
+    cli.writable_folder(args.run_dir)
+    config = _config_from(args, run_dir=False)
+    command = f"{PROG} " + " ".join(args.argv)
+    summary = compare(config, args.activations, args.seeds, args.run_dir,
+                      command=command)
+    print((pathlib.Path(args.run_dir) / "results.md").read_text())
     return summary
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m applications.sign_language",
-        description="Sign-language digit recognition with the APALU activation.",
-    )
-    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
-                        help="Keras backend if KERAS_BACKEND is not set")
-    parser.add_argument("--verbose", dest="show_logs", action="store_true",
-                        help="show TensorFlow's C++ logs and the converters' "
-                             "output (hidden by default)")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    for name, function, help_text in (
-        ("main", cmd_main, "train with default settings, then export to TFLite"),
-        ("train", cmd_train, "train (or resume) one run"),
-    ):
-        sub = commands.add_parser(name, help=help_text)
-        _add_train_options(sub, _CONFIG_FIELDS)
-        sub.set_defaults(function=function)
-
-    sub = commands.add_parser("evaluate", help="accuracy on a run's split or a folder")
-    sub.add_argument("model", help="model file (.keras or .tflite)")
-    sub.add_argument("--run-dir", help="run whose split to use (default: the model's folder)")
-    sub.add_argument("--part", default="test", choices=["train", "val", "test"])
-    sub.add_argument("--folder", help="labelled folder <digit>/<image> instead of a split")
-    sub.add_argument("--data-dir", help="dataset location for the split")
-    sub.add_argument("--json", action="store_true", help="print JSON")
-    sub.set_defaults(function=cmd_evaluate)
-
-    sub = commands.add_parser("predict", help="top-k classes of image files")
-    sub.add_argument("images", nargs="+", metavar="IMAGE")
-    sub.add_argument("--model", default="runs/sign-language/model.keras",
-                     help="model file (.keras or .tflite; default: %(default)s)")
-    sub.add_argument("--top-k", type=int, default=3)
-    sub.add_argument("--json", action="store_true", help="print JSON")
-    sub.set_defaults(function=cmd_predict)
-
-    sub = commands.add_parser("export", help="write .tflite files into a run directory")
-    sub.add_argument("--run-dir", default="runs/sign-language")
-    sub.add_argument("--verbose", dest="show_logs", action="store_true",
-                     default=argparse.SUPPRESS,
-                     help="show TensorFlow's C++ logs and the converters' output")
-    sub.add_argument("--modes", nargs="+", default=["custom", "builtin"],
-                     choices=["custom", "builtin"])
-    quantize = sub.add_mutually_exclusive_group()
-    quantize.add_argument("--quantize", choices=["float16", "dynamic", "int8"])
-    quantize.add_argument("--int8", dest="quantize", action="store_const", const="int8",
-                          help="full-integer model calibrated on training images "
-                               "(same as --quantize int8)")
-    sub.set_defaults(function=cmd_export)
-
-    sub = commands.add_parser("compare", help="activations x seeds on one signer split")
-    _add_train_options(sub, [f for f in _CONFIG_FIELDS if f != "run_dir"])
-    sub.add_argument("--activations", nargs="+", default=["apalu", "relu", "gelu"],
-                     choices=list(_activations()))
-    sub.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    sub.add_argument("--out-dir", default="runs/compare")
-    sub.set_defaults(function=cmd_compare)
-    return parser
-
-
 def main(argv=None):
+    """Parses `argv` and runs the command; returns the command's result.
+
+    Raises the application's errors (see `applications.common.errors`);
+    `console_main` turns them into messages and exit statuses.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
-    backend_parser = argparse.ArgumentParser(add_help=False)
-    backend_parser.add_argument("--backend")
-    known, _ = backend_parser.parse_known_args(argv)
-    if known.backend and "keras" not in sys.modules:
-        os.environ.setdefault("KERAS_BACKEND", known.backend)
-    show_logs = _wants_logs(argv)
-    if show_logs:
-        os.environ["KERAS_APALU_EXPORT_VERBOSE"] = "1"
-    from applications.common.native_logs import native_stderr_to_file
-
-    # From here on (building the parser imports keras, and TensorFlow logs
-    # on import), native log lines go to a file unless asked for.
-    with native_stderr_to_file(enabled=not show_logs):
-        args = build_parser().parse_args(argv)
-        args.argv = argv
-        return args.function(args)
+    args = build_parser().parse_args(argv)
+    cli.flatten_seeds(args)
+    args.argv = argv
+    return args.function(args)
 
 
-_COMMANDS = ("main", "train", "evaluate", "predict", "export", "compare")
+def _old_verbose_level(rest):
+    """`--verbose LEVEL` (Keras' progress level until this release)."""
+    if rest and rest[0] == "0":
+        return ["--quiet"], 1
+    if rest and rest[0] in ("1", "2", "auto"):
+        return [], 1
+    return None
 
 
-def _wants_logs(argv):
-    """`--verbose` before the command, or anywhere after `export` (after
-    `main`/`train`/`compare` it is Keras' progress level instead)."""
-    command = next((i for i, token in enumerate(argv) if token in _COMMANDS),
-                   len(argv))
-    if "--verbose" in argv[:command]:
-        return True
-    return command < len(argv) and argv[command] == "export" and \
-        "--verbose" in argv[command:]
+def renames_for(argv):
+    """Deprecated flags of the command in `argv` (`cli.deprecated_flags`)."""
+    command = next((token for token in argv if token in COMMANDS), None)
+    renames = {"--out-dir": "--run-dir"} if command == "compare" else {}
+    if command in ("main", "train", "compare"):
+        renames["--verbose"] = _old_verbose_level
+    return renames
 
 
-def console_main():
-    """Entry point of `python -m applications.sign_language`: bad input ends
-    with a one-line error."""
-    try:
-        main()
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        # DatasetError is a ValueError, DistributionError a RuntimeError.
-        # (Imported lazily: keras must not load before --backend is read.)
-        from applications.sign_language.data import DatasetError
-        from applications.sign_language.distribute import DistributionError
+def console_main(argv=None):
+    """`python -m applications.sign_language`: returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return cli.run(lambda tokens: _status(main(tokens)), argv,
+                   renames=renames_for(argv))
 
-        if not isinstance(error, (DatasetError, DistributionError, FileNotFoundError,
-                                  ValueError)):
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+def _status(result):
+    return 0 if result is None or not isinstance(result, int) else result
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import platform
 
 import numpy as np
 
+from applications.common.errors import UsageError
+
 from applications.sign_language.train import train
 
 
@@ -40,10 +42,9 @@ def _check_same_settings(run_dir, config):
     previous = json.loads((run_dir / "config.json").read_text())
     changed = [k for k in _RESUME_KEYS if previous.get(k) != getattr(config, k)]
     if changed:
-        raise ValueError(
-            f"{run_dir} was trained with other settings ({', '.join(changed)}); "
-            "use another --out-dir for a comparison with new settings."
-        )
+        raise UsageError(
+            f"{run_dir} was trained with other settings ({', '.join(changed)})",
+            hint="use another --run-dir for a comparison with new settings")
 
 
 def _welch(x, y):

@@ -18,11 +18,17 @@ Where the data comes from, first match wins (`resolve_data_dir`):
    holds cannot change.
 
 Whatever the source, training checks the images against `dataset.sha256`
-(beside this file; `sha256sum -c` reads it too), the SHA-256 of the 1,753
-images of the development copy (`verify_dataset`): a changed image stops the
-run with an error naming the files, and images the manifest does not list
-(the public archive has 309 more, withheld from the development copy) are
-left out with a warning. `--no-verify-data` turns the check off.
+(beside this file; `sha256sum -c` reads it too), the SHA-256 of all 2,062
+images of the public archive at that commit (`verify_dataset`): a changed
+image stops the run with an error naming the files; images the manifest does
+not list are left out with a warning; a folder holding only some of the
+images (the development copy holds 1,753) is used as it is, but the dataset
+extracted into the Keras cache from a download must hold every image, or the
+error names the cache files to delete. `--no-verify-data` turns the check off.
+
+The archive itself is not checked against a hash (`ARCHIVE_SHA256` is
+`None`: no trustworthy record of the archive's digest is at hand); its
+content is, image by image, against the manifest.
 """
 
 import dataclasses
@@ -30,19 +36,27 @@ import hashlib
 import json
 import os
 import pathlib
+import tarfile
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
+from applications.common.errors import RunFailedError
+from applications.common.errors import UsageError
+from applications.sign_language.config import DATASET_URL as _DATASET_URL
+
 #: Environment variable naming a folder that holds `Dataset/<digit>/`.
 ENV_VAR = "SIGN_LANGUAGE_DIGITS_DIR"
-#: The public archive of the dataset (Apache-2.0, Mavi & Dikle).
-DATASET_URL = (
-    "https://github.com/ardamavi/Sign-Language-Digits-Dataset/"
-    "archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip"
-)
-#: SHA-256 of every image of the development copy, `<digit>/<file>` paths
-#: relative to the class root, in `sha256sum` format.
+#: The public archive of the dataset (see `config.DATASET_URL`).
+DATASET_URL = _DATASET_URL
+#: SHA-256 of the archive at `DATASET_URL`, passed to `keras.utils.get_file`
+#: as `file_hash` when known. `None`: not recorded (the images are verified
+#: after extraction against `MANIFEST` instead).
+ARCHIVE_SHA256 = None
+#: SHA-256 of every image of the public archive (2,062), `<digit>/<file>`
+#: paths relative to the class root, in `sha256sum` format.
 MANIFEST = pathlib.Path(__file__).with_name("dataset.sha256")
 #: Name of the dataset's folder under the Keras cache's `datasets/`.
 CACHE_NAME = "sign-language-digits"
@@ -55,8 +69,9 @@ COLOR_MODES = ("rgb", "grayscale")
 _CACHE_VERSION = 1
 
 
-class DatasetError(ValueError):
-    """The dataset is missing or malformed (message says what and where)."""
+class DatasetError(UsageError):
+    """The dataset is missing or malformed (the message says what and where,
+    the `hint` how to fix it). A `ValueError`; exit status 2."""
 
 
 def keras_home():
@@ -96,7 +111,25 @@ def find_class_root(folder, max_depth=3):
     return None
 
 
-def download(url=DATASET_URL, cache_dir=None):
+def archive_paths(cache_dir=None):
+    """Where `download` keeps the archive and its extracted content.
+
+    Returns:
+        `(archive file, extraction folder)` under `<cache_dir>/datasets/`
+        (names chosen by `keras.utils.get_file` for `fname=CACHE_NAME`).
+    """
+    cache_dir = keras_home() if cache_dir is None else pathlib.Path(cache_dir)
+    datasets = cache_dir / "datasets"
+    return datasets / f"{CACHE_NAME}_archive", datasets / CACHE_NAME
+
+
+def _delete_hint(cache_dir=None):
+    archive, extracted = archive_paths(cache_dir)
+    return (f"delete {archive} and {extracted}, then rerun to download it again "
+            "(or pass --data-dir DIR)")
+
+
+def download(url=DATASET_URL, cache_dir=None, file_hash=None):
     """Downloads and extracts the dataset archive into the Keras cache.
 
     Uses `keras.utils.get_file`, so an archive already downloaded is reused.
@@ -104,24 +137,76 @@ def download(url=DATASET_URL, cache_dir=None):
     Args:
         url: where the `.zip` or `.tar.gz` archive is (`https://`, `file://`).
         cache_dir: the Keras cache folder; default `keras_home()`.
+        file_hash: SHA-256 of the archive, or `None` (default:
+            `ARCHIVE_SHA256`, which is `None`): a cached archive that does not
+            match is downloaded again, a download that does not match is an
+            error.
 
     Returns:
         The extraction folder `<cache_dir>/datasets/sign-language-digits`.
+
+    Raises:
+        RunFailedError: the download failed (names the URL and `--data-dir`).
+        DatasetError: the archive is truncated, corrupt or holds no dataset
+            (names the files to delete).
     """
     import keras
 
+    file_hash = ARCHIVE_SHA256 if file_hash is None else file_hash
     cache_dir = keras_home() if cache_dir is None else pathlib.Path(cache_dir)
+    archive, extracted = archive_paths(cache_dir)
     # get_file falls back to /tmp/.keras when the folder is not writable,
     # which includes "does not exist yet".
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = keras.utils.get_file(
-        fname=CACHE_NAME,
-        origin=url,
-        extract=True,
-        cache_dir=str(cache_dir),
-        cache_subdir="datasets",
-    )
+    fetched = archive.exists()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Could not extract archive")
+            path = keras.utils.get_file(
+                fname=CACHE_NAME, origin=url, extract=True, file_hash=file_hash,
+                cache_dir=str(cache_dir), cache_subdir="datasets",
+            )
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as error:
+        raise DatasetError(
+            f"the dataset archive {archive} is truncated or corrupt ({error})",
+            hint=_delete_hint(cache_dir)) from error
+    except ValueError as error:  # get_file: the download's hash does not match
+        raise DatasetError(
+            f"the archive downloaded from {url} does not match its SHA-256 "
+            f"{file_hash}", hint=_delete_hint(cache_dir)) from error
+    except Exception as error:  # noqa: BLE001 - get_file raises bare Exception
+        if isinstance(error, OSError) and error.filename:
+            raise  # a file or folder that cannot be written: cli.run names it
+        if fetched:
+            raise DatasetError(f"could not extract {archive} ({error})",
+                               hint=_delete_hint(cache_dir)) from error
+        reason = str(error).split(" -- ")[-1]
+        raise RunFailedError(
+            f"could not download the dataset from {url} ({reason})",
+            hint="check the network and rerun, or download and unpack the "
+                 "archive yourself and pass --data-dir DIR (the folder holding "
+                 "Dataset/0..9)") from error
     return pathlib.Path(path)
+
+
+def _describe_folder(folder):
+    """What a folder without a dataset holds, for an error message."""
+    folder = pathlib.Path(folder)
+    if not folder.exists():
+        return "it does not exist"
+    if not folder.is_dir():
+        return "it is a file, not a folder"
+    entries = list(folder.iterdir())
+    if not entries:
+        return "it is empty"
+    classes = sorted(p.name for p in entries if p.is_dir() and p.name in CLASS_NAMES)
+    if classes:
+        absent = [name for name in CLASS_NAMES if name not in classes]
+        return (f"it has class folders {', '.join(classes)} but not "
+                f"{', '.join(absent)}")
+    shown = ", ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in entries)[:5])
+    more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+    return f"it holds {shown}{more}, no class folders 0..9"
 
 
 def resolve_data_dir(data_dir=None, cache_dir=None, url=DATASET_URL,
@@ -144,34 +229,40 @@ def resolve_data_dir(data_dir=None, cache_dir=None, url=DATASET_URL,
         DatasetError: an explicitly named folder (argument or environment
             variable) has no dataset, or nothing was found and downloading
             is not allowed or gave no dataset.
+        RunFailedError: the download failed.
     """
     for source, value in (("--data-dir", data_dir), (ENV_VAR, os.environ.get(ENV_VAR))):
         if value:
             root = find_class_root(value)
             if root is None:
                 raise DatasetError(
-                    f"No Sign Language Digits dataset in {value} (given by "
-                    f"{source}): expected class folders 0..9, either directly "
-                    "there or under a Dataset/ folder."
-                )
+                    f"no Sign Language Digits dataset in {value} (given by "
+                    f"{source}): {_describe_folder(value)}",
+                    hint="name the folder holding the class folders 0..9 (or "
+                         "a Dataset/ folder with them)")
             return root
-    cache_dir = keras_home() if cache_dir is None else pathlib.Path(cache_dir)
-    cached = cache_dir / "datasets" / CACHE_NAME
+    archive, cached = archive_paths(cache_dir)
     root = find_class_root(cached)
     if root is not None:
         return root
     if not allow_download:
         raise DatasetError(
-            "Sign Language Digits dataset not found: pass --data-dir, set "
-            f"{ENV_VAR}, or allow the download into {cached}."
-        )
+            "Sign Language Digits dataset not found",
+            hint=f"pass --data-dir, set {ENV_VAR}, or allow the download "
+                 f"into {cached}")
     root = find_class_root(download(url, cache_dir))
     if root is None:
-        raise DatasetError(
-            f"The archive downloaded from {url} holds no class folders "
-            f"0..9 (extracted to {cached})."
-        )
+        what = ("holds no class folders 0..9" if cached.exists()
+                else "is truncated or not a zip or tar archive")
+        raise DatasetError(f"the archive {archive} (from {url}) {what}",
+                           hint=_delete_hint(cache_dir))
     return root
+
+
+def in_keras_cache(root, cache_dir=None):
+    """Whether `root` lies in the folder `download` extracts into."""
+    _, extracted = archive_paths(cache_dir)
+    return pathlib.Path(root).resolve().is_relative_to(extracted.resolve())
 
 
 def list_images(root):
@@ -186,18 +277,17 @@ def list_images(root):
         folder = root / name
         if not folder.is_dir():
             raise DatasetError(
-                f"Class folder {folder} is missing: the dataset needs one "
-                f"folder per class {', '.join(CLASS_NAMES)}."
-            )
+                f"class folder {folder} is missing",
+                hint=f"the dataset needs one folder per class "
+                     f"{', '.join(CLASS_NAMES)}")
         files = sorted(
             p for p in folder.iterdir()
             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
         if not files:
             raise DatasetError(
-                f"Class folder {folder} holds no image files "
-                f"({', '.join(IMAGE_SUFFIXES)})."
-            )
+                f"class folder {folder} holds no image files "
+                f"({', '.join(IMAGE_SUFFIXES)})")
         entries.extend((path, label) for path in files)
     return entries
 
@@ -275,29 +365,46 @@ def verify_dataset(root, manifest=MANIFEST):
     if changed:
         raise DatasetError(
             f"{len(changed)} image(s) in {root} differ from the dataset "
-            f"manifest {manifest.name}: {_some(changed)}. The data may be "
-            "corrupted or substituted; use a fresh copy, or pass "
-            "--no-verify-data to train on it anyway."
-        )
+            f"manifest {pathlib.Path(manifest).name}: {_some(changed)}",
+            hint="the data may be corrupted or substituted: use a fresh copy, "
+                 "or pass --no-verify-data to train on it anyway")
     if not verified:
         raise DatasetError(
-            f"None of the images in {root} is in the dataset manifest "
-            f"{manifest.name} ({len(unlisted)} unlisted, e.g. "
-            f"{_some(unlisted, 3)}); pass --no-verify-data to train on "
-            "unverified data."
-        )
+            f"none of the {len(unlisted)} images in {root} is in the dataset "
+            f"manifest {pathlib.Path(manifest).name} (e.g. {_some(unlisted, 3)})",
+            hint="pass --no-verify-data to train on unverified data")
     found = set(verified) | set(unlisted)
     missing = sorted(name for name in expected if name not in found)
     return Verification(verified, unlisted, missing)
 
 
-def verified_files(root, manifest=MANIFEST):
+def verified_files(root, manifest=MANIFEST, complete=None):
     """The images of `root` that match the manifest, for `load_dataset(files=)`.
 
-    Raises `DatasetError` as `verify_dataset`; warns when unlisted images
-    are left out.
+    Warns when unlisted images are left out. A folder holding a subset of
+    the manifest (such as the development copy) is used as it is, without a
+    warning.
+
+    Args:
+        root: the class root.
+        manifest: the `sha256sum`-format manifest file.
+        complete: every image of the manifest must be there; default
+            `in_keras_cache(root)`: the dataset extracted from a download
+            must be whole, a folder given by the user may be a subset.
+
+    Raises:
+        DatasetError: as `verify_dataset`, or images are missing although
+            `complete` (the message names the cache files to delete).
     """
     check = verify_dataset(root, manifest)
+    if complete is None:
+        complete = in_keras_cache(root)
+    if complete and check.missing:
+        total = len(check.missing) + len(check.verified)
+        raise DatasetError(
+            f"the dataset extracted into the Keras cache, {root}, lacks "
+            f"{len(check.missing)} of the archive's {total} images (e.g. "
+            f"{_some(check.missing, 3)})", hint=_delete_hint())
     if check.unlisted:
         warnings.warn(
             f"Left out {len(check.unlisted)} image(s) of {root} that the "
@@ -325,7 +432,7 @@ def load_image(path, image_size=64, color_mode="rgb"):
     from PIL import Image
 
     if color_mode not in COLOR_MODES:
-        raise ValueError(f"color_mode must be one of {COLOR_MODES}; got {color_mode!r}.")
+        raise UsageError(f"color_mode must be one of {COLOR_MODES}; got {color_mode!r}")
     with Image.open(path) as image:
         # draft() lets the JPEG decoder scale the 3024x3024 photos down by
         # up to 8x while decoding, which is much faster than a full decode.
@@ -409,8 +516,9 @@ def load_dataset(root, image_size=64, color_mode="rgb", cache_dir=None,
     missing = sorted(set(range(len(CLASS_NAMES))) - set(labels))
     if missing:
         raise DatasetError(
-            f"No readable image for class(es) {missing} in {root}."
-        )
+            f"no readable image for class(es) {missing} in {root}",
+            hint="the files there are not images Pillow can read (see the "
+                 "warning above); replace them with a fresh copy")
     data = {
         "images": np.stack(images),
         "labels": np.asarray(labels, dtype=np.int32),
@@ -432,8 +540,9 @@ def load_folder(folder, image_size=64, color_mode="rgb"):
     root = find_class_root(folder)
     if root is None:
         raise DatasetError(
-            f"{folder} holds no class folders 0..9 (directly or under Dataset/)."
-        )
+            f"no labelled images in {folder}: {_describe_folder(folder)}",
+            hint="--folder needs class folders 0..9 of images (directly or "
+                 "under Dataset/)")
     return load_dataset(root, image_size, color_mode, use_cache=False)
 
 

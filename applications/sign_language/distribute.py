@@ -17,9 +17,11 @@ import contextlib
 
 import keras
 
+from applications.common.errors import UsageError
 
-class DistributionError(RuntimeError):
-    """Data-parallel training is not available here."""
+
+class DistributionError(UsageError, RuntimeError):
+    """Data-parallel training is not available here (exit status 2)."""
 
 
 def configure_virtual_cpus(count):

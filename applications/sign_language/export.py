@@ -17,6 +17,8 @@ import pathlib
 
 import numpy as np
 
+from applications.common.errors import UsageError
+
 #: File name per conversion mode.
 OUTPUTS = {"custom": "model.tflite", "builtin": "model_builtin.tflite"}
 
@@ -55,12 +57,14 @@ def export_run(run_dir, modes=("custom", "builtin"), quantize=None):
     run_dir = pathlib.Path(run_dir)
     model_path = run_dir / "model.keras"
     if not model_path.exists():
-        raise FileNotFoundError(f"No model.keras in {run_dir}: train first.")
+        raise UsageError(f"no model.keras in {run_dir}",
+                         hint="train first (python -m applications.sign_language "
+                              "train --run-dir DIR), or pass that run's --run-dir")
     representative = representative_images(run_dir) if quantize == "int8" else None
     written = {}
     for mode in modes:
         if mode not in OUTPUTS:
-            raise ValueError(f"export mode must be one of {tuple(OUTPUTS)}; got {mode!r}.")
+            raise UsageError(f"export mode must be one of {tuple(OUTPUTS)}; got {mode!r}")
         name = OUTPUTS[mode]
         if quantize:
             name = name.replace(".tflite", f"_{quantize}.tflite")

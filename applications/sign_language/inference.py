@@ -10,6 +10,7 @@ import pathlib
 
 import numpy as np
 
+from applications.common.errors import UsageError
 from applications.sign_language import data as data_lib
 from applications.sign_language import split as split_lib
 
@@ -26,7 +27,14 @@ class KerasPredictor:
 
         import keras_apalu  # noqa: F401  (registers APALU for deserialisation)
 
-        self.model = keras.saving.load_model(str(path), compile=False)
+        try:
+            self.model = keras.saving.load_model(str(path), compile=False)
+        except Exception as error:  # noqa: BLE001 - zip, h5, JSON and Keras errors alike
+            raise UsageError(
+                f"{path} is not a readable Keras model ({_reason(error)})",
+                hint="the file is truncated or foreign: retrain (python -m "
+                     "applications.sign_language train --run-dir DIR) or use "
+                     "another copy") from error
         self.input_shape = tuple(self.model.input_shape[1:])
 
     def __call__(self, images, batch_size=64):
@@ -47,7 +55,15 @@ class TFLitePredictor:
     def __init__(self, path, num_threads=None):
         from keras_apalu import tflite
 
-        self.interpreter = tflite.interpreter(model_path=str(path), num_threads=num_threads)
+        try:
+            self.interpreter = tflite.interpreter(model_path=str(path),
+                                                  num_threads=num_threads)
+        except (ValueError, RuntimeError) as error:
+            raise UsageError(
+                f"{path} is not a readable TFLite model ({_reason(error)})",
+                hint="the file is truncated or foreign: export it again "
+                     "(python -m applications.sign_language export --run-dir "
+                     "DIR)") from error
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
@@ -83,22 +99,37 @@ class TFLitePredictor:
         return np.stack(outputs)
 
 
+def _reason(error):
+    """The first line of an error, shortened, for a one-line message."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
 def load_predictor(path):
-    """A predictor for a `.keras` or `.tflite` model file."""
+    """A predictor for a `.keras` or `.tflite` model file.
+
+    Raises:
+        UsageError: the file does not exist, has another suffix, or is not a
+            readable model of its kind (truncated, foreign); the message
+            names the file.
+    """
     path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Model file {path} does not exist.")
+    if not path.is_file():
+        raise UsageError(f"model file {path} does not exist",
+                         hint="train first, or give the path of a .keras or "
+                              ".tflite file")
     if path.suffix == ".tflite":
         return TFLitePredictor(path)
     if path.suffix == ".keras":
         return KerasPredictor(path)
-    raise ValueError(f"Model file {path} must end in .keras or .tflite.")
+    raise UsageError(f"model file {path} must end in .keras or .tflite")
 
 
 def _image_settings(input_shape):
-    height, width, channels = input_shape
-    if height != width:
-        raise ValueError(f"Expected a square model input; got {input_shape}.")
+    if len(input_shape) != 3 or input_shape[0] != input_shape[1]:
+        raise UsageError(f"expected a model with a square image input; got "
+                         f"input shape {input_shape}")
+    height, _, channels = input_shape
     return int(height), ("grayscale" if channels == 1 else "rgb")
 
 
@@ -117,7 +148,7 @@ def predict_files(model_path, image_paths, top_k=3):
         skipped; the others are still predicted).
 
     Raises:
-        ValueError: none of the files is a readable image.
+        UsageError: none of the files is a readable image.
     """
     predictor = load_predictor(model_path)
     size, color_mode = _image_settings(predictor.input_shape)
@@ -134,8 +165,8 @@ def predict_files(model_path, image_paths, top_k=3):
             results.append({"file": str(path),
                             "error": f"not a readable image ({error})"})
     if not images:
-        raise ValueError("none of the given files is a readable image: "
-                         + "; ".join(r["file"] for r in results))
+        raise UsageError("none of the given files is a readable image: "
+                         + "; ".join(f"{r['file']} ({r['error']})" for r in results))
     probabilities = predictor(np.stack(images))
     top_k = max(1, min(int(top_k), probabilities.shape[-1]))
     rows = iter(probabilities)
@@ -178,15 +209,16 @@ def evaluate(model_path, run_dir=None, part="test", folder=None, data_dir=None):
         source = str(folder)
     else:
         if part not in split_lib.SPLITS:
-            raise ValueError(f"part must be one of {split_lib.SPLITS}; got {part!r}.")
+            raise UsageError(f"part must be one of {split_lib.SPLITS}; got {part!r}")
         run_dir = pathlib.Path(run_dir or pathlib.Path(model_path).parent)
         split_path = run_dir / "split.json"
-        if not split_path.exists():
-            raise FileNotFoundError(
-                f"No split.json in {run_dir}: pass --run-dir of the training "
-                "run, or --folder with labelled images."
-            )
-        settings = json.loads((run_dir / "config.json").read_text())
+        config_path = run_dir / "config.json"
+        if not (split_path.is_file() and config_path.is_file()):
+            raise UsageError(
+                f"no training run in {run_dir} (split.json and config.json)",
+                hint="pass --run-dir of the training run, or --folder with "
+                     "labelled images")
+        settings = json.loads(config_path.read_text())
         config = TrainConfig(**{
             k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__
         })

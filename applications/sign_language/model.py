@@ -19,7 +19,7 @@ import keras
 
 from keras_apalu import layers as apalu_layers
 
-ACTIVATIONS = ("apalu", "relu", "gelu", "elu", "leaky_relu", "prelu", "swish")
+from applications.sign_language.config import ACTIVATIONS
 
 
 def make_activation(name, name_prefix):

@@ -17,6 +17,8 @@ import re
 
 import numpy as np
 
+from applications.common.errors import UsageError
+
 SPLITS = ("train", "val", "test")
 METHODS = ("signer", "random")
 _NUMBER = re.compile(r"(\d+)(?!.*\d)")
@@ -85,10 +87,9 @@ def signer_groups(files, labels):
 def _check_fractions(val_fraction, test_fraction):
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1
             and val_fraction + test_fraction < 1):
-        raise ValueError(
-            "val_fraction and test_fraction must be in (0, 1) with a sum "
-            f"below 1; got {val_fraction} and {test_fraction}."
-        )
+        raise UsageError(
+            "--val-fraction and --test-fraction must be in (0, 1) with a sum "
+            f"below 1; got {val_fraction} and {test_fraction}")
 
 
 def signer_split(signers, val_fraction=0.15, test_fraction=0.15, seed=0):
@@ -111,7 +112,8 @@ def signer_split(signers, val_fraction=0.15, test_fraction=0.15, seed=0):
     signers = np.asarray(signers)
     ids, counts = np.unique(signers, return_counts=True)
     if len(ids) < 3:
-        raise ValueError(f"A signer split needs at least 3 signers; found {len(ids)}.")
+        raise UsageError(f"a signer split needs at least 3 signers; found {len(ids)}",
+                         hint="use more images, or --split random")
     order = np.random.default_rng(seed).permutation(len(ids))
     total = len(signers)
     part_of = {}
@@ -175,7 +177,7 @@ def make_split(files, labels, method="signer", val_fraction=0.15,
         its files and (signer split) its signer ids.
     """
     if method not in METHODS:
-        raise ValueError(f"split method must be one of {METHODS}; got {method!r}.")
+        raise UsageError(f"split method must be one of {METHODS}; got {method!r}")
     signers = signer_groups(files, labels)
     if method == "signer":
         indices = signer_split(signers, val_fraction, test_fraction, seed)
@@ -200,7 +202,7 @@ def indices_of(record, files):
     """Index arrays of a split record's parts within `files`.
 
     Raises:
-        ValueError: a file of the record is not in `files` (the dataset
+        UsageError: a file of the record is not in `files` (the dataset
             changed since the split was written).
     """
     position = {str(f): i for i, f in enumerate(files)}
@@ -208,11 +210,11 @@ def indices_of(record, files):
     for name in SPLITS:
         missing = [f for f in record[name]["files"] if f not in position]
         if missing:
-            raise ValueError(
+            raise UsageError(
                 f"{len(missing)} file(s) of the split's {name} part are not "
-                f"in the dataset (e.g. {missing[0]}); the dataset changed "
-                "since the split was written. Use a new run directory."
-            )
+                f"in the dataset (e.g. {missing[0]}): the dataset changed "
+                "since the split was written",
+                hint="use the same --data-dir as in training, or a new --run-dir")
         result[name] = np.asarray(
             [position[f] for f in record[name]["files"]], dtype=np.int64
         )

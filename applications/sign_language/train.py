@@ -31,88 +31,13 @@ import numpy as np
 
 from keras_apalu.callbacks import APALURecorder
 
+from applications.common.errors import UsageError
 from applications.sign_language import callbacks as run_callbacks
 from applications.sign_language import data as data_lib
 from applications.sign_language import distribute as distribute_lib
 from applications.sign_language import split as split_lib
-from applications.sign_language.model import ACTIVATIONS
+from applications.sign_language.config import TrainConfig  # noqa: F401 (re-exported)
 from applications.sign_language.model import build_model
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Settings of one training run (every field is a `train` option).
-
-    Attributes:
-        run_dir: where the run's files go.
-        data_dir: dataset folder (see `data.resolve_data_dir`), or None.
-        image_size: side of the square input images, pixels.
-        color_mode: "rgb" or "grayscale".
-        activation: one of `model.ACTIVATIONS`.
-        width: filters of the first conv block (doubled per block).
-        blocks: number of conv blocks.
-        convs_per_block: 3x3 convolutions per block.
-        dropout: dropout before the classifier.
-        augment: augmentation strength (0 = off).
-        epochs: maximum number of epochs.
-        patience: EarlyStopping patience on val_loss (0 = no early stop).
-        batch_size: global batch size.
-        learning_rate: peak learning rate of AdamW (cosine decay to 1%).
-        weight_decay: AdamW weight decay (not applied to APALU a, b or BN).
-        split: "signer" (default) or "random".
-        split_seed: seed of the split.
-        val_fraction, test_fraction: shares of the images.
-        seed: seed of weights, augmentation and shuffling.
-        distribute: data-parallel training on all local devices.
-        plots: write the PNG figures.
-        verbose: Keras fit verbosity ("auto", 0, 1 or 2).
-        max_per_class: use only the first N images (by file name) of each
-            class; for quick trials and tests.
-        cache_dir: folder of the decoded-image cache (default: Keras cache).
-        download_url: archive used when the dataset must be downloaded.
-        verify_data: check the images against the SHA-256 manifest
-            (`data.verify_dataset`); unlisted images are left out.
-    """
-
-    run_dir: str = "runs/sign-language"
-    data_dir: str = None
-    image_size: int = 64
-    color_mode: str = "rgb"
-    activation: str = "apalu"
-    width: int = 16
-    blocks: int = 4
-    convs_per_block: int = 1
-    dropout: float = 0.2
-    augment: float = 1.0
-    epochs: int = 40
-    patience: int = 10
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    split: str = "signer"
-    split_seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    seed: int = 0
-    distribute: bool = False
-    plots: bool = True
-    verbose: object = "auto"
-    max_per_class: int = None
-    cache_dir: str = None
-    download_url: str = data_lib.DATASET_URL
-    verify_data: bool = True
-
-    def validate(self):
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"--activation must be one of {ACTIVATIONS}; got {self.activation!r}.")
-        for name in ("image_size", "width", "blocks", "convs_per_block", "epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}.")
-        if self.image_size < 2 ** self.blocks:
-            raise ValueError(
-                f"--image-size {self.image_size} is too small for {self.blocks} "
-                f"pooling blocks (needs >= {2 ** self.blocks})."
-            )
 
 
 # Settings that must not change when a run is resumed.
@@ -165,10 +90,11 @@ def _check_resume(run_dir, config):
         for k in _RESUME_KEYS if previous.get(k) != getattr(config, k)
     ]
     if changed:
-        raise ValueError(
-            f"{run_dir} holds a run with other settings ({'; '.join(changed)}). "
-            "Use another --run-dir, or delete this one to start over."
-        )
+        raise UsageError(
+            f"{run_dir} holds an unfinished run with other settings "
+            f"({'; '.join(changed)})",
+            hint="rerun with the same settings to resume it, use another "
+                 "--run-dir, or delete this one to start over")
 
 
 def compile_model(model, config, steps_per_epoch):

@@ -7,6 +7,8 @@ registers the APALU custom kernel (needed for models exported with
 
 import json
 import pathlib
+import struct
+import zipfile
 
 import numpy as np
 
@@ -27,14 +29,20 @@ class KerasPredictor:
 
         import keras_apalu  # noqa: F401  (registers APALU for deserialisation)
 
-        try:
-            self.model = keras.saving.load_model(str(path), compile=False)
-        except Exception as error:  # noqa: BLE001 - zip, h5, JSON and Keras errors alike
+        if not zipfile.is_zipfile(path):
+            error = "not a zip archive"
+        else:
+            try:
+                self.model = keras.saving.load_model(str(path), compile=False)
+                error = None
+            except Exception as caught:  # noqa: BLE001 - zip, h5, JSON and Keras errors alike
+                error = _reason(caught)
+        if error is not None:
             raise UsageError(
-                f"{path} is not a readable Keras model ({_reason(error)})",
+                f"{path} is not a readable Keras model ({error})",
                 hint="the file is truncated or foreign: retrain (python -m "
                      "applications.sign_language train --run-dir DIR) or use "
-                     "another copy") from error
+                     "another copy")
         self.input_shape = tuple(self.model.input_shape[1:])
 
     def __call__(self, images, batch_size=64):
@@ -55,15 +63,22 @@ class TFLitePredictor:
     def __init__(self, path, num_threads=None):
         from keras_apalu import tflite
 
-        try:
-            self.interpreter = tflite.interpreter(model_path=str(path),
-                                                  num_threads=num_threads)
-        except (ValueError, RuntimeError) as error:
+        with open(path, "rb") as file:
+            header = file.read(8)
+        error = None if header[4:8] == b"TFL3" else "no TFL3 flatbuffer identifier"
+        if error is None:
+            try:
+                self.interpreter = tflite.interpreter(model_path=str(path),
+                                                      num_threads=num_threads)
+            except tflite.KernelUnavailableError:
+                raise
+            except (ValueError, RuntimeError, IndexError, struct.error) as caught:
+                error = _reason(caught)
+        if error is not None:
             raise UsageError(
-                f"{path} is not a readable TFLite model ({_reason(error)})",
+                f"{path} is not a readable TFLite model ({error})",
                 hint="the file is truncated or foreign: export it again "
-                     "(python -m applications.sign_language export --run-dir "
-                     "DIR)") from error
+                     "(python -m applications.sign_language export --run-dir DIR)")
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._input["shape"][1:])

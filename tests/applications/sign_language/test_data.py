@@ -1,13 +1,19 @@
 import hashlib
 import pathlib
 import shutil
+import warnings
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from applications.common.errors import RunFailedError
 from applications.sign_language import data
+from tests.conftest import REPO
+
+PUBLIC_MANIFEST = (REPO.parent / "shared" / "datasets" / "manifests"
+                   / "sign-language-digits-4b09433.sha256")
 
 
 def _make_dataset(root, per_class=2, size=(20, 12)):
@@ -154,15 +160,36 @@ def test_download_is_pinned_to_a_commit_archive():
         "/archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip")
 
 
-def test_manifest_matches_the_development_copy(sign_language_dir):
+def _parse_sha256sum(path):
+    # Independent of read_manifest: split each line at the first run of blanks.
+    entries = {}
+    for line in pathlib.Path(path).read_text().splitlines():
+        digest, name = line.split(None, 1)
+        entries[name.lstrip("*")] = digest
+    return entries
+
+
+def test_manifest_is_the_public_archive_and_holds_the_development_copy(
+        sign_language_dir):
+    public = _parse_sha256sum(PUBLIC_MANIFEST)
+    assert len(public) == 2062
+    assert data.read_manifest() == public
     # Independent of verify_dataset: hash every image here with hashlib.
     root = pathlib.Path(sign_language_dir) / "Dataset"
     images = {f"{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
               for p in root.glob("*/*") if p.is_file()}
-    assert data.read_manifest() == images
     assert len(images) == 1753
+    assert {name: public[name] for name in images} == images
+
+
+def test_development_copy_verifies_without_a_warning(sign_language_dir):
+    root = pathlib.Path(sign_language_dir) / "Dataset"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        files = data.verified_files(root)
+    assert len(files) == 1753
     check = data.verify_dataset(root)
-    assert len(check.verified) == 1753 and not check.unlisted and not check.missing
+    assert not check.unlisted and len(check.missing) == 2062 - 1753
 
 
 def _copy(tiny_dataset, target):
@@ -181,7 +208,7 @@ def test_changed_images_are_named_in_the_error(tiny_dataset, tmp_path):
         data.verify_dataset(root)
     for path in victims:
         assert f"{path.parent.name}/{path.name}" in str(error.value)
-    assert "--no-verify-data" in str(error.value)
+    assert "--no-verify-data" in error.value.hint
 
 
 def test_unlisted_images_are_left_out_and_missing_ones_counted(tiny_dataset, tmp_path):
@@ -190,7 +217,7 @@ def test_unlisted_images_are_left_out_and_missing_ones_counted(tiny_dataset, tmp
     check = data.verify_dataset(root)
     assert check.unlisted == ["4/IMG_99999.JPG"]
     assert len(check.verified) == 120
-    assert len(check.missing) == 1753 - 120
+    assert len(check.missing) == 2062 - 120
     with pytest.warns(UserWarning, match=r"Left out 1 image\(s\).*4/IMG_99999.JPG"):
         files = data.verified_files(root)
     loaded = data.load_dataset(root, 8, use_cache=False, files=files)
@@ -199,7 +226,7 @@ def test_unlisted_images_are_left_out_and_missing_ones_counted(tiny_dataset, tmp
 
 def test_a_dataset_the_manifest_does_not_know_is_an_error(tmp_path):
     root = _make_dataset(tmp_path) / "Dataset"
-    with pytest.raises(data.DatasetError, match="None of the images"):
+    with pytest.raises(data.DatasetError, match="none of the 20 images"):
         data.verify_dataset(root)
 
 
@@ -215,13 +242,138 @@ def test_training_data_is_verified_unless_the_user_opts_out(tiny_dataset, tmp_pa
     args = cli.build_parser().parse_args(
         ["train", "--data-dir", str(root.parent), "--cache-dir", str(tmp_path / "c"),
          "--image-size", "8"])
-    config = cli._config_from(args, cli._CONFIG_FIELDS)
+    config = cli._config_from(args)
     assert config.verify_data is True
     with pytest.raises(data.DatasetError, match=f"0/{victim.name}"):
         load_data(config)
     args = cli.build_parser().parse_args(
         ["train", "--data-dir", str(root.parent), "--cache-dir", str(tmp_path / "c"),
          "--image-size", "8", "--no-verify-data"])
-    config = cli._config_from(args, cli._CONFIG_FIELDS)
+    config = cli._config_from(args)
     assert config.verify_data is False
     assert len(load_data(config)["labels"]) == 120
+
+
+# -- first use: download, Keras cache, data folders ---------------------------
+
+
+def _zip_dataset(source, archive, top="Sign-Language-Digits-Dataset-4b09433"):
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(source.rglob("*.JPG")):
+            zf.write(path, f"{top}/{path.relative_to(source).as_posix()}")
+    return archive
+
+
+def _manifest_of(root, path, extra=()):
+    """A sha256sum manifest of the images under `root` (plus `extra` lines)."""
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.parent.name}/{p.name}"
+             for p in sorted(root.glob("*/*"))]
+    path.write_text("\n".join(lines + list(extra)) + "\n")
+    return path
+
+
+def test_failed_download_names_the_url_and_data_dir(isolated):
+    url = (isolated / "offline" / "archive.zip").as_uri()
+    with pytest.raises(RunFailedError, match="could not download the dataset from "
+                       + url.replace(".", r"\.")) as error:
+        data.resolve_data_dir(url=url)
+    assert "--data-dir" in error.value.hint
+    archive, extracted = data.archive_paths()
+    assert not archive.exists() and not extracted.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "foreign"])
+def test_bad_archive_in_the_cache_names_the_files_to_delete(isolated, damage):
+    source = _make_dataset(isolated / "source")
+    good = _zip_dataset(source, isolated / "good.zip").read_bytes()
+    archive, extracted = data.archive_paths()
+    archive.parent.mkdir(parents=True)
+    if damage == "truncated":
+        archive.write_bytes(good[: len(good) // 2])
+    elif damage == "corrupt":  # intact structure, one image's bytes changed
+        start = good.index(b"\xff\xd8\xff") + 40
+        archive.write_bytes(good[:start] + bytes([good[start] ^ 0xFF]) + good[start + 1:])
+    else:
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("other-project/README.md", "not the dataset")
+    # The URL is never used: the cached archive is taken as downloaded.
+    with pytest.raises(data.DatasetError, match=str(archive)) as error:
+        data.resolve_data_dir(url=(isolated / "absent.zip").as_uri())
+    assert f"delete {archive} and {extracted}" in error.value.hint
+
+
+def test_a_download_that_does_not_match_its_hash_is_an_error(isolated):
+    source = _make_dataset(isolated / "source")
+    url = _zip_dataset(source, isolated / "archive.zip").as_uri()
+    with pytest.raises(data.DatasetError, match="does not match its SHA-256"):
+        data.download(url, file_hash="0" * 64)
+    digest = hashlib.sha256((isolated / "archive.zip").read_bytes()).hexdigest()
+    assert data.download(url, file_hash=digest) == data.archive_paths()[1]
+
+
+def test_an_incomplete_dataset_in_the_cache_names_the_files_to_delete(isolated):
+    source = _make_dataset(isolated / "source", per_class=3)
+    manifest = _manifest_of(source / "Dataset", isolated / "manifest.sha256")
+    root = data.resolve_data_dir(url=_zip_dataset(source, isolated / "a.zip").as_uri())
+    assert data.in_keras_cache(root)
+    assert len(data.verified_files(root, manifest)) == 30  # whole: no error
+    (root / "6" / "IMG_118.JPG").unlink()  # as from an interrupted extraction
+    with pytest.raises(data.DatasetError, match=r"lacks 1 of the archive's 30 images "
+                       r"\(e\.g\. 6/IMG_118\.JPG\)") as error:
+        data.verified_files(root, manifest)
+    assert "delete" in error.value.hint and data.CACHE_NAME in error.value.hint
+    # The same images given by --data-dir are a subset: used, no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(data.verified_files(root, manifest, complete=False)) == 29
+
+
+def test_public_layout_subset_and_superset_of_the_manifest(tmp_path):
+    """A folder may hold fewer images than the manifest (silently) or more
+    (left out, with a warning); those it holds must match."""
+    full = _make_dataset(tmp_path / "full", per_class=3) / "Dataset"
+    manifest = _manifest_of(full, tmp_path / "manifest.sha256")
+    subset = _copy(full.parent, tmp_path / "subset")
+    for digit in "0259":
+        sorted((subset / digit).iterdir())[0].unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        files = data.verified_files(subset, manifest)
+    assert len(files) == 26
+    assert len(data.verify_dataset(subset, manifest).missing) == 4
+    superset = _copy(full.parent, tmp_path / "superset")
+    Image.new("RGB", (5, 5), (1, 2, 3)).save(superset / "3" / "IMG_5000.JPG")
+    with pytest.warns(UserWarning, match=r"Left out 1 image\(s\).*3/IMG_5000\.JPG"):
+        files = data.verified_files(superset, manifest)
+    assert len(files) == 30 and "3/IMG_5000.JPG" not in files
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("empty", "it is empty"),
+    ("files", "it holds notes.txt, photo.jpg, no class folders 0..9"),
+    ("some classes", "it has class folders 0, 1, 2, 3, 4 but not 5, 6, 7, 8, 9"),
+])
+def test_a_data_folder_without_a_dataset_says_what_it_holds(isolated, content,
+                                                             expected):
+    folder = isolated / "mine"
+    folder.mkdir()
+    if content == "files":
+        (folder / "notes.txt").write_text("x")
+        Image.new("RGB", (4, 4)).save(folder / "photo.jpg")
+    elif content == "some classes":
+        for digit in range(5):
+            (folder / str(digit)).mkdir()
+    with pytest.raises(data.DatasetError, match=f"in {folder} .given by --data-dir.: "
+                       + expected):
+        data.resolve_data_dir(folder)
+
+
+def test_mixed_content_in_class_folders_is_skipped_and_counted(tmp_path):
+    root = _make_dataset(tmp_path) / "Dataset"
+    (root / "1" / "thumbs.db").write_bytes(b"\x00" * 10)  # not an image suffix
+    (root / "1" / "sub").mkdir()  # a folder inside a class folder
+    (root / "8" / "IMG_9.png").write_text("text in a .png")
+    with pytest.warns(UserWarning, match=r"Skipped 1 unreadable image file\(s\) of 21: "
+                      r".*IMG_9\.png"):
+        loaded = data.load_dataset(root, image_size=8, use_cache=False)
+    assert len(loaded["labels"]) == 20

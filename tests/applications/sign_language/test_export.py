@@ -68,3 +68,17 @@ def test_int8_export_calibrates_on_training_images(exported_run, tiny_dataset):
         # int8 output: one quantisation step of a softmax is 1/256.
         np.testing.assert_allclose([got[c] for c in expected],
                                    list(expected.values()), atol=0.05)
+
+
+def test_truncated_tflite_is_named_and_left_alone(exported_run, tiny_dataset, tmp_path,
+                                                  capsys):
+    content = (exported_run / "model.tflite").read_bytes()
+    cut = tmp_path / "model.tflite"
+    cut.write_bytes(content[: len(content) // 3])
+    image = sorted((pathlib.Path(tiny_dataset) / "Dataset" / "2").glob("*.JPG"))[0]
+    assert cli.console_main(["predict", str(image), "--model", str(cut)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"error: {cut} is not a readable TFLite model (")
+    assert err[1] == ("hint: the file is truncated or foreign: export it again "
+                      "(python -m applications.sign_language export --run-dir DIR)")
+    assert cut.read_bytes() == content[: len(content) // 3]

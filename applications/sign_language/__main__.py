@@ -314,6 +314,7 @@ def main(argv=None):
     `console_main` turns them into messages and exit statuses.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    argv = cli.deprecated_flags(argv, renames_for(argv))  # no-op after console_main
     args = build_parser().parse_args(argv)
     cli.flatten_seeds(args)
     args.argv = argv

@@ -145,7 +145,7 @@ def test_train_cli_with_relu_has_no_apalu_record(tiny_config, capsys):
         "--cache-dir", config.cache_dir, "--image-size", "16", "--width", "4",
         "--blocks", "2", "--epochs", "1", "--activation", "relu", "--augment", "0",
         "--val-fraction", "0.2", "--test-fraction", "0.2", "--batch-size", "16",
-        "--verbose", "0", "--no-plots",
+        "--quiet", "--no-plots",
     ])
     run_dir = pathlib.Path(config.run_dir)
     assert "test accuracy on unseen signers" in capsys.readouterr().out

@@ -169,6 +169,53 @@ def test_quick_quiet_seeds_and_default_folders():
     assert parse(["export"]).run_dir == "runs/sign_language"
 
 
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    """An empty Keras cache, no dataset in the environment, an earlier run's
+    file in the run folder (which must survive)."""
+    from applications.sign_language import data
+
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text("{}")
+    return tmp_path / "keras_home"
+
+
+@pytest.mark.backend_independent
+def test_offline_download_names_the_url_and_data_dir(keras_home, tmp_path, capsys):
+    url = (tmp_path / "offline.zip").as_uri()
+    status, out, err = _run(["train", "--quick", "--download-url", url,
+                             "--run-dir", str(tmp_path / "run")], capsys)
+    assert status == 1
+    assert err == [
+        f"error: could not download the dataset from {url} ([Errno 2] No such file "
+        f"or directory: '{tmp_path / 'offline.zip'}')",
+        "hint: check the network and rerun, or download and unpack the archive "
+        "yourself and pass --data-dir DIR (the folder holding Dataset/0..9)"]
+    assert (tmp_path / "run" / "metrics.json").read_text() == "{}"
+
+
+@pytest.mark.backend_independent
+def test_truncated_archive_in_the_cache_names_the_files_to_delete(keras_home, tmp_path,
+                                                                  capsys):
+    archive = keras_home / "datasets" / "sign-language-digits_archive"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"PK\x03\x04" + bytes(100))  # the start of a zip, cut
+    url = (tmp_path / "never-used.zip").as_uri()
+    status, out, err = _run(["train", "--quick", "--download-url", url,
+                             "--run-dir", str(tmp_path / "run")], capsys)
+    assert status == 2
+    assert err == [
+        f"error: the archive {archive} (from {url}) is truncated or not a zip or "
+        "tar archive",
+        f"hint: delete {archive} and {keras_home / 'datasets' / 'sign-language-digits'}"
+        ", then rerun to download it again (or pass --data-dir DIR)"]
+    assert archive.read_bytes() == b"PK\x03\x04" + bytes(100)
+    assert (tmp_path / "run" / "metrics.json").read_text() == "{}"
+
+
 # -- with a trained model ------------------------------------------------------
 
 

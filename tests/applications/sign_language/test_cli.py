@@ -52,6 +52,19 @@ def test_help_prints_only_the_help(command):
 
 
 @pytest.mark.backend_independent
+def test_help_loads_no_backend():
+    script = ("import runpy, sys\n"
+              "sys.argv = ['x', 'train', '--help']\n"
+              "try:\n"
+              "    runpy.run_module('applications.sign_language', run_name='__main__')\n"
+              "except SystemExit as stop:\n"
+              "    print('exit', stop.code, 'keras' in sys.modules, file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stderr == "exit 0 False\n"
+
+
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("args, env, source", [
     (["train", "--quick"], {"KERAS_BACKEND": "tensorflw"}, "KERAS_BACKEND='tensorflw'"),
     (["--backend", "jaxx", "train"], {}, "--backend='jaxx'"),

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from applications.neural_ode.vjp import value_and_grad
+from applications.common.vjp import value_and_grad
 
 
 class SideBySide:

@@ -145,7 +145,8 @@ def deprecated_flags(argv, renames, *, stream=None):
         renames: old flag -> new flag (e.g. `{"--out-dir": "--run-dir"}`),
             or old flag -> callable `(tokens_after_flag) -> (replacement
             tokens, number of following tokens consumed)` for changes of
-            meaning.
+            meaning; the callable returns `None` when the tokens are not
+            the deprecated form (they are kept, without a notice).
         stream: where the notices go (default `sys.stderr`).
 
     Returns:
@@ -160,7 +161,12 @@ def deprecated_flags(argv, renames, *, stream=None):
             target = renames[flag]
             if callable(target):
                 rest = ([inline] if eq else []) + list(argv[index + 1:])
-                replacement, used = target(rest)
+                rewritten = target(rest)
+                if rewritten is None:  # not the deprecated form: kept as is
+                    out.append(token)
+                    index += 1
+                    continue
+                replacement, used = rewritten
                 consumed = used - (1 if eq else 0)
                 new = " ".join(replacement) or "nothing"
                 print(f"note: {token} {' '.join(rest[:used - (1 if eq else 0)])}".rstrip()
@@ -174,6 +180,33 @@ def deprecated_flags(argv, renames, *, stream=None):
             out.append(token)
         index += 1
     return out
+
+
+def seed_count_form(rest):
+    """For `deprecated_flags`: the old count form `--seeds N` (one integer
+    N > 0 alone) reads as `--seeds 0-(N-1)`; anything else is kept.
+
+    Use as `renames={"--seeds": seed_count_form}` in applications whose
+    `--seeds` was a count.
+    """
+    values = []
+    for token in rest:
+        if token.startswith("-") and not token.lstrip("-").isdigit():
+            break
+        values.append(token)
+    if len(values) == 1 and values[0].isdigit() and int(values[0]) > 0:
+        return ["--seeds", f"0-{int(values[0]) - 1}"], 1
+    return None
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose usage errors are two lines (the
+    problem and where the help is) instead of the whole usage text; exit
+    status 2. Sub-parsers made with `add_subparsers` inherit it."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message}\n"
+                     f"hint: see {self.prog} --help\n")
 
 
 def select_backend(argv):

@@ -49,7 +49,7 @@ def empirical_ntk(config, outer, theta, x, steps):
     import keras
 
     from applications.neural_ode import model
-    from applications.neural_ode.vjp import vjp
+    from applications.common.vjp import vjp
 
     names, values = _params(outer, theta)
     n_outer = len(outer)
@@ -77,7 +77,7 @@ def gradient_descent(config, outer, theta, x, target, steps, learning_rate, solv
     import keras
 
     from applications.neural_ode import activations, model
-    from applications.neural_ode.vjp import value_and_grad
+    from applications.common.vjp import value_and_grad
 
     names, values = _params(outer, theta)
     n_outer = len(outer)

@@ -1,4 +1,5 @@
-"""Vector-Jacobian products: the only backend-specific part of the neural ODE.
+"""Vector-Jacobian products per backend (the neural ODE's adjoint and NTK, the
+activation study's side-by-side training).
 
     out, pullback = vjp(fn, primals)
     grads = pullback(cotangent)   # [sum(cotangent * d out / d p) for p in primals]
@@ -20,7 +21,7 @@ def _backend_module():
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax", "torch"):
         raise NotImplementedError(
-            f"neural_ode: no vector-Jacobian product for the Keras backend "
+            f"no vector-Jacobian product for the Keras backend "
             f"{backend!r}; use tensorflow, jax or torch."
         )
     return importlib.import_module(f"{__name__}.{backend}")

@@ -35,12 +35,14 @@ def test_unknown_backend(capsys):
      ["error: neural_ode: unknown activation 'swish'; choose from ('apalu_smooth', "
       "'apalu', 'relu', 'softplus', 'tanh', 'gelu')."]),
     (["mnist"], [f"error: {PROG}: argument experiment: invalid choice: 'mnist' "
-                 "(choose from 'gradients', 'resnet', 'ntk', 'train')", f"hint: see {PROG} --help"]),
+                 "(choose from 'gradients', 'resnet', 'ntk', 'train')",
+                 f"hint: see {PROG} --help"]),
     (["resnet", "--colour"], [f"error: {PROG}: unrecognized arguments: --colour",
                               f"hint: see {PROG} --help"]),
     (["resnet", "--set", "depth=3"],
      ["error: --set: unknown setting 'depth'",
-      "hint: settings: activations, depths, dtype, horizon, reference_steps, samples, seeds, width"]),
+      "hint: settings: activations, depths, dtype, horizon, reference_steps, samples, "
+      "seeds, width"]),
     (["resnet", "--set", "width"], ["error: --set needs NAME=VALUE; got 'width'",
                                     "hint: e.g. --set widths=16,64"]),
     (["resnet", "--set", "width=wide"], ["error: --set width=wide: 'wide' is not a valid "

@@ -30,6 +30,7 @@ from applications.activation_study import activations as act_lib
 from applications.activation_study import data as data_lib
 from applications.common import runs
 from applications.activation_study import report
+from applications.activation_study.ensemble import side_by_side_seeds
 from applications.common import stats
 from applications.common.errors import UsageError
 
@@ -73,7 +74,7 @@ def settings_from(args):
             base[name] = value
     names = args.activations or (QUICK_ACTIVATIONS if args.quick else DEFAULT_ACTIVATIONS)
     base.update(activations=list(act_lib.check_names(names)),
-                seeds=list(args.seeds), dataset="digits", quick=bool(args.quick),
+                seeds=side_by_side_seeds(args.seeds), dataset="digits", quick=bool(args.quick),
                 optimizer="adam", initializer="glorot_uniform", init_seed=0)
     for name in ("mlp_depths", "cnn_depths"):
         base[name] = list(base[name])

@@ -30,6 +30,7 @@ from applications.activation_study import activations as act_lib
 from applications.activation_study import data as data_lib
 from applications.common import runs
 from applications.activation_study import report
+from applications.activation_study.ensemble import side_by_side_seeds
 from applications.common import stats
 from applications.common.errors import UsageError
 
@@ -80,7 +81,7 @@ def settings_from(args):
     references = list(act_lib.check_names(args.activations or act_lib.REFERENCES))
     if any(lr <= 0 for lr in base["learning_rates"]):
         raise UsageError(f"learning rates must be > 0; got {base['learning_rates']}.")
-    base.update(references=references, seeds=list(args.seeds), dataset="digits",
+    base.update(references=references, seeds=side_by_side_seeds(args.seeds), dataset="digits",
                 quick=bool(args.quick), init_seed=0, floor=FLOOR)
     return base
 

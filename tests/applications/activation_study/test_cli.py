@@ -49,6 +49,8 @@ def test_unknown_backend(capsys, monkeypatch, argv, env, message):
     (["depth", "--seeds", "0", "x"], "error: python -m applications.activation_study depth: "
                                      "argument --seeds: 'x' is not a seed or a range"),
     (["depth", "--quick", "--mlp-depths", "0"], "error: mlp_depths must be >= 1; got [0]."),
+    (["sensitivity", "--quick", "--seeds", "5-6"],
+     "error: --seeds 5 6: this study trains its seeds side by side from one random stream"),
 ])
 def test_bad_usage_is_two_lines_and_status_2(capsys, tmp_path, argv, message):
     code, _, err = run(capsys, argv + ["--run-dir", str(tmp_path / "run")])

@@ -1,7 +1,8 @@
 """Command line: `python -m applications.activation_study <study> [options]`.
 
 Studies (each writes results.md, results.json and plots into its run folder,
-default `runs/activation_study/<study>`; rerun the same command to resume):
+default `runs/activation_study/<study>`, and one record per finished run
+under `<run folder>/per_run/`; rerun the same command to resume):
 
     depth         1. depth and gradient flow
     sensitivity   2. initialisation range x learning rate
@@ -9,11 +10,14 @@ default `runs/activation_study/<study>`; rerun the same command to resume):
     regression    4. regression test MSE
     convergence   5. epochs and wall time to a fixed validation accuracy
 
-Options of every study: --quick (CI smoke run, seconds), --seeds N (default
-5; 2 with --quick), --run-dir DIR, --activations NAME..., --backend NAME
-(sets KERAS_BACKEND; keras is imported only after it is set), --quiet,
---no-plots. `python -m applications.activation_study <study> --help` lists a
-study's own options.
+Options of every study: --quick (CI smoke run, seconds), --seeds S [S ...]
+(seeds or ranges, default 0-4; 0-1 with --quick; the old count form
+`--seeds N` reads as 0-(N-1) for one release), --run-dir DIR,
+--activations NAME..., --backend NAME, --quiet (no progress bar),
+--verbose (tracebacks, native logs), --no-plots.
+`python -m applications.activation_study <study> --help` lists a study's own
+options. Exit status: 0 done, 1 failed, 2 bad usage or input, 130
+interrupted (rerun to resume).
 """
 
 import argparse
@@ -21,6 +25,8 @@ import importlib
 import os
 import shlex
 import sys
+
+from applications.common import cli
 
 #: Study name on the command line -> module of this package.
 STUDIES = {
@@ -30,23 +36,10 @@ STUDIES = {
     "regression": "regression",
     "convergence": "convergence",
 }
-BACKENDS = ("tensorflow", "jax", "torch")
-
-
-def _select_backend(argv):
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--backend", choices=BACKENDS)
-    known, _ = pre.parse_known_args(argv)
-    if known.backend:
-        if "keras" in sys.modules:
-            import keras
-
-            if keras.backend.backend() != known.backend:
-                raise SystemExit(
-                    f"--backend {known.backend}: keras is already imported with "
-                    f"the {keras.backend.backend()} backend in this process."
-                )
-        os.environ["KERAS_BACKEND"] = known.backend
+SEEDS = [0, 1, 2, 3, 4]
+QUICK_SEEDS = [0, 1]
+#: Flags renamed in this release (kept for one release, with a notice).
+RENAMES = {"--seeds": cli.seed_count_form}
 
 
 def _chosen_study(argv):
@@ -60,26 +53,20 @@ def add_common_arguments(parser, study):
     """The options every study takes (see the module docstring)."""
     from applications.activation_study.activations import ACTIVATIONS
 
-    parser.add_argument("--quick", action="store_true",
-                        help="CI smoke mode: tiny models, a few seconds")
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="number of seeds (default 5; 2 with --quick)")
-    parser.add_argument("--run-dir", default=f"runs/activation_study/{study}",
-                        help="run folder (resumed when it exists)")
+    cli.add_common_arguments(parser, run_dir=cli.default_run_dir("activation_study", study),
+                             seeds=SEEDS, quick=True, quiet=True)
     parser.add_argument("--activations", nargs="+", choices=ACTIVATIONS,
                         metavar="NAME", default=None,
                         help=f"subset of: {', '.join(ACTIVATIONS)}")
-    parser.add_argument("--backend", choices=BACKENDS,
-                        help="Keras backend (sets KERAS_BACKEND)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress bar")
+    parser.add_argument("--backend", choices=cli.BACKENDS,
+                        help="Keras backend when KERAS_BACKEND is not set")
     parser.add_argument("--no-plots", dest="plots", action="store_false",
                         help="write no plots")
 
 
 def build_parser(study=None):
     """The parser; only `study`'s module is imported for its own options."""
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m applications.activation_study",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -97,15 +84,19 @@ def build_parser(study=None):
 
 
 def main(argv=None):
-    """Parses `argv`, runs the study and returns its run folder."""
+    """Parses `argv`, runs the study and returns its run folder.
+
+    Raises:
+        SystemExit: `--help` (0) or a usage error (2).
+        UsageError: bad settings or a run folder made with other settings.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    _select_backend(argv)
+    argv = cli.deprecated_flags(argv, RENAMES)
+    cli.select_backend(argv)
     study = _chosen_study(argv)
-    args = build_parser(study).parse_args(argv)
-    if args.seeds is None:
-        args.seeds = 2 if args.quick else 5
-    if args.seeds < 1:
-        raise SystemExit(f"--seeds must be >= 1; got {args.seeds}.")
+    args = cli.flatten_seeds(build_parser(study).parse_args(argv))
+    if args.quick and not any(t == "--seeds" or t.startswith("--seeds=") for t in argv):
+        args.seeds = list(QUICK_SEEDS)
     import keras
 
     args.command = (f"KERAS_BACKEND={keras.backend.backend()} "
@@ -119,4 +110,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main))

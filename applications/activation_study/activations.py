@@ -15,6 +15,7 @@ in `keras.layers.PReLU`: `[1, 2]` gives one parameter set per Conv2D channel.
 import keras
 
 from keras_apalu.layers import APALU
+from applications.common.errors import UsageError
 
 #: Every activation name, in the order of tables and plots.
 ACTIVATIONS = (
@@ -51,7 +52,7 @@ def make_activation(name, shared_axes=None):
         return APALU(init="gelu", shared_axes=shared_axes)
     if name == "apalu_smooth":
         return APALU(smooth=True, shared_axes=shared_axes)
-    raise ValueError(
+    raise UsageError(
         f"Unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}."
     )
 
@@ -73,7 +74,7 @@ def check_names(names):
     names = tuple(names)
     unknown = [n for n in names if n not in ACTIVATIONS]
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"Unknown activation(s) {', '.join(unknown)}; choose from "
             f"{', '.join(ACTIVATIONS)}."
         )

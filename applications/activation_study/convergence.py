@@ -31,6 +31,7 @@ from applications.activation_study import compile_cache
 from applications.activation_study import fixed_batches
 from applications.activation_study.activations import ACTIVATIONS
 from applications.activation_study.activations import check_names
+from applications.common.errors import UsageError
 
 QUICK_ACTIVATIONS = ("relu", "apalu")
 
@@ -78,13 +79,13 @@ def settings_of(args):
             settings[key] = value
     settings["dataset"] = dataset
     if not 0.0 < settings["threshold"] <= 1.0:
-        raise ValueError(f"--threshold must lie in (0, 1]; got {settings['threshold']}.")
+        raise UsageError(f"--threshold must lie in (0, 1]; got {settings['threshold']}.")
     for key in ("width", "depth", "batch_size", "epochs", "image_size"):
         if key in settings and settings[key] < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}.")
+            raise UsageError(f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}.")
     names = args.activations or (QUICK_ACTIVATIONS if args.quick else ACTIVATIONS)
     settings["activations"] = list(check_names(names))
-    settings["seeds"] = list(range(args.seeds))
+    settings["seeds"] = list(args.seeds)
     settings["quick"] = bool(args.quick)
     return settings
 
@@ -213,8 +214,9 @@ def plot(table, settings, folder):
 def run(args):
     """Runs (or resumes) the study; returns the run folder."""
     from applications.activation_study import data as study_data
-    from applications.activation_study import runs
-    from applications.activation_study import stats
+    from applications.common import runs
+    from applications.activation_study import report
+    from applications.common import stats
 
     settings = settings_of(args)
     compile_cache.enable()
@@ -249,14 +251,14 @@ def run(args):
          f"Validation accuracy {threshold} within {settings['epochs']} epochs "
          "(the rest: not reached).\n\n" + counts),
         (f"Epochs to {threshold} validation accuracy (runs that reached it)",
-         stats.comparison_table({a: _reached(r["epochs_to_threshold"]) for a, r in table.items()},
+         report.comparison_table({a: _reached(r["epochs_to_threshold"]) for a, r in table.items()},
                                 "epochs", higher_is_better=False, digits=1)),
         (f"CPU seconds to {threshold} (process time, compilation excluded)",
-         stats.comparison_table({a: _reached(r["cpu_seconds_to_threshold"])
+         report.comparison_table({a: _reached(r["cpu_seconds_to_threshold"])
                                  for a, r in table.items()},
                                 "CPU s", higher_is_better=False, digits=2)),
         (f"Wall seconds to {threshold}",
-         stats.comparison_table({a: _reached(r["wall_seconds_to_threshold"])
+         report.comparison_table({a: _reached(r["wall_seconds_to_threshold"])
                                  for a, r in table.items()},
                                 "wall s", higher_is_better=False, digits=2)),
     ]
@@ -272,7 +274,7 @@ def run(args):
               f"({runs.describe_machine()}; a shared, busy machine: times are "
               f"noisy); {model_text}, "
               f"batch {settings['batch_size']}, {settings['epochs']} epochs per run")
-    stats.write_results(folder, f"Study 5: convergence speed on {settings['dataset']} "
+    report.write_results(folder, f"Study 5: convergence speed on {settings['dataset']} "
                                 f"(epochs and time to {threshold} validation accuracy)",
                         sections, {"settings": settings, "table": table, "runs": records},
                         args.command, budget)

@@ -28,8 +28,11 @@ import numpy as np
 
 from applications.activation_study import activations as act_lib
 from applications.activation_study import data as data_lib
-from applications.activation_study import runs
-from applications.activation_study import stats
+from applications.common import runs
+from applications.activation_study import report
+from applications.activation_study.ensemble import side_by_side_seeds
+from applications.common import stats
+from applications.common.errors import UsageError
 
 ARCHITECTURES = ("mlp", "cnn")
 
@@ -71,12 +74,12 @@ def settings_from(args):
             base[name] = value
     names = args.activations or (QUICK_ACTIVATIONS if args.quick else DEFAULT_ACTIVATIONS)
     base.update(activations=list(act_lib.check_names(names)),
-                seeds=int(args.seeds), dataset="digits", quick=bool(args.quick),
+                seeds=side_by_side_seeds(args.seeds), dataset="digits", quick=bool(args.quick),
                 optimizer="adam", initializer="glorot_uniform", init_seed=0)
     for name in ("mlp_depths", "cnn_depths"):
         base[name] = list(base[name])
         if any(d < 1 for d in base[name]):
-            raise ValueError(f"{name} must be >= 1; got {base[name]}.")
+            raise UsageError(f"{name} must be >= 1; got {base[name]}.")
     return base
 
 
@@ -98,7 +101,7 @@ def _job(settings, data, arch, activation, depth):
         build = models.mlp_layers if arch == "mlp" else models.cnn_layers
         width = settings[f"{arch}_width"]
         keras.utils.set_random_seed(settings["init_seed"])
-        names = [f"seed{s}" for s in range(settings["seeds"])]
+        names = [f"seed{s}" for s in settings["seeds"]]
         net = SideBySide(task["x_train"].shape[1:],
                          [(name, build(10, width, depth, activation)) for name in names])
         n = settings["grad_samples"]
@@ -138,7 +141,7 @@ def _collect(settings, records):
         for depth in _depths(settings, arch):
             for activation in settings["activations"]:
                 seeds = records[_key(arch, activation, depth)]["seeds"]
-                entries = [seeds[f"seed{s}"] for s in range(settings["seeds"])]
+                entries = [seeds[f"seed{s}"] for s in settings["seeds"]]
                 table.setdefault(arch, {}).setdefault(depth, {})[activation] = {
                     "train_loss": [r["train_loss"] for r in entries],
                     "train_accuracy": [r["train_accuracy"] for r in entries],
@@ -264,7 +267,7 @@ def run(args):
         for depth in sorted({min(depths), max(depths)}):
             sections.append((
                 f"{arch.upper()} depth {depth}: final training loss, Welch tests",
-                stats.comparison_table(
+                report.comparison_table(
                     {a: table[arch][depth][a]["train_loss"] for a in settings["activations"]},
                     "final training loss", higher_is_better=False)))
         sections.append((
@@ -285,14 +288,14 @@ def run(args):
         f"Digits 8x8 (1077 train / 360 test images), Adam lr "
         f"{settings['learning_rate']}, batch {settings['batch_size']}, "
         f"{settings['epochs']} epochs, Glorot-uniform kernels, zero biases, no "
-        f"normalisation or residuals; {settings['seeds']} seeds (seeds differ "
+        f"normalisation or residuals; {len(settings['seeds'])} seeds (seeds differ "
         f"in the initial weights; the seeds of one activation and depth are "
         f"trained side by side as branches of one Keras model, "
         f"`ensemble.SideBySide`, so they share the batch order; data split "
         f"fixed). Gradient norms on the first "
         f"{settings['grad_samples']} training images.")
     sections.insert(0, ("Set-up", settings_text))
-    stats.write_results(folder, "Study 1: depth and gradient flow", sections,
+    report.write_results(folder, "Study 1: depth and gradient flow", sections,
                         {"settings": settings, "table": {
                             arch: {str(d): v for d, v in by_depth.items()}
                             for arch, by_depth in table.items()}},

@@ -16,7 +16,27 @@ import keras
 import numpy as np
 from keras import ops
 
-from applications.neural_ode.vjp import value_and_grad
+from applications.common.errors import UsageError
+from applications.common.vjp import value_and_grad
+
+
+def side_by_side_seeds(seeds):
+    """Checks the seeds of a side-by-side study: `[0, ..., N-1]`.
+
+    The branches draw their initial weights one after another from one
+    random stream (seeded once), so seed `s` is the `s`-th branch of a
+    configuration and a set of seeds must be `0-(N-1)`.
+
+    Raises:
+        UsageError: other seeds (e.g. `--seeds 5-9`).
+    """
+    seeds = list(seeds)
+    if seeds != list(range(len(seeds))):
+        raise UsageError(
+            f"--seeds {' '.join(map(str, seeds))}: this study trains its seeds side by "
+            "side from one random stream, so its seeds are 0-(N-1)",
+            hint=f"use --seeds 0-{max(len(seeds), 1) - 1} (N = {len(seeds)} seeds)")
+    return seeds
 
 
 class SideBySide:

@@ -28,6 +28,7 @@ import numpy as np
 from applications.activation_study import compile_cache
 from applications.activation_study import fixed_batches
 from applications.activation_study.activations import check_names
+from applications.common.errors import UsageError
 
 #: Fractions of the training signers, full mode.
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
@@ -74,14 +75,14 @@ def settings_of(args):
             settings[key] = list(value) if isinstance(value, (list, tuple)) else value
     for fraction in settings["fractions"]:
         if not 0.0 < fraction <= 1.0:
-            raise ValueError(f"--fractions must lie in (0, 1]; got {fraction}.")
+            raise UsageError(f"--fractions must lie in (0, 1]; got {fraction}.")
     if settings["image_size"] < 2 ** len(settings["widths"]):
-        raise ValueError(
+        raise UsageError(
             f"--image-size {settings['image_size']} is too small for "
             f"{len(settings['widths'])} pooling blocks.")
     names = args.activations or (QUICK_ACTIVATIONS if args.quick else DEFAULT_ACTIVATIONS)
     settings["activations"] = list(check_names(names))
-    settings["seeds"] = list(range(args.seeds))
+    settings["seeds"] = list(args.seeds)
     settings["quick"] = bool(args.quick)
     return settings
 
@@ -205,7 +206,7 @@ def plot(table, settings, folder):
     """`accuracy_vs_fraction.png` and `gap_vs_fraction.png` (mean ± std over seeds)."""
     from matplotlib.figure import Figure
 
-    from applications.activation_study.stats import summarize
+    from applications.common.stats import summarize
 
     fractions = settings["fractions"]
     paths = []
@@ -236,8 +237,8 @@ def plot(table, settings, folder):
 def run(args):
     """Runs (or resumes) the study; returns the run folder."""
     from applications.activation_study import data as study_data
-    from applications.activation_study import runs
-    from applications.activation_study import stats
+    from applications.common import runs
+    from applications.activation_study import report
 
     settings = settings_of(args)
     compile_cache.enable()
@@ -272,10 +273,10 @@ def run(args):
         heading = (f"{fraction:.0%} of the training signers "
                    f"({images[0]}-{images[-1]} training images)")
         text = ("Test accuracy (final weights):\n\n"
-                + stats.comparison_table({a: r["test_accuracy"] for a, r in rows.items()},
+                + report.comparison_table({a: r["test_accuracy"] for a, r in rows.items()},
                                          "test accuracy", higher_is_better=True)
                 + "\n\nTrain - test accuracy gap (lower: less overfitting):\n\n"
-                + stats.comparison_table({a: r["gap"] for a, r in rows.items()},
+                + report.comparison_table({a: r["gap"] for a, r in rows.items()},
                                          "gap", higher_is_better=False))
         sections.append((heading, text))
     sections.append(("Training accuracy (mean over seeds)", train_accuracy_table(table, settings)))
@@ -289,7 +290,7 @@ def run(args):
               f"{settings['steps_per_epoch']} steps of batch {settings['batch_size']} "
               f"per run, {settings['image_size']}x{settings['image_size']} grey images, "
               f"widths {settings['widths']}")
-    stats.write_results(folder, "Study 3: limited data (fractions of the training signers)",
+    report.write_results(folder, "Study 3: limited data (fractions of the training signers)",
                         sections, {"settings": settings, "table": table, "runs": records},
                         args.command, budget)
     return folder.path

@@ -25,6 +25,7 @@ from applications.activation_study import compile_cache
 from applications.activation_study import fixed_batches
 from applications.activation_study.activations import ACTIVATIONS
 from applications.activation_study.activations import check_names
+from applications.common.errors import UsageError
 
 DATASETS = ("diabetes", "synthetic")
 QUICK_ACTIVATIONS = ("relu", "apalu")
@@ -61,10 +62,10 @@ def settings_of(args):
             settings[key] = list(value) if isinstance(value, (list, tuple)) else value
     for key in ("width", "depth", "batch_size", "max_epochs", "patience"):
         if settings[key] < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}.")
+            raise UsageError(f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}.")
     names = args.activations or (QUICK_ACTIVATIONS if args.quick else ACTIVATIONS)
     settings["activations"] = list(check_names(names))
-    settings["seeds"] = list(range(args.seeds))
+    settings["seeds"] = list(args.seeds)
     settings["quick"] = bool(args.quick)
     return settings
 
@@ -78,7 +79,7 @@ def load(name, settings):
     if name == "synthetic":
         return data.synthetic_regression(seed=0, n=settings["synthetic_n"],
                                          noise=settings["synthetic_noise"])
-    raise ValueError(f"Unknown dataset {name!r}; choose from {', '.join(DATASETS)}.")
+    raise UsageError(f"Unknown dataset {name!r}; choose from {', '.join(DATASETS)}.")
 
 
 def train_run(data, activation, seed, settings):
@@ -137,7 +138,7 @@ def plot(table, settings, folder):
     """`test_mse.png`: one bar per activation (mean ± std over seeds), one panel per dataset."""
     from matplotlib.figure import Figure
 
-    from applications.activation_study.stats import summarize
+    from applications.common.stats import summarize
 
     datasets = settings["datasets"]
     figure = Figure(figsize=(5 * len(datasets), 4), layout="constrained")
@@ -163,8 +164,9 @@ def plot(table, settings, folder):
 
 def run(args):
     """Runs (or resumes) the study; returns the run folder."""
-    from applications.activation_study import runs
-    from applications.activation_study import stats
+    from applications.common import runs
+    from applications.activation_study import report
+    from applications.common import stats
 
     settings = settings_of(args)
     compile_cache.enable()
@@ -199,7 +201,7 @@ def run(args):
     for dataset in settings["datasets"]:
         rows = table[dataset]
         text = (descriptions[dataset] + ".\n\n"
-                + stats.comparison_table({a: r["test_mse"] for a, r in rows.items()},
+                + report.comparison_table({a: r["test_mse"] for a, r in rows.items()},
                                          "test MSE", higher_is_better=False)
                 + "\n\nBest epoch (early stopping), mean over seeds: "
                 + ", ".join(f"{a} {stats.summarize(r['best_epoch'])['mean']:.0f}"
@@ -213,7 +215,7 @@ def run(args):
               f"({runs.describe_machine()}); MLP {settings['depth']} x "
               f"{settings['width']}, batch {settings['batch_size']}, at most "
               f"{settings['max_epochs']} epochs, patience {settings['patience']}")
-    stats.write_results(folder, "Study 4: regression (test MSE)", sections,
+    report.write_results(folder, "Study 4: regression (test MSE)", sections,
                         {"settings": settings, "table": table, "runs": records},
                         args.command, budget)
     return folder.path

@@ -28,8 +28,11 @@ import numpy as np
 
 from applications.activation_study import activations as act_lib
 from applications.activation_study import data as data_lib
-from applications.activation_study import runs
-from applications.activation_study import stats
+from applications.common import runs
+from applications.activation_study import report
+from applications.activation_study.ensemble import side_by_side_seeds
+from applications.common import stats
+from applications.common.errors import UsageError
 
 #: Name -> (a initializer, b initializer) as keras.initializers configs.
 STARTS = {
@@ -77,8 +80,8 @@ def settings_from(args):
             base[name] = list(value) if isinstance(value, (list, tuple)) else value
     references = list(act_lib.check_names(args.activations or act_lib.REFERENCES))
     if any(lr <= 0 for lr in base["learning_rates"]):
-        raise ValueError(f"learning rates must be > 0; got {base['learning_rates']}.")
-    base.update(references=references, seeds=int(args.seeds), dataset="digits",
+        raise UsageError(f"learning rates must be > 0; got {base['learning_rates']}.")
+    base.update(references=references, seeds=side_by_side_seeds(args.seeds), dataset="digits",
                 quick=bool(args.quick), init_seed=0, floor=FLOOR)
     return base
 
@@ -133,7 +136,7 @@ def _job(settings, data, learning_rate):
         keras.utils.set_random_seed(settings["init_seed"])
         branches = []
         for config in configurations(settings):
-            for seed in range(settings["seeds"]):
+            for seed in settings["seeds"]:
                 branches.append((_branch_name(config, seed),
                                  _branch_layers(settings, config)))
         net = SideBySide(data["x_train"].shape[1:], branches)
@@ -182,7 +185,7 @@ def _collect(settings, records):
     for config in configurations(settings):
         for lr in settings["learning_rates"]:
             branches = records[_key(lr)]["branches"]
-            entries = [branches[_branch_name(config, s)] for s in range(settings["seeds"])]
+            entries = [branches[_branch_name(config, s)] for s in settings["seeds"]]
             cell = {"test_accuracy": [e["test_accuracy"] for e in entries],
                     "train_loss": [e["train_loss"] for e in entries]}
             if "a_final" in entries[0]:
@@ -247,7 +250,7 @@ def _plot_heatmap(table, settings, path):
     axis.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
     axis.set_yticks(range(len(configs)), configs)
     axis.set_xlabel("Adam learning rate")
-    axis.set_title(f"test accuracy, digits (mean ± std, {settings['seeds']} seeds)")
+    axis.set_title(f"test accuracy, digits (mean ± std, {len(settings['seeds'])} seeds)")
     figure.colorbar(image, ax=axis)
     figure.savefig(path, dpi=110)
 
@@ -292,12 +295,12 @@ def run(args):
         f"{settings['hidden']} hidden Dense({settings['width']}) layers, one "
         f"a and b per unit; Glorot-uniform kernels; Adam, batch "
         f"{settings['batch_size']}, {settings['epochs']} epochs, no schedule; "
-        f"{settings['seeds']} seeds (initial weights and drawn a, b; batch "
+        f"{len(settings['seeds'])} seeds (initial weights and drawn a, b; batch "
         f"order shared: all starts and seeds at one learning rate are the "
         f"branches of one Keras model). Accuracy of the final weights."))]
     sections.append(("Test accuracy (mean ± std over seeds)", _heatmap_table(table, settings)))
     for lr in settings["learning_rates"]:
-        sections.append((f"Learning rate {lr:g}: Welch tests", stats.comparison_table(
+        sections.append((f"Learning rate {lr:g}: Welch tests", report.comparison_table(
             {c: table[c][lr]["test_accuracy"] for c in configurations(settings)},
             "test accuracy", higher_is_better=True,
             references=tuple(settings["references"][:2]))))
@@ -311,11 +314,11 @@ def run(args):
         _plot_heatmap(table, settings, folder.path / "accuracy_heatmap.png")
         _plot_parameters(table, settings, folder.path / "apalu_parameters.png")
     compute = runs.compute_seconds(records)
-    budget = (f"{len(jobs)} jobs ({len(configurations(settings)) * settings['seeds']} "
+    budget = (f"{len(jobs)} jobs ({len(configurations(settings)) * len(settings['seeds'])} "
               f"networks each), {compute / 60:.1f} min of compute summed over jobs "
               f"(this invocation {(time.perf_counter() - start) / 60:.1f} min wall), "
               f"{runs.describe_machine()}; shared, noisy machine.")
-    stats.write_results(
+    report.write_results(
         folder, "Study 2: initialisation and learning-rate sensitivity", sections,
         {"settings": settings,
          "table": {c: {f"{lr:g}": v for lr, v in by_lr.items()} for c, by_lr in table.items()}},

@@ -217,6 +217,33 @@ def writable_folder(path, flag="--run-dir"):
     return path
 
 
+def seed_count_form(rest):
+    """For `deprecated_flags`: the old count form `--seeds N` (one integer
+    N > 0 alone) reads as `--seeds 0-(N-1)`; anything else is kept.
+
+    Use as `renames={"--seeds": seed_count_form}` in applications whose
+    `--seeds` was a count.
+    """
+    values = []
+    for token in rest:
+        if token.startswith("-") and not token.lstrip("-").isdigit():
+            break
+        values.append(token)
+    if len(values) == 1 and values[0].isdigit() and int(values[0]) > 0:
+        return ["--seeds", f"0-{int(values[0]) - 1}"], 1
+    return None
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose usage errors are two lines (the
+    problem and where the help is) instead of the whole usage text; exit
+    status 2. Sub-parsers made with `add_subparsers` inherit it."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message}\n"
+                     f"hint: see {self.prog} --help\n")
+
+
 def select_backend(argv):
     """Sets `KERAS_BACKEND` from `--backend` and checks it before keras loads.
 

@@ -5,16 +5,22 @@ Tasks:
     ct      sparse-view CT of the Shepp-Logan phantom through the Radon
             transform, at each --angles count, with FBP (iradon) as baseline
 
-Each writes a table (mean +- std over seeds), reconstructions, error maps and
-PSNR curves into the run folder, and resumes an interrupted run. `--quick`
-is a smoke run (16x16, 20 steps, one seed). `--backend` picks
-the Keras backend when KERAS_BACKEND is not set.
+Each writes a table (mean ± std over seeds), reconstructions, error maps and
+PSNR curves into `<run-dir>/image` or `<run-dir>/ct-<angles>` (default
+run folder runs/implicit_fields), one record per finished run under its
+`per_run/`, and resumes an interrupted run (rerun the same command).
+`--quick` is a smoke run (16x16, 20 steps, one seed). `--seeds` takes seeds
+and ranges (`--seeds 0-2`). `--backend` picks the Keras backend when
+KERAS_BACKEND is not set; `--quiet` hides the progress bars, `--verbose`
+shows tracebacks and native logs. Exit status: 0 done, 1 failed, 2 bad usage
+or input, 130 interrupted (rerun to resume).
 """
 
 import argparse
-import os
+import shlex
 import sys
 
+from applications.common import cli
 from applications.implicit_fields.models import MODELS
 
 DEFAULTS = {
@@ -32,21 +38,22 @@ QUICK = {"size": 16, "steps": 20, "params": 1500, "seeds": [0],
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m applications.implicit_fields", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
+    parser.add_argument("--backend", choices=cli.BACKENDS,
                         help="Keras backend (if KERAS_BACKEND is not set)")
     sub = parser.add_subparsers(dest="task", required=True)
     for task in ("image", "ct"):
         p = sub.add_parser(task, help=__doc__.split("\n")[4 if task == "image" else 5].strip())
-        p.add_argument("--run-dir", default="runs/implicit-fields",
-                       help="output folder; the task writes into <run-dir>/"
-                       + ("image" if task == "image" else "ct-<angles>")
-                       + " (resumed if it holds finished runs)")
+        p.add_argument("--backend", choices=cli.BACKENDS, default=None,
+                       help="Keras backend (if KERAS_BACKEND is not set)")
+        cli.add_common_arguments(p, run_dir=cli.default_run_dir("implicit_fields"),
+                                 seeds=DEFAULTS[task]["seeds"], quick=True, quiet=True)
+        p.set_defaults(seeds=None)
         p.add_argument("--models", nargs="+", default=list(MODELS),
-                       choices=MODELS, help="models to compare")
-        p.add_argument("--seeds", nargs="+", type=int, help="seeds")
+                       choices=MODELS, metavar="MODEL",
+                       help=f"models to compare (default: all of {', '.join(MODELS)})")
         p.add_argument("--size", type=int, help="image side in pixels")
         p.add_argument("--steps", type=int, help="full-batch Adam steps")
         p.add_argument("--params", type=int,
@@ -54,11 +61,8 @@ def parse(argv):
         p.add_argument("--eval-every", type=int, help="steps between evaluations")
         p.add_argument("--learning-rate", type=float,
                        help="one peak rate for all models (default: per model)")
-        p.add_argument("--quick", action="store_true",
-                       help="smoke run: 16x16, 20 steps, 1 seed, ~1.5k parameters")
         p.add_argument("--no-plots", dest="plots", action="store_false",
                        help="skip the PNG figures")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
         if task == "image":
             p.add_argument("--batch-pixels", type=int,
                            help="pixels per step (a random mini-batch); "
@@ -66,7 +70,7 @@ def parse(argv):
         if task == "ct":
             p.add_argument("--angles", nargs="+", type=int, default=[50, 100],
                            help="numbers of projection angles over 180 degrees")
-    args = parser.parse_args(argv)
+    args = cli.flatten_seeds(parser.parse_args(argv))
     base = QUICK if args.quick else DEFAULTS[args.task]
     for key, value in base.items():
         if getattr(args, key) is None:
@@ -80,14 +84,20 @@ def parse(argv):
 
 
 def main(argv=None):
-    args = parse(sys.argv[1:] if argv is None else argv)
-    if args.backend and "KERAS_BACKEND" not in os.environ:
-        os.environ["KERAS_BACKEND"] = args.backend
+    """Parses `argv`, runs (or resumes) the task; returns 0.
+
+    Raises:
+        SystemExit: `--help` (0) or a usage error (2).
+        UsageError: a run folder made with other settings, or one that
+            cannot be written.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cli.select_backend(argv)
+    args = parse(argv)
     from applications.implicit_fields.compare import compare
     from applications.implicit_fields.compare import table
 
-    command = "python -m applications.implicit_fields " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+    command = "python -m applications.implicit_fields " + shlex.join(argv)
 
     for angles in (args.angles if args.task == "ct" else [None]):
         rows = compare(args.task, args.run_dir, args.models, args.seeds,
@@ -103,4 +113,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -1,11 +1,13 @@
 """The comparison: every model x seed on one task, resumable, with a table.
 
-Each (model, seed) run writes `<task_dir>/per_run/<model>_seed<seed>.json` (its
-scores, curve and settings) and `.npy` (its image) when it finishes; runs
-whose files exist are reused, so an interrupted comparison resumes where it
-stopped, and a run with other settings in the same folder is refused. The
-summary is rewritten from all finished runs: `results.md` (table, mean +- std
-over seeds), `results.json`, and the pictures of `plots.py`.
+The task folder is a run store (`applications.common.runs`) pinned to the
+task's settings: each (model, seed) run writes its record (scores and curve)
+to `<task_dir>/per_run/<model>_seed<seed>.json` and its image beside it
+(`.npy`) when it finishes; finished runs are reused, so an interrupted
+comparison resumes where it stopped, and a folder made with other settings
+is refused. The summary is rewritten from all finished runs: `results.md`
+(table, mean ± std over seeds), `results.json` (the table's and the curves'
+numbers), and the pictures of `plots.py`.
 """
 
 import datetime
@@ -15,6 +17,8 @@ import platform
 
 import numpy as np
 
+from applications.common import runs
+from applications.common import stats
 from applications.implicit_fields import data
 from applications.implicit_fields import models
 from applications.implicit_fields import projection as radon
@@ -24,10 +28,6 @@ from applications.implicit_fields import projection as radon
 #: 32x32 cameraman, 4,000 weights, 300 steps (docs/implicit_fields.md).
 LEARNING_RATES = {"lrnn_sin": 1e-2, "lrnn_apalu": 1e-2, "siren": 3e-3,
                   "relu_ff": 1e-2, "apalu_mlp": 1e-2}
-
-_SETTINGS = ("task", "size", "steps", "params", "learning_rate", "angles",
-             "eval_every", "batch_pixels", "backend")
-
 
 def task_signals(task, size, angles=None, cache_dir=None):
     """`(truth, target, projection or None, theta or None)` of a task."""
@@ -52,39 +52,30 @@ def _cache_dir():
     return pathlib.Path(home).expanduser() / "implicit_fields"
 
 
-def _write_json(path, content):
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(content, indent=1))
-    tmp.replace(path)
-
-
 def _own_rate(settings, model_name):
     """The learning rate `settings` gives `model_name`."""
     rate = settings["learning_rate"]
     return rate.get(model_name) if isinstance(rate, dict) else rate
 
 
-def run_one(task_dir, settings, model_name, seed, signals, verbose=True):
-    """Trains one (model, seed) unless its result exists; returns the result."""
+def run_key(model_name, seed):
+    """The run store's key of one (model, seed) run."""
+    return f"{model_name}_seed{seed}"
+
+
+def run_one(folder, settings, model_name, seed, signals, verbose=True):
+    """Trains one (model, seed) unless its record exists; returns the record.
+
+    The reconstruction is kept beside the record as
+    `per_run/<model>_seed<seed>.npy` (float16), written before the record.
+    """
     import keras
 
     from applications.implicit_fields.fit import fit
 
-    runs = pathlib.Path(task_dir) / "per_run"
-    path = runs / f"{model_name}_seed{seed}.json"
-    if path.exists():
-        result = json.loads(path.read_text())
-        changed = [k for k in _SETTINGS
-                   if k not in ("backend", "learning_rate")
-                   and result["settings"].get(k) != settings.get(k)]
-        if (_own_rate(result["settings"], model_name)
-                != _own_rate(settings, model_name)):
-            changed.append("learning_rate")
-        if changed:
-            raise ValueError(
-                f"{path} was run with other settings ({', '.join(changed)}); "
-                "use another --run-dir for new settings.")
-        return result
+    key = run_key(model_name, seed)
+    if folder.has(key):
+        return folder.get(key)
     truth, target, projection, _ = signals
     keras.backend.clear_session()
     network, width = models.build(model_name, settings["params"], seed,
@@ -96,61 +87,71 @@ def run_one(task_dir, settings, model_name, seed, signals, verbose=True):
               _own_rate(settings, model_name),
               settings["eval_every"], projection=projection, verbose=verbose,
               batch_pixels=settings.get("batch_pixels"), seed=seed)
-    runs.mkdir(parents=True, exist_ok=True)
-    np.save(runs / f"{model_name}_seed{seed}.npy", out.pop("image").astype("float16"))
-    result = {"model": model_name, "seed": seed, "width": width,
-              "params": models.trainable_count(network), "settings": settings,
-              **out}
-    _write_json(path, result)
-    return result
-
-
-def _std(values):
-    """Sample standard deviation over seeds (0 for a single seed)."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    np.save(folder.side_file(key, ".npy"), out.pop("image").astype("float16"))
+    record = {"model": model_name, "seed": seed, "width": width,
+              "params": models.trainable_count(network),
+              "backend": keras.backend.backend(), **out}
+    folder.put(key, record)
+    return record
 
 
 def summarize(results, baseline=None):
-    """Rows `{model, params, psnr, psnr_std, ssim, ssim_std, seeds, seconds}`.
+    """Rows `{model, params, psnr, psnr_std, ssim, ssim_std, seeds, seconds,
+    psnr_values, ssim_values}`.
 
-    `*_std` is the sample standard deviation over seeds (ddof=1).
+    `*_std` is the sample standard deviation over seeds (ddof=1; NaN for a
+    single seed, see `applications.common.stats`).
     """
     rows = []
     for name in dict.fromkeys(r["model"] for r in results):
         mine = [r for r in results if r["model"] == name]
-        psnr = np.array([r["psnr"] for r in mine])
-        ssim = np.array([r["ssim"] for r in mine])
+        psnr = [r["psnr"] for r in mine]
+        ssim = [r["ssim"] for r in mine]
         rows.append({"model": name, "params": mine[0]["params"],
-                     "psnr": float(psnr.mean()), "psnr_std": _std(psnr),
-                     "ssim": float(ssim.mean()), "ssim_std": _std(ssim),
-                     "seeds": len(mine),
-                     "seconds": float(np.mean([r["seconds"] for r in mine]))})
+                     "psnr": stats.mean(psnr), "psnr_std": stats.std(psnr),
+                     "ssim": stats.mean(ssim), "ssim_std": stats.std(ssim),
+                     "seeds": len(mine), "psnr_values": psnr, "ssim_values": ssim,
+                     "seconds": stats.mean([r["seconds"] for r in mine])})
     if baseline is not None:
         rows.append({"model": "fbp (iradon)", "params": 0, "psnr": baseline[0],
-                     "psnr_std": 0.0, "ssim": baseline[1], "ssim_std": 0.0,
-                     "seeds": 1, "seconds": 0.0})
+                     "psnr_std": None, "ssim": baseline[1], "ssim_std": None,
+                     "seeds": 0, "psnr_values": [baseline[0]],
+                     "ssim_values": [baseline[1]], "seconds": 0.0})
     return rows
 
 
 def table(rows, title):
+    """The markdown table of `summarize` rows: mean ± std over seeds
+    (`(n=1)` for one seed; the deterministic FBP baseline shows its value)."""
     lines = [f"### {title}", "",
              "| model | parameters | PSNR (dB) | SSIM | seeds | s per run |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['params']:,} | {r['psnr']:.2f} +- "
-            f"{r['psnr_std']:.2f} | {r['ssim']:.4f} +- {r['ssim_std']:.4f} | "
-            f"{r['seeds']} | {r['seconds']:.0f} |")
+        if r["seeds"] == 0:       # the baseline: one deterministic value
+            psnr, ssim, seeds = f"{r['psnr']:.2f}", f"{r['ssim']:.4f}", "-"
+        else:
+            psnr = stats.format_mean_std(r["psnr_values"], 2)
+            ssim = stats.format_mean_std(r["ssim_values"], 4)
+            seeds = r["seeds"]
+        lines.append(f"| {r['model']} | {r['params']:,} | {psnr} | {ssim} | "
+                     f"{seeds} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
 
-def _write_summary(task_dir, rows, title, meta, command):
-    _write_json(task_dir / "results.json", {"meta": meta, "rows": rows})
+def _write_summary(folder, rows, title, meta, command, results):
+    # results.json holds every number of the table and the curves' plot, so
+    # the summary needs no per-run file.
+    runs_summary = [{k: v for k, v in r.items() if k != "settings"} for r in results]
+    folder.write_text("results.json", json.dumps(
+        {"meta": meta, "rows": rows, "runs": runs_summary}, indent=1))
     text = table(rows, title) + "\n\n"
     if command:
         text += f"Command: `{command}`\n\n"
-    text += f"Settings: `{json.dumps(meta)}`\n"
-    (task_dir / "results.md").write_text(text)
+    text += f"Settings: `{json.dumps(meta)}`\n\n"
+    text += ("The records of the single runs (and their reconstructions) are in "
+             "the run folder's `per_run/`; rerunning the command there rebuilds "
+             "this summary without training again.\n")
+    folder.write_text("results.md", text)
 
 
 def compare(task, run_dir, model_names, seeds, size, steps, params,
@@ -170,12 +171,11 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
 
     run_dir = pathlib.Path(run_dir)
     task_dir = run_dir / (task if task == "image" else f"ct-{angles}")
-    task_dir.mkdir(parents=True, exist_ok=True)
     settings = {"task": task, "size": size, "steps": steps, "params": params,
                 "angles": angles, "eval_every": eval_every,
                 "learning_rate": learning_rate or LEARNING_RATES,
-                "batch_pixels": batch_pixels,
-                "backend": keras.backend.backend()}
+                "batch_pixels": batch_pixels}
+    folder = runs.RunFolder(task_dir, settings)
     signals = task_signals(task, size, angles, cache_dir=_cache_dir())
     truth, _, _, theta = signals
     baseline = baseline_image = None
@@ -191,19 +191,19 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),
             "machine": f"{platform.machine()}, {platform.processor() or ''}".strip(", "),
-            **settings}
+            "backend": keras.backend.backend(), **settings}
     results = []
     # Seed-major, so that an interrupted comparison has every model's first
     # seed; the table is rewritten after every run.
     for seed in seeds:
         for model_name in model_names:
-            results.append(run_one(task_dir, settings, model_name, seed,
+            results.append(run_one(folder, settings, model_name, seed,
                                    signals, verbose=verbose))
             results.sort(key=lambda r: (model_names.index(r["model"]), r["seed"]))
             rows = summarize(results, baseline)
-            _write_summary(task_dir, rows, title, meta, command)
+            _write_summary(folder, rows, title, meta, command, results)
     if plots:
-        images = {name: np.load(task_dir / "per_run" / f"{name}_seed{seeds[0]}.npy")
+        images = {name: np.load(folder.side_file(run_key(name, seeds[0]), ".npy"))
                   .astype(np.float64) for name in model_names}
         if baseline_image is not None:
             images = {"fbp (iradon)": baseline_image, **images}

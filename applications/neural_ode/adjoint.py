@@ -18,7 +18,7 @@ equation's right-hand side jumps wherever a pre-activation crosses the kink.
 from keras import ops
 
 from applications.neural_ode.solvers import odeint
-from applications.neural_ode.vjp import vjp
+from applications.common.vjp import vjp
 
 
 def adjoint_gradients(field_fn, theta, h1, grad_h1, t0, t1, method="rk4",

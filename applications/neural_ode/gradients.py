@@ -11,7 +11,7 @@ from keras import ops
 
 from applications.neural_ode import model
 from applications.neural_ode.adjoint import adjoint_gradients
-from applications.neural_ode.vjp import value_and_grad, vjp
+from applications.common.vjp import value_and_grad, vjp
 
 GRADIENT_METHODS = ("backprop", "adjoint")
 

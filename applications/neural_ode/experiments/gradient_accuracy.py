@@ -25,7 +25,7 @@ from applications.neural_ode.experiments import store as st
 @dataclasses.dataclass
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
-    seeds: int = 3
+    seeds: tuple = (0, 1, 2)
     width: int = 16
     samples: int = 32
     steps: tuple = (2, 4, 8, 16, 32)
@@ -35,7 +35,7 @@ class Settings:
 
     @classmethod
     def quick(cls):
-        return cls(seeds=2, width=3, samples=10, steps=(1, 2), reference_steps=8,
+        return cls(seeds=(0, 1), width=3, samples=10, steps=(1, 2), reference_steps=8,
                    tolerances=(1e-2,))
 
 
@@ -85,7 +85,7 @@ def summarize(s, runs, run_store):
 
     def collect(activation, field):
         return np.array([runs[st.cell_key(activation, seed)][field]
-                         for seed in range(s.seeds)])
+                         for seed in s.seeds])
 
     rows, dopri_rows = [], []
     panels = {"adjoint": {}, "backprop": {}, "adjoint_vs_backprop": {}}
@@ -109,7 +109,7 @@ def summarize(s, runs, run_store):
         f"Relative gradient error ||g - g_ref|| / ||g_ref|| over all parameters; "
         f"g_ref = backprop through RK4 with {s.reference_steps} steps (float64). "
         f"Width {s.width}, {s.samples} digits, T = {s.horizon}, "
-        f"mean +- std over {s.seeds} seeds. Order = fitted slope of log error vs "
+        f"mean ± std over {len(s.seeds)} seeds. Order = fitted slope of log error vs "
         f"log steps over the last three step counts (RK4: 4 when smooth).\n\n"
         + st.markdown_table(
             ["activation", f"adjoint RK4, N={n0}", f"adjoint RK4, N={n1}",
@@ -119,7 +119,7 @@ def summarize(s, runs, run_store):
                              "backward steps"], dopri_rows)
     )
     run_store.write_text("results.md", text)
-    plots.curves(run_store.run_dir / "gradient_error.png", [
+    plots.curves(run_store.path / "gradient_error.png", [
         ("adjoint RK4 vs reference", "relative gradient error", panels["adjoint"]),
         ("backprop RK4 vs reference", "relative gradient error", panels["backprop"]),
         ("adjoint vs backprop, same N", "relative difference", panels["adjoint_vs_backprop"]),

@@ -27,7 +27,7 @@ from applications.neural_ode.experiments import store as st
 @dataclasses.dataclass
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
-    seeds: int = 3
+    seeds: tuple = (0, 1, 2)
     widths: tuple = (16, 32, 64, 128, 256)
     samples: int = 20
     steps: int = 4
@@ -37,7 +37,7 @@ class Settings:
 
     @classmethod
     def quick(cls):
-        return cls(seeds=2, widths=(2, 4), samples=10, steps=1, train_steps=1)
+        return cls(seeds=(0, 1), widths=(2, 4), samples=10, steps=1, train_steps=1)
 
 
 def _params(outer, theta):
@@ -49,7 +49,7 @@ def empirical_ntk(config, outer, theta, x, steps):
     import keras
 
     from applications.neural_ode import model
-    from applications.neural_ode.vjp import vjp
+    from applications.common.vjp import vjp
 
     names, values = _params(outer, theta)
     n_outer = len(outer)
@@ -77,7 +77,7 @@ def gradient_descent(config, outer, theta, x, target, steps, learning_rate, solv
     import keras
 
     from applications.neural_ode import activations, model
-    from applications.neural_ode.vjp import value_and_grad
+    from applications.common.vjp import value_and_grad
 
     names, values = _params(outer, theta)
     n_outer = len(outer)
@@ -144,7 +144,7 @@ def summarize(s, runs, run_store):
     panels = {k: {} for k in fields}
     rows = []
     for a in s.activations:
-        values = {k: np.array([runs[st.cell_key(a, seed)][k] for seed in range(s.seeds)])
+        values = {k: np.array([runs[st.cell_key(a, seed)][k] for seed in s.seeds])
                   for k in fields}
         for k in fields:
             panels[k][a] = (widths, values[k])
@@ -160,8 +160,8 @@ def summarize(s, runs, run_store):
     text = (
         "# Empirical NTK at initialisation and its drift in training\n\n"
         f"Scalar-output neural ODE (RK4, {s.steps} steps, T = {s.horizon}, {s.dtype}) on "
-        f"{s.samples} digits; K = J J^T over all parameters; mean +- std over "
-        f"{s.seeds} seeds. Distance = ||K_m - K_{w1}||_F / ||K_{w1}||_F (same seed). Drift "
+        f"{s.samples} digits; K = J J^T over all parameters; mean ± std over "
+        f"{len(s.seeds)} seeds. Distance = ||K_m - K_{w1}||_F / ||K_{w1}||_F (same seed). Drift "
         f"= ||K_S - K_0||_F / ||K_0||_F after S = {s.train_steps} full-batch gradient "
         f"descent steps (step n / lambda_max(K_0)) on 0.5 mean (f - y)^2, y = +-1 "
         f"(digit >= 5); loss ratio = final / initial loss at m = {w1}.\n\n"
@@ -171,7 +171,7 @@ def summarize(s, runs, run_store):
              f"drift, m={w1}", f"loss ratio, m={w1}"], rows)
     )
     run_store.write_text("results.md", text)
-    plots.curves(run_store.run_dir / "ntk.png", [
+    plots.curves(run_store.path / "ntk.png", [
         ("smallest NTK eigenvalue at init", "lambda_min(K)", panels["lambda_min"]),
         (f"distance to the m={w1} NTK", "relative Frobenius distance",
          panels["distance_to_widest"]),

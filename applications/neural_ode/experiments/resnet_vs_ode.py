@@ -19,7 +19,7 @@ from applications.neural_ode.experiments.gradient_accuracy import _flat, _relati
 @dataclasses.dataclass
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
-    seeds: int = 5
+    seeds: tuple = (0, 1, 2, 3, 4)
     width: int = 32
     samples: int = 64
     depths: tuple = (10, 30, 100, 300, 1000)
@@ -29,7 +29,7 @@ class Settings:
 
     @classmethod
     def quick(cls):
-        return cls(seeds=2, width=3, samples=10, depths=(1, 2), reference_steps=4)
+        return cls(seeds=(0, 1), width=3, samples=10, depths=(1, 2), reference_steps=4)
 
 
 def run_cell(s, activation, seed):
@@ -64,7 +64,7 @@ def summarize(s, runs, run_store):
     rows = []
     panels = {"output": {}, "gradient": {}}
     for a in s.activations:
-        values = {k: np.array([runs[st.cell_key(a, seed)][k] for seed in range(s.seeds)])
+        values = {k: np.array([runs[st.cell_key(a, seed)][k] for seed in s.seeds])
                   for k in panels}
         for k in panels:
             panels[k][a] = (list(s.depths), values[k])
@@ -77,14 +77,14 @@ def summarize(s, runs, run_store):
         "# Euler ResNet of depth L vs the ODE solution (same weights)\n\n"
         f"Relative difference of the outputs (logits) and of the backprop gradient "
         f"(all parameters) from the ODE's (RK4, {s.reference_steps} steps), {s.dtype}; "
-        f"width {s.width}, {s.samples} digits, T = {s.horizon}, mean +- std over "
-        f"{s.seeds} seeds. Slope = fitted order in L of the gradient difference.\n\n"
+        f"width {s.width}, {s.samples} digits, T = {s.horizon}, mean ± std over "
+        f"{len(s.seeds)} seeds. Slope = fitted order in L of the gradient difference.\n\n"
         + st.markdown_table(
             ["activation", f"output, L={d0}", f"output, L={d1}", f"gradient, L={d0}",
              f"gradient, L={d1}", "slope (gradient)"], rows)
     )
     run_store.write_text("results.md", text)
-    plots.curves(run_store.run_dir / "resnet_vs_ode.png", [
+    plots.curves(run_store.path / "resnet_vs_ode.png", [
         ("outputs: ResNet vs ODE", "relative difference", panels["output"]),
         ("gradients: ResNet vs ODE", "relative difference", panels["gradient"]),
     ], "depth L (Euler steps)")

@@ -19,7 +19,7 @@ from applications.neural_ode.experiments import store as st
 @dataclasses.dataclass
 class Settings:
     activations: tuple = ("apalu_smooth", "apalu", "relu", "softplus", "tanh", "gelu")
-    seeds: int = 3
+    seeds: tuple = (0, 1, 2)
     widths: tuple = (16, 64, 256)
     samples: int = 200
     steps: int = 4
@@ -31,7 +31,7 @@ class Settings:
 
     @classmethod
     def quick(cls):
-        return cls(seeds=2, widths=(2, 4), samples=10, steps=1, train_steps=2, log_every=1)
+        return cls(seeds=(0, 1), widths=(2, 4), samples=10, steps=1, train_steps=2, log_every=1)
 
 
 def _accuracy(config, outer, theta, x, labels, steps):
@@ -87,7 +87,7 @@ def summarize(s, runs, run_store):
     for width in widths:
         series = {}
         for a in s.activations:
-            cells = [runs[st.cell_key(a, seed, width)] for seed in range(s.seeds)]
+            cells = [runs[st.cell_key(a, seed, width)] for seed in s.seeds]
             steps = [p[0] for p in cells[0]["losses"]]
             losses = np.array([[p[1] for p in c["losses"]] for c in cells])
             series[a] = (steps, np.where(np.isfinite(losses), losses, np.nan))
@@ -103,12 +103,12 @@ def summarize(s, runs, run_store):
         f"{s.samples} training digits (and {s.samples} held out), RK4 with {s.steps} "
         f"steps, T = {s.horizon}, float32, plain gradient descent with step "
         f"{s.learning_rate} and gradients by {s.gradient}, {s.train_steps} steps; mean "
-        f"+- std over {s.seeds} seeds.\n\n"
+        f"± std over {len(s.seeds)} seeds.\n\n"
         + st.markdown_table(["width", "activation", "loss, step 0", f"loss, step {mid}",
                              f"loss, step {s.train_steps}", "train acc. %", "held-out acc. %"],
                             rows)
     )
     run_store.write_text("results.md", text)
-    plots.curves(run_store.run_dir / "training_loss.png", panels, "gradient descent step",
+    plots.curves(run_store.path / "training_loss.png", panels, "gradient descent step",
                  logx=False, logy=True)
     return text

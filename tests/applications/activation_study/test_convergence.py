@@ -74,7 +74,7 @@ def _check_against_history(folder):
 def test_unreached_threshold_is_reported_not_dropped(tmp_path):
     folder = pathlib.Path(cli.main(["convergence", "--quick", "--quiet", "--no-plots",
                                     "--threshold", "1.0", "--epochs", "1",
-                                    "--activations", "relu", "--seeds", "2",
+                                    "--activations", "relu", "--seeds", "0", "1",
                                     "--run-dir", str(tmp_path / "run")]))
     records = _records(folder)
     assert len(records) == 2

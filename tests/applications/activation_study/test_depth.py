@@ -9,7 +9,7 @@ import pytest
 
 from applications.activation_study import data as data_lib
 from applications.activation_study import models
-from applications.activation_study import stats
+from applications.common import stats
 from applications.activation_study.__main__ import main
 from applications.activation_study.ensemble import SideBySide
 from tests.applications.activation_study.test_ensemble import _reference_kernel_grad_norms
@@ -32,7 +32,7 @@ def test_quick_depth_study_writes_consistent_results(quick_run):
         assert (folder / name).stat().st_size > 0, name
     payload = json.loads((folder / "results.json").read_text())
     settings = payload["data"]["settings"]
-    assert settings["activations"] == ["relu", "apalu"] and settings["seeds"] == 2
+    assert settings["activations"] == ["relu", "apalu"] and settings["seeds"] == [0, 1]
     per_run = sorted((folder / "per_run").glob("*.json"))
     assert len(per_run) == 2 * (len(settings["mlp_depths"]) + len(settings["cnn_depths"]))
     markdown = (folder / "results.md").read_text()
@@ -62,10 +62,10 @@ def test_recorded_initial_gradients_match_numpy_backpropagation(quick_run):
     # Rebuild the same initial networks (same seed, same construction order).
     keras.utils.set_random_seed(settings["init_seed"])
     net = SideBySide((64,), [(f"seed{s}", models.mlp_layers(10, settings["mlp_width"], 2, "relu"))
-                             for s in range(settings["seeds"])])
+                             for s in settings["seeds"]])
     d = data_lib.digits(seed=0)
     n = settings["grad_samples"]
-    for s in range(settings["seeds"]):
+    for s in settings["seeds"]:
         expected = _reference_kernel_grad_norms(net.layers[f"seed{s}"], "relu",
                                                 d["x_train"][:n], d["y_train"][:n])
         np.testing.assert_allclose(record["record"]["seeds"][f"seed{s}"]["grad_init"],

@@ -10,59 +10,12 @@ from scipy import stats as scipy_stats
 
 from applications.activation_study import activations
 from applications.activation_study import data
-from applications.activation_study import runs
-from applications.activation_study import stats
+from applications.activation_study import report
+from applications.common import stats
 
 
-# -- run folders ------------------------------------------------------------
-def test_run_folder_refuses_other_settings_and_names_them(tmp_path):
-    runs.RunFolder(tmp_path, {"epochs": 3, "depths": (4, 8), "lr": 0.1})
-    # The same settings (a tuple read back as a list) are accepted.
-    runs.RunFolder(tmp_path, {"epochs": 3, "depths": [4, 8], "lr": 0.1})
-    with pytest.raises(ValueError, match=r"changed: depths, extra"):
-        runs.RunFolder(tmp_path, {"epochs": 3, "depths": [4], "lr": 0.1, "extra": 1})
-
-
-def test_run_jobs_runs_only_missing_jobs_and_resumes(tmp_path):
-    calls = []
-
-    def job(value):
-        def run():
-            calls.append(value)
-            return {"value": value}
-        return run
-
-    folder = runs.RunFolder(tmp_path, {"a": 1})
-    folder.put("x/1", {"value": 10})          # finished by an earlier run
-    jobs = [("x/1", job(1)), ("x/2", job(2)), ("y 3", job(3))]
-    results = runs.run_jobs(folder, jobs, verbose=False)
-    assert calls == [2, 3]
-    assert results["x/1"] == {"value": 10}
-    assert results["x/2"]["value"] == 2 and results["x/2"]["job_seconds"] >= 0
-    assert set(folder.records()) == {"x/1", "x/2", "y 3"}
-    # A rerun of the same study runs nothing and returns the same records.
-    again = runs.run_jobs(runs.RunFolder(tmp_path, {"a": 1}), jobs, verbose=False)
-    assert calls == [2, 3] and again == results
-    assert not list(tmp_path.rglob("*.partial"))
-    with pytest.raises(KeyError, match="No finished run"):
-        folder.get("missing")
-    with pytest.raises(ValueError, match="unique"):
-        runs.run_jobs(folder, [("k", job(1)), ("k", job(2))], verbose=False)
-
-
-def test_run_jobs_keeps_finished_records_when_a_job_fails(tmp_path):
-    folder = runs.RunFolder(tmp_path, {})
-
-    def boom():
-        raise RuntimeError("diverged")
-
-    with pytest.raises(RuntimeError):
-        runs.run_jobs(folder, [("a", lambda: {"v": 1}), ("b", boom)], verbose=False)
-    assert folder.records() == {"a": {"v": 1, "job_seconds": folder.get("a")["job_seconds"]}}
-    assert not folder.has("b")
-
-
-# -- statistics -------------------------------------------------------------
+# -- statistics and the report (run folders and statistics themselves: ----
+# tests/applications/common) --------------------------------------------------
 def _welch_reference(x, y):
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
@@ -71,24 +24,10 @@ def _welch_reference(x, y):
     return 2.0 * scipy_stats.t.sf(abs(t), dof)
 
 
-def test_summarize_and_welch_against_float64_formulas():
-    x = [0.91, 0.93, 0.90, 0.95, 0.92]
-    y = [0.88, 0.90, 0.87, 0.91, 0.86, 0.89]
-    s = stats.summarize(x)
-    assert s["n"] == 5
-    assert s["mean"] == pytest.approx(4.61 / 5, abs=1e-12)
-    assert s["std"] == pytest.approx(
-        math.sqrt(sum((v - 4.61 / 5) ** 2 for v in x) / 4), abs=1e-12)
-    assert stats.welch_p(x, y) == pytest.approx(_welch_reference(x, y), rel=1e-9)
-    assert math.isnan(stats.summarize([1.0])["std"])
-    assert stats.welch_p([1.0], y) is None
-    assert stats.welch_p([1.0, 1.0], [1.0, 1.0]) is None
-    assert stats.welch_p([1.0, float("nan")], y) is None
-
-
+@pytest.mark.backend_independent
 def test_comparison_table_marks_the_best_and_tests_against_references():
     values = {"relu": [1.0, 1.2, 1.1], "gelu": [0.5, 0.6, 0.55], "apalu": [0.9, 1.0, 0.95]}
-    lower = stats.comparison_table(values, "loss", higher_is_better=False)
+    lower = report.comparison_table(values, "loss", higher_is_better=False)
     rows = {line.split("|")[1].strip(): line for line in lower.splitlines()[2:]}
     assert "**0.5500 ± 0.0500**" in rows["gelu"]
     assert "**" not in rows["relu"] + rows["apalu"]
@@ -96,13 +35,17 @@ def test_comparison_table_marks_the_best_and_tests_against_references():
     p_gelu = stats.format_p(_welch_reference(values["apalu"], values["gelu"]))
     assert rows["apalu"].endswith(f"| 3 | {p_relu} | {p_gelu} |")
     assert rows["relu"].split("|")[4].strip() == "-"
-    higher = stats.comparison_table(values, "accuracy", higher_is_better=True)
+    higher = report.comparison_table(values, "accuracy", higher_is_better=True)
     assert "**1.1000 ± 0.1000**" in higher
     assert stats.format_p(0.0004) == "<0.001" and stats.format_p(None) == "-"
+    one_seed = report.comparison_table({"relu": [1.0], "apalu": [0.9, 0.8]}, "loss", False)
+    assert "| relu | 1.0000 (n=1) | 1 | - | - |" in one_seed
+    assert "| apalu | **0.8500 ± 0.0707** | 2 | - | - |" in one_seed
 
 
+@pytest.mark.backend_independent
 def test_write_results_writes_markdown_and_json(tmp_path):
-    path = stats.write_results(tmp_path / "r", "Title", [("Table", "| a |\n|---|")],
+    path = report.write_results(tmp_path / "r", "Title", [("Table", "| a |\n|---|")],
                                {"x": np.float32(1.5), "y": np.arange(2)},
                                "python -m x", "1 min on 2 cores")
     text = path.read_text()

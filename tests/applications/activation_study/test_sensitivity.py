@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from applications.activation_study import stats
+from applications.common import stats
 from applications.activation_study.__main__ import main
 from applications.activation_study.sensitivity import FLOOR
 from keras_apalu import initialization
@@ -28,8 +28,8 @@ def test_quick_sensitivity_study(tmp_path):
         entry = json.loads(path.read_text())
         lr = float(entry["key"][len("lr"):])
         branches = entry["record"]["branches"]
-        assert len(branches) == 4 * settings["seeds"]
-        for s in range(settings["seeds"]):
+        assert len(branches) == 4 * len(settings["seeds"])
+        for s in settings["seeds"]:
             fitted = branches[f"apalu_fit_gelu__seed{s}"]
             # Before training: exactly the fit to GELU, in every unit.
             assert fitted["a_mean_per_epoch"][0] == pytest.approx(fit.a, rel=1e-6)
@@ -42,11 +42,11 @@ def test_quick_sensitivity_study(tmp_path):
             assert "a_final" not in branches[f"relu__seed{s}"]
         cell = table["apalu U(0,2)"][f"{lr:g}"]
         a = np.concatenate([branches[f"apalu_U_0_2___seed{s}"]["a_final"]
-                            for s in range(settings["seeds"])])
+                            for s in settings["seeds"]])
         assert cell["a_mean"] == pytest.approx(a.mean(), rel=1e-9)
         assert cell["a_floor"] == pytest.approx(np.mean(a <= FLOOR * 1.001))
         accuracies = [branches[f"gelu__seed{s}"]["test_accuracy"]
-                      for s in range(settings["seeds"])]
+                      for s in settings["seeds"]]
         assert table["gelu"][f"{lr:g}"]["test_accuracy"] == accuracies
         shown = stats.format_mean_std(stats.summarize(accuracies), 3)
         assert re.search(rf"\| gelu \|.*{re.escape(shown)}", markdown)

@@ -94,12 +94,18 @@ def test_comparison_writes_table_and_pictures_and_resumes(tmp_path, monkeypatch)
         assert f"| {name} |" in table
     for picture in ("reconstructions.png", "curves.png"):
         assert (task_dir / picture).stat().st_size > 0
-    runs = [json.loads((task_dir / "per_run" / f"{m}_seed{s}.json").read_text())
+    runs = [json.loads((task_dir / "per_run" / f"{m}_seed{s}.json").read_text())["record"]
             for m in ("siren",) for s in (0, 1)]
     assert [len(r["curve"]) for r in runs] == [2] * 2
     psnr = [r["psnr"] for r in runs]
     assert rows[0]["psnr"] == pytest.approx(np.mean(psnr))
     assert rows[0]["psnr_std"] == pytest.approx(np.std(psnr, ddof=1))
+    assert f"| siren | 300 | {np.mean(psnr):.2f} ± {np.std(psnr, ddof=1):.2f} |" in table.replace(
+        f"| {rows[0]['params']:,} |", "| 300 |")
+    # results.json alone rebuilds the table: every run's scores and curve.
+    summary = json.loads((task_dir / "results.json").read_text())
+    assert [r["psnr"] for r in summary["runs"]] == psnr
+    assert summary["rows"][0]["psnr_values"] == psnr
 
     def no_training(*args, **kwargs):
         raise AssertionError("finished runs must be reused")
@@ -136,7 +142,7 @@ def test_image_command_runs_end_to_end(tmp_path, capsys):
     summary = json.loads((tmp_path / "image" / "results.json").read_text())
     assert summary["meta"]["batch_pixels"] == 16
     run = json.loads((tmp_path / "image" / "per_run" / "relu_ff_seed0.json")
-                     .read_text())
+                     .read_text())["record"]
     assert [row[0] for row in run["curve"]] == [2, 4]
     image = np.load(tmp_path / "image" / "per_run" / "relu_ff_seed0.npy")
     assert image.shape == (8, 8) and np.isfinite(image).all()

@@ -121,7 +121,7 @@ def _add_train_options(parser, run_dir, seeds=None):
 
 def build_parser():
     """The parser of every command (imports no keras)."""
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog=PROG, description="Sign-language digit recognition with the APALU "
                                "activation.")
     _add_shared(parser)

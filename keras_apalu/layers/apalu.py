@@ -176,9 +176,10 @@ class APALU(keras.layers.Layer):
             ) from None
         if 0 in axes:
             raise ValueError(
-                "APALU: shared_axes cannot contain 0, the batch axis: a and b "
-                "are never shared across the batch, they are always. Use 1 "
-                f"for the first non-batch axis. Got shared_axes={axes}."
+                "APALU: shared_axes cannot contain 0, the batch axis: every "
+                "sample of a batch uses the same a and b already. Axes are "
+                "1-based from the first non-batch axis (1), or negative "
+                f"from the end. Got shared_axes={axes}."
             )
         return axes
 

@@ -185,7 +185,7 @@ def apalu_vjp(x, a, b, upstream):
 
 
 def fused_enabled():
-    """`False` when the environment variable KERAS_APALU_FUSED is 0/false/off/no."""
+    """`False` when $KERAS_APALU_FUSED is 0, false, off or no."""
     value = os.environ.get(FUSED_ENV, "1").strip().lower()
     return value not in ("0", "false", "off", "no")
 

@@ -162,7 +162,7 @@ def test_no_nan_or_inf_for_large_inputs(dtype, limit, implementation, layout):
 def test_no_nan_or_inf_float32_scalar_parameters():
     x = np.array([-1e4, -100.0, -1e-30, 0.0, 1e-30, 100.0, 1e4], "float32")
     for implementation in IMPLEMENTATIONS:
-        fn = lambda *t: apalu(*t, implementation=implementation)
+        fn = lambda *t, impl=implementation: apalu(*t, implementation=impl)
         out, grads, _ = gradients(fn, x, np.float32(1.0), np.float32(1.0))
         for value in [out, *grads]:
             assert np.all(np.isfinite(value))
@@ -195,7 +195,8 @@ def test_complex_input_is_rejected():
 def test_vjp_matches_reference(x64, rng, dtype, layout):
     """`apalu_vjp` itself (what every fused kernel compiles), with |x| up
     to 1e4 and the kink, against the float64 reference."""
-    shape, pshape = {"rows": ((41, 6), (1, 6)), "channel": ((3, 5, 7, 6), (6,)),
+    shape, pshape = {"rows": ((41, 6), (1, 6)),
+                     "channel": ((3, 5, 7, 6), (6,)),
                      "scalar": ((41, 6), ())}[layout]
     x = rng.normal(0.0, 3.0, shape)
     x.flat[:6] = [0.0, -0.0, 1e4, -1e4, 60.0, -60.0]
@@ -223,7 +224,7 @@ def test_vjp_sums_half_precision_slopes_in_float32(rng, dtype, tol):
     a = np.full((4,), 1.5)
     xt, wt = (ops.cast(v, dtype) for v in (x, w))
     xq, wq = (to_f64(v) for v in (xt, wt))
-    dx, da, db = apalu_vjp(xt, ops.cast(a, dtype), ops.cast(a, dtype), wt)
+    _, da, db = apalu_vjp(xt, ops.cast(a, dtype), ops.cast(a, dtype), wt)
     assert keras.backend.standardize_dtype(da.dtype) == dtype
     _, ref_da, ref_db = reference.derivatives(xq, a, a)
     for got, ref in ((da, ref_da), (db, ref_db)):

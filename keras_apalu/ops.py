@@ -1,31 +1,28 @@
-"""The APALU function, written once in `keras.ops` and shared by every user.
+"""The APALU function and its gradient, written once in `keras.ops`.
 
     f(x) = a * (x + x * sigmoid(1.702 x))   for x >= 0
     f(x) = b * (exp(x) - 1)                 for x <  0
 
-It is evaluated in the select-free form
+`apalu_forward` evaluates it in the select-free form
 
     p = relu(x),  n = x - p  (= min(x, 0))
     f(x) = a * p * (1 + sigmoid(1.702 x)) + b * expm1(n)
 
-so that `exp` only ever sees `n <= 0` (no overflow, no NaN gradient through an
-unused branch) and the graph converts to TFLite builtins that quantise well
-(no MINIMUM or SELECT, whose int8 kernels force one shared scale).
+so that `exp` only ever sees `n <= 0` (no overflow, no NaN gradient through
+an unused branch) and the graph converts to TFLite builtins that quantise
+well (RELU, SUB, MUL, ADD, LOGISTIC, EXP: no MINIMUM or SELECT, whose int8
+kernels force one shared scale). `apalu_vjp` is its analytic
+vector-Jacobian product, recomputed from x, a and b alone.
 
-How the gradient is taken depends on the backend, by measurement
-(benchmarks/README.md, benchmarks/formulation_benchmark.py): torch and
-tensorflow recompute the analytic derivatives in a custom gradient (each op is
-a separate pass there, and keeping only x lowers the step's peak memory: torch
-CNN step 1.00x ReLU against 1.85x for autodiff); jax, whose steps XLA compiles
-and plans as a whole, differentiates the formula itself, which XLA fuses
-better (compiled forward+backward about 30 % faster, same peak memory).
+`apalu(x, a, b)` has two paths, chosen by `implementation`:
 
-Since the fused path (keras_apalu/fused/) the default on every backend is
-`implementation="fused"`: the same two functions, `_forward_select_free` and
-`_apalu_vjp_rows`, compiled by the backend's compiler into one pass each
-(XLA for tensorflow, Inductor for torch, XLA's fusion of the autodiff form under `jax.jit` for jax), with
-only x, a and b kept for the backward pass. The other implementations stay
-as the fallback and for comparison.
+- "fused" (default): `apalu_forward` and `apalu_vjp`, each compiled by the
+  backend's compiler into one pass (`keras_apalu.fused`: XLA on TensorFlow
+  and JAX, Inductor on PyTorch), keeping only x, a and b for the backward
+  pass. At x = 0 the gradient takes the right-hand slope, df/dx = 1.5 a.
+- "plain": the backend differentiates `apalu_forward` itself (at x = 0 it
+  takes the left-hand slope, b). Exports, tfmot wrappers and every case the
+  fused path does not cover use it.
 """
 
 import os
@@ -35,8 +32,25 @@ from keras import ops
 
 from keras_apalu._exporting import is_exporting
 
+__all__ = [
+    "FUSED_ENV",
+    "IMPLEMENTATIONS",
+    "SIGMOID_SCALE",
+    "apalu",
+    "apalu_derivatives",
+    "apalu_forward",
+    "apalu_vjp",
+]
+
 #: The slope constant of the sigmoid approximation of GELU used by APALU.
 SIGMOID_SCALE = 1.702
+
+#: The values of `implementation` (see `apalu`).
+IMPLEMENTATIONS = ("fused", "plain")
+
+#: The environment variable that turns the fused path off in this process
+#: (`KERAS_APALU_FUSED=0`): `implementation="fused"` then runs "plain".
+FUSED_ENV = "KERAS_APALU_FUSED"
 
 # Beyond |1.702 x| = 30 the term t * s * (1 - s) of the derivative is below
 # 3e-12; clipping t there keeps it finite in float16 (where 1.702 x can
@@ -67,47 +81,41 @@ def _prepare(x, a, b):
     return x, a, b
 
 
-def _select_free(x, a, b, p, n):
-    positive = ops.multiply(p, ops.add(1.0, ops.sigmoid(SIGMOID_SCALE * x)))
-    return ops.add(ops.multiply(a, positive), ops.multiply(b, ops.expm1(n)))
-
-
-def _forward_select_free(x, a, b):
+def apalu_forward(x, a, b):
     """`a * p * (1 + sigmoid(1.702 x)) + b * expm1(x - p)`, `p = relu(x)`.
 
-    RELU, SUB, MUL, ADD, LOGISTIC and EXP only: the graph the TFLite export
-    quantises. Autodiff through it takes the left slope `b` at x = 0.
+    The select-free form of APALU (module docstring). Autodiff through it
+    takes the left-hand slope `b` at x = 0.
+
+    Args:
+        x: floating-point tensor.
+        a: positive-side scale of `x`'s dtype, broadcastable to `x`.
+        b: negative-side scale, as `a`.
     """
     p = ops.relu(x)
-    return _select_free(x, a, b, p, ops.subtract(x, p))
-
-
-def _forward_right_slope(x, a, b):
-    """The same values, written so that autodiff takes the right slope at 0.
-
-    `n = -relu(-x)` and `p = x - n` equal `min(x, 0)` and `relu(x)`, but the
-    derivative of `p` is 1 at x = 0 (that of relu is 0 there), so autodiff
-    gives the analytic convention of the custom gradient: df/dx = 1.5 a.
-    """
-    n = ops.negative(ops.relu(ops.negative(x)))
-    return _select_free(x, a, b, ops.subtract(x, n), n)
-
-
-def _sum_to_shape(g, shape):
-    """Sums a broadcast gradient `g` back to a parameter of static `shape`.
-
-    One reduction over every broadcast axis at once (the leading axes `shape`
-    lacks and the axes where it is 1): two reductions in a row would write a
-    full intermediate, e.g. (H, W, C) per step for per-channel slopes.
-    """
-    shape = tuple(shape)
-    extra = len(g.shape) - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, d in enumerate(shape) if d == 1
+    positive = ops.multiply(p, ops.add(1.0, ops.sigmoid(SIGMOID_SCALE * x)))
+    return ops.add(
+        ops.multiply(a, positive), ops.multiply(b, ops.expm1(x - p))
     )
-    if axes:
-        g = ops.sum(g, axis=axes)
-    return ops.reshape(g, shape)
+
+
+def _terms(x, a, b):
+    """`p = relu(x)`, `E = expm1(min(x, 0))`, `1 + s` and df/dx.
+
+    Shared by the derivatives and the VJP: `t = 1.702 x` is taken from `p`
+    and clipped (it is only used where x >= 0), and `1 + s` serves both
+    df/dx and df/da.
+    """
+    p = ops.relu(x)
+    n = x - p
+    # clip, not minimum: keras' torch minimum turns float64 into float32.
+    t = ops.clip(SIGMOID_SCALE * p, 0.0, _DERIVATIVE_CLIP)
+    s = ops.sigmoid(t)
+    one_plus_s = 1.0 + s
+    right = ops.multiply(a, one_plus_s + t * s * (1.0 - s))
+    left = ops.multiply(b, ops.exp(n))
+    dfdx = ops.where(ops.greater_equal(x, 0), right, left)
+    return p, ops.expm1(n), one_plus_s, dfdx
 
 
 def apalu_derivatives(x, a, b):
@@ -127,273 +135,123 @@ def apalu_derivatives(x, a, b):
         b: negative-side scale, broadcastable to `x`.
     """
     x, a, b = _prepare(x, a, b)
-    p, n, one_plus_s, dfdx = _shared_terms(x, a, b)
-    return dfdx, ops.multiply(p, one_plus_s), ops.expm1(n)
+    p, e, one_plus_s, dfdx = _terms(x, a, b)
+    return dfdx, ops.multiply(p, one_plus_s), e
 
 
-def _shared_terms(x, a, b):
-    """`p`, `n`, `1 + s` and df/dx, shared by the derivatives and the VJP.
+def _sum_to_shape(g, shape):
+    """Sums a broadcast gradient `g` back to a parameter of static `shape`.
 
-    Every op is one full pass over the tensor (and, eagerly, one dispatch and
-    one allocation), so terms are shared: `t` is taken from `p` (it equals
-    the clipped 1.702 x wherever it is used, x >= 0) and `1 + s` serves both
-    df/dx and df/da.
+    One reduction over every broadcast axis at once (the leading axes
+    `shape` lacks and the axes where it is 1). Half-precision terms are
+    accumulated in float32 (a float16 sum over a batch loses the small terms
+    and can overflow) and rounded once.
     """
-    p = ops.relu(x)
-    n = ops.subtract(x, p)
-    # clip, not minimum: keras' torch minimum turns float64 into float32.
-    t = ops.clip(SIGMOID_SCALE * p, 0.0, _DERIVATIVE_CLIP)
-    s = ops.sigmoid(t)
-    one_plus_s = 1.0 + s
-    right = ops.multiply(a, one_plus_s + t * s * (1.0 - s))
-    left = ops.multiply(b, ops.exp(n))
-    dfdx = ops.where(ops.greater_equal(x, 0), right, left)
-    return p, n, one_plus_s, dfdx
+    shape = tuple(shape)
+    extra = len(g.shape) - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, d in enumerate(shape) if d == 1
+    )
+    if axes:
+        dtype = keras.backend.standardize_dtype(g.dtype)
+        if dtype in ("float16", "bfloat16"):
+            g = ops.cast(g, "float32")
+        g = ops.cast(ops.sum(g, axis=axes, keepdims=True), dtype)
+    if extra:  # (squeeze, not reshape: sizes may be unknown when traced)
+        g = ops.squeeze(g, axis=tuple(range(extra)))
+    return g
 
 
-def _apalu_vjp(x, a, b, upstream):
-    """`upstream` times the derivatives, summed back to the shapes of a, b."""
-    p, n, one_plus_s, dfdx = _shared_terms(x, a, b)
+def apalu_vjp(x, a, b, upstream):
+    """The vector-Jacobian product of APALU, from x, a and b alone.
+
+    Returns `(upstream * df/dx, sum(upstream * df/da), sum(upstream *
+    df/db))` with the derivatives of `apalu_derivatives` (right-hand slope
+    `1.5 a` at x = 0), the slope gradients summed back to the shapes of `a`
+    and `b`.
+
+    Args:
+        x: floating-point tensor.
+        a: positive-side scale of `x`'s dtype, broadcastable to `x`.
+        b: negative-side scale, as `a`.
+        upstream: the gradient of the loss with respect to the output, of
+            the shape of `x`.
+    """
+    p, e, one_plus_s, dfdx = _terms(x, a, b)
     dx = ops.multiply(upstream, dfdx)
     da = ops.multiply(ops.multiply(upstream, p), one_plus_s)
-    db = ops.multiply(upstream, ops.expm1(n))
+    db = ops.multiply(upstream, e)
     return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
-
-
-# How `_column_sums` reduces: "matmul" (default) or "sum"; read when a
-# kernel is traced (benchmarks/formulation_benchmark.py compares the two).
-_ROW_REDUCTION = os.environ.get("KERAS_APALU_ROW_REDUCTION", "matmul")
-
-
-def _column_sums(g, reduction=None):
-    """Sums a `(rows, cols)` tensor over its rows, to shape `(1, cols)`.
-
-    Half-precision gradients are accumulated in float32: summing a whole
-    batch of float16 terms in float16 loses the small ones (and can
-    overflow). `reduction` is how: "matmul" (a matrix-vector product with a
-    ones vector: XLA's fastest row reduction on CPU) or "sum" (`ops.sum`,
-    which Inductor fuses with the element-wise terms feeding it, where a
-    matmul is an external GEMV call after they are written out); `None`
-    reads `KERAS_APALU_ROW_REDUCTION` (default "matmul").
-    """
-    reduction = reduction or _ROW_REDUCTION
-    if reduction not in ("matmul", "sum"):
-        raise ValueError(
-            f"row reduction must be 'matmul' or 'sum'; got {reduction!r}."
-        )
-    dtype = keras.backend.standardize_dtype(g.dtype)
-    if dtype in ("float16", "bfloat16"):
-        g = ops.cast(g, "float32")
-    if dtype == "float64" or reduction == "sum":
-        # keras' torch matmul computes float64 in float32.
-        return ops.cast(ops.sum(g, axis=0, keepdims=True), dtype)
-    ones = ops.ones((1, ops.shape(g)[0]), dtype=g.dtype)
-    return ops.cast(ops.matmul(ones, g), dtype)
-
-
-def _apalu_vjp_rows(x, a, b, upstream, reduction=None):
-    """The VJP on the fused path's `(rows, cols)` layout.
-
-    `x` and `upstream` are `(rows, cols)`, `a` and `b` are `(1, cols)`: the
-    slope gradients are one row reduction each (see `_column_sums`).
-    """
-    p, n, one_plus_s, dfdx = _shared_terms(x, a, b)
-    dx = ops.multiply(upstream, dfdx)
-    da = _column_sums(
-        ops.multiply(ops.multiply(upstream, p), one_plus_s), reduction
-    )
-    db = _column_sums(ops.multiply(upstream, ops.expm1(n)), reduction)
-    return dx, da, db
-
-
-def _lean(forward, vjp):
-    """`forward(x, a, b)` with the custom gradient `vjp(x, a, b, upstream)`.
-
-    Only x, a and b are captured by `grad`: everything else is recomputed in
-    the backward pass, so training keeps one tensor per APALU call.
-    """
-
-    @ops.custom_gradient
-    def lean(x, a, b):
-        def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
-            return vjp(x, a, b, upstream)
-
-        return forward(x, a, b), grad
-
-    return lean
-
-
-_apalu_lean = _lean(_forward_select_free, _apalu_vjp)
-
-
-# ---------------------------------------------------------------------------
-# The one-transcendental form (select_free=False).
-# ---------------------------------------------------------------------------
-
-# u = -1.702 x is clipped at -40: expm1(-40) is -1 in float64, and the term
-# t * s * (1 - s) = t e^-t / (1 + e^-t)^2 of df/dx is below 2e-16 there; the
-# clip keeps t * (1 - s) finite where 1.702 x overflows (float16).
-_EXPONENT_CLIP = 40.0
-
-
-def _one_exp_terms(x):
-    """`negative = x < 0`, `u`, `E = expm1(u)` and `s = 1 / (2 + E)`.
-
-    u = x for x < 0 and -1.702 x for x >= 0 (so u <= 0), clipped to
-    [-40, 0]; E in (-1, 0] is expm1(x) on the left and gives
-    s = sigmoid(1.702 x) on the right without cancellation. (`where`, not
-    `minimum`: keras' torch `minimum` turns float64 into float32.)
-    """
-    negative = ops.less(x, 0)
-    u = ops.clip(
-        ops.where(negative, x, -SIGMOID_SCALE * x), -_EXPONENT_CLIP, 0.0
-    )
-    e = ops.expm1(u)
-    s = ops.reciprocal(2.0 + e)
-    return negative, u, e, s
-
-
-def _forward_one_exp(x, a, b):
-    """`where(x < 0, b * E, a * x * (1 + s))`: one expm1 per element."""
-    negative, _, e, s = _one_exp_terms(x)
-    return ops.where(negative, b * e, a * (x + x * s))
-
-
-def _one_exp_vjp(x, a, b, upstream):
-    """The VJP from the same E and s: t = -u, 1 - s = (1 + E) s, and
-    exp(x) = 1 + E on x < 0.
-
-        df/dx = a * (1 + s - u * (1 + E) * s * s)   for x >= 0
-              = b * (1 + E)                          for x <  0
-    """
-    negative, u, e, s = _one_exp_terms(x)
-    one_plus_e = 1.0 + e
-    one_plus_s = 1.0 + s
-    right = a * (one_plus_s - u * (one_plus_e * s) * s)
-    dx = upstream * ops.where(negative, b * one_plus_e, right)
-    da = upstream * ops.relu(x) * one_plus_s
-    db = ops.where(negative, upstream * e, 0.0)
-    return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
-
-
-_apalu_lean_one_exp = _lean(_forward_one_exp, _one_exp_vjp)
-
-
-def _one_exp_vjp_rows(x, a, b, upstream, reduction=None):
-    """`_one_exp_vjp` on the fused path's `(rows, cols)` layout."""
-    negative, u, e, s = _one_exp_terms(x)
-    one_plus_e = 1.0 + e
-    one_plus_s = 1.0 + s
-    right = a * (one_plus_s - u * (one_plus_e * s) * s)
-    dx = upstream * ops.where(negative, b * one_plus_e, right)
-    da = _column_sums(upstream * ops.relu(x) * one_plus_s, reduction)
-    db = _column_sums(ops.where(negative, upstream * e, 0.0), reduction)
-    return dx, da, db
-
-
-#: The values of `implementation` (see `apalu`).
-IMPLEMENTATIONS = ("fused", "ops", "autodiff", "one_exp")
-
-#: Environment variable that turns the fused path off in this process
-#: (`KERAS_APALU_FUSED=0`): `implementation="fused"` then runs "ops".
-FUSED_ENV = "KERAS_APALU_FUSED"
 
 
 def fused_enabled():
-    """`False` when the environment variable KERAS_APALU_FUSED is 0/false/off."""
+    """`False` when $KERAS_APALU_FUSED is 0, false, off or no."""
     value = os.environ.get(FUSED_ENV, "1").strip().lower()
     return value not in ("0", "false", "off", "no")
 
 
-def resolve_implementation(implementation="fused", custom_gradient=None,
-                           select_free=None):
-    """Checks `implementation` and folds in the legacy keywords.
+def check_implementation(implementation):
+    """Returns `implementation` if it is "fused" or "plain", else raises.
 
-    `custom_gradient=False` (today's "differentiate the formula") means
-    "autodiff", `select_free=False` means "one_exp"; `custom_gradient=True`
-    and `select_free=True` change nothing (they were the defaults).
+    Raises:
+        ValueError: naming the valid values (and "plain" for the values
+            "ops" and "autodiff" of keras_apalu 0.1.0).
     """
-    if implementation is None:
-        implementation = "fused"
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"APALU: implementation must be one of {IMPLEMENTATIONS}; got "
-            f"{implementation!r}."
+    if implementation in IMPLEMENTATIONS:
+        return implementation
+    hint = ""
+    if implementation in ("ops", "autodiff", "one_exp"):
+        hint = (
+            f" ({implementation!r} was a value of keras_apalu 0.1.0: use "
+            "'plain' for the unfused keras.ops form, or the default 'fused')"
         )
-    if select_free is not None and not select_free:
-        if custom_gradient is not None and not custom_gradient:
-            return "one_exp_autodiff"
-        return "one_exp"
-    if custom_gradient is not None and not custom_gradient:
-        return "autodiff"
-    return implementation
+    raise ValueError(
+        f"APALU: implementation must be 'fused' or 'plain'; got "
+        f"{implementation!r}{hint}."
+    )
 
 
-def _apalu_ops(x, a, b):
-    """Today's default per backend, unfused (`implementation="ops"`)."""
-    if keras.backend.backend() == "jax":
-        return _forward_right_slope(x, a, b)
-    # Every backend's custom gradient needs the inputs broadcastable as
-    # given; the gradients are summed back to the shapes of a and b.
-    return _apalu_lean(x, a, b)
-
-
-def apalu(x, a, b, custom_gradient=None, select_free=None, *,
-          implementation="fused", training=True):
+def apalu(x, a, b, *, implementation="fused", training=True):
     """Adaptive Parametric Activation Linear Unit (APALU).
 
         f(x) = a * (x + x * sigmoid(1.702 x))   for x >= 0
         f(x) = b * (exp(x) - 1)                 for x <  0
 
-    computed by default without select or minimum as
-    `a * p * (1 + sigmoid(1.702 x)) + b * expm1(x - p)` with `p = relu(x)`.
+    computed as `a * p * (1 + sigmoid(1.702 x)) + b * expm1(x - p)` with
+    `p = relu(x)` (`apalu_forward`).
 
     Args:
         x: floating-point input tensor of any shape.
         a: scale of the positive side; a scalar or a tensor that broadcasts
             to `x` (for example one value per channel). Cast to `x.dtype`.
         b: scale of the negative side, as `a`. The output lies in `(-b, inf)`.
-        custom_gradient: legacy switch, kept so that existing code runs
-            (also positionally): `False` means `implementation="autodiff"`;
-            `True` or `None` changes nothing.
-        select_free: legacy switch: `False` means `"one_exp"` (with
-            `custom_gradient=False`, the same form differentiated by the
-            backend); `True` or `None` changes nothing.
-        implementation: (keyword) how the values and gradients are computed;
-            the values are the same for all.
-            - `"fused"` (default): the formula above and its analytic
-              gradient (right-hand slope `df/dx = 1.5 a` at x = 0), each
-              compiled by the backend into one pass (XLA on tensorflow,
-              Inductor's `torch.compile` on torch, `jax.jit` of the autodiff form on
-              jax; see `keras_apalu.fused`). Only `x`, `a` and `b` are kept
-              for the backward pass. Falls back to `"ops"` with one warning
-              when the backend cannot compile it, silently when the
-              environment variable `KERAS_APALU_FUSED=0` is set or the
-              shapes do not fit (a scalar input, an unknown size where the
-              slopes vary).
-            - `"ops"`: the same gradient from separate `keras.ops` calls:
-              on torch and tensorflow a custom gradient that recomputes the
-              derivatives from `x`, `a` and `b`; on jax autodiff of a form
-              whose derivative at 0 is the right-hand one.
-            - `"autodiff"`: every backend differentiates the formula itself
-              (at x = 0 it takes the left slope `b`; more memory on torch
-              and tensorflow).
-            - `"one_exp"`: one transcendental for both sides, forward and
-              backward: `u = x` (x < 0) or `-1.702 x` (x >= 0),
-              `E = expm1(u)`, `s = 1 / (2 + E)`,
-              `f = where(x < 0, b * E, a * x * (1 + s))`, with a custom
-              gradient from the same E and s. Uses select, so not for the
-              TFLite export; kept for comparison (benchmarks/README.md).
-        training: (keyword) `False` for a forward pass that is traced for
-            inference or export (the layer passes Keras' `training` flag):
-            where the backend's compiled kernel cannot be read by export
-            converters (tensorflow: XLA-compiled functions), such calls use
-            `"ops"` instead of `"fused"`. Default `True`.
+        implementation: (keyword) how values and gradients are computed;
+            the values are the same.
+            - `"fused"` (default): `apalu_forward` and its analytic gradient
+              `apalu_vjp` (right-hand slope `df/dx = 1.5 a` at x = 0), each
+              compiled by the backend into one pass (see
+              `keras_apalu.fused`); only `x`, `a` and `b` are kept for the
+              backward pass. Runs `"plain"` instead where the fused path
+              does not apply: with one warning when the backend cannot
+              compile it; silently when the environment variable
+              `KERAS_APALU_FUSED=0` is set, for shapes the fused layout
+              does not cover (a scalar input, an unknown size where the
+              slopes vary), while exporting, and for `training=False` on
+              TensorFlow.
+            - `"plain"`: the backend differentiates `apalu_forward` (left
+              slope `b` at x = 0; the intermediate terms are kept for the
+              backward pass).
+        training: (keyword) `False` for a forward pass traced for inference
+            or export (the layer passes Keras' `training` flag): on
+            TensorFlow such calls take `"plain"`, since export converters
+            cannot read XLA-compiled functions. Default `True`.
 
     Returns:
         A tensor of the shape and dtype of `x`.
+
+    Raises:
+        TypeError: for an integer, boolean or complex `x`.
+        ValueError: for an `implementation` other than "fused" or "plain".
 
     Example:
 
@@ -401,24 +259,12 @@ def apalu(x, a, b, custom_gradient=None, select_free=None, *,
     >>> apalu([-1.0, 0.0, 1.0], 1.0, 1.0)  # doctest: +SKIP
     [-0.63212055, 0., 1.8456...]
     """
-    implementation = resolve_implementation(
-        implementation, custom_gradient, select_free
-    )
+    check_implementation(implementation)
     x, a, b = _prepare(x, a, b)
-    if is_exporting():
-        return _forward_select_free(x, a, b)
-    if implementation == "fused":
-        if fused_enabled():
-            from keras_apalu import fused
+    if implementation == "fused" and fused_enabled() and not is_exporting():
+        from keras_apalu import fused
 
-            out = fused.apalu(x, a, b, training=training)
-            if out is not None:
-                return out
-        implementation = "ops"
-    if implementation == "ops":
-        return _apalu_ops(x, a, b)
-    if implementation == "autodiff":
-        return _forward_select_free(x, a, b)
-    if implementation == "one_exp":
-        return _apalu_lean_one_exp(x, a, b)
-    return _forward_one_exp(x, a, b)  # "one_exp_autodiff"
+        out = fused.apalu(x, a, b, training=training)
+        if out is not None:
+            return out
+    return apalu_forward(x, a, b)

@@ -6,6 +6,8 @@ dynamic sizes), so these tests add little compilation of their own.
 """
 
 import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -18,6 +20,7 @@ from keras_apalu import layers
 from keras_apalu.ops import apalu
 from tests import reference
 from tests.backend_utils import gradients
+from tests.conftest import REPO
 
 BACKEND = keras.backend.backend()
 
@@ -34,20 +37,25 @@ LAYOUTS = {
 
 @pytest.fixture(autouse=True)
 def _fuse_small_inputs(monkeypatch):
-    """The tests' tensors are small: fuse them anyway (torch otherwise keeps
-    inputs below MIN_ELEMENTS on the eager path, faster there)."""
+    """The tests' tensors are small: fuse them anyway (torch otherwise runs
+    inputs below MIN_ELEMENTS uncompiled, faster there)."""
     module = fused._backend_module()
-    if module is not None:
+    if hasattr(module, "MIN_ELEMENTS"):
         monkeypatch.setattr(module, "MIN_ELEMENTS", 0)
 
 
-def test_small_inputs_follow_the_backend_threshold(monkeypatch):
+@pytest.mark.skipif(BACKEND != "torch", reason="torch's small-input path")
+def test_small_inputs_run_the_same_math_uncompiled(rng, monkeypatch):
+    """Below MIN_ELEMENTS torch runs the fused forward and VJP uncompiled:
+    the same values and the same gradient (right-hand slope at 0)."""
     module = fused._backend_module()
-    monkeypatch.setattr(module, "MIN_ELEMENTS", 10)
-    monkeypatch.setattr(fused, "_kernel", lambda *args: pytest.fail("fused"))
-    out = apalu(np.full((3, 3), -1.0, "float32"), 1.0, 1.0)
-    np.testing.assert_allclose(ops.convert_to_numpy(out), np.expm1(-1.0),
-                               rtol=1e-6)
+    monkeypatch.setattr(module, "MIN_ELEMENTS", 10 ** 9)
+    monkeypatch.setattr(fused, "cached",
+                        lambda *args: pytest.fail("compiled kernel used"))
+    x, a, b = _case(rng, "channel")
+    out, grads, w = gradients(apalu, x, a, b)
+    for got, ref in zip([out, *grads], _reference(x, a, b, w)):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
 
 def _case(rng, layout, dtype="float32", scale=3.0):
@@ -59,25 +67,31 @@ def _case(rng, layout, dtype="float32", scale=3.0):
     return x.astype(dtype), a.astype(dtype), b.astype(dtype)
 
 
-def _reference(x, a, b, w):
+def _reference(x, a, b, w, left_at_zero=False):
+    """Values and gradients of sum(w * apalu), float64; `left_at_zero`: the
+    plain path's slope `b` at exactly x = 0 instead of the right-hand one."""
     dx, da, db = reference.derivatives(x, a, b)
+    if left_at_zero:
+        dx = np.where(x == 0, np.broadcast_to(b, np.shape(x)), dx)
     return (reference.apalu(x, a, b), w * dx,
             reference.sum_to_shape(w * da, np.shape(a)),
             reference.sum_to_shape(w * db, np.shape(b)))
 
 
 def _fused_used(monkeypatch):
-    """Counts the calls that reach the backend's fused kernel."""
+    """Counts (by dtype) the calls that reach the backend's compiled kernel."""
     calls = []
-    original = fused._kernel
+    module = fused._backend_module()
+    original = module.kernel
 
-    def counting(module, dtype, device):
-        kernel = original(module, dtype, device)
-        assert kernel is not None, "the fused kernel is unavailable here"
-        calls.append(dtype)
+    def counting(x, training):
+        kernel = original(x, training)
+        if kernel is not None and kernel is not getattr(module, "_eager",
+                                                        None):
+            calls.append(keras.backend.standardize_dtype(x.dtype))
         return kernel
 
-    monkeypatch.setattr(fused, "_kernel", counting)
+    monkeypatch.setattr(module, "kernel", counting)
     return calls
 
 
@@ -91,7 +105,11 @@ def test_fused_matches_reference_and_unfused(rng, layout, monkeypatch):
     for got, ref in zip([out, *grads], want):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     out_ops, grads_ops, _ = gradients(
-        lambda *t: apalu(*t, implementation="ops"), x, a, b)
+        lambda *t: apalu(*t, implementation="plain"), x, a, b)
+    # (at the kink the plain path takes the left slope: compared apart)
+    kink = np.zeros_like(x, bool)
+    kink.flat[:2] = True
+    grads[0][kink] = grads_ops[0][kink] = 0.0
     for got, other in zip([out, *grads], [out_ops, *grads_ops]):
         np.testing.assert_allclose(got, other, rtol=1e-5, atol=1e-5)
 
@@ -161,12 +179,14 @@ def test_environment_variable_turns_it_off(rng, monkeypatch):
 
 def test_unavailable_compiler_falls_back_with_one_warning(rng, monkeypatch):
     module = fused._backend_module()
+    builds = []
 
-    def broken(dtype, device):
+    def broken():
+        builds.append(1)
         raise fused.Unavailable("test: no compiler")
 
-    monkeypatch.setattr(module, "kernel", broken)
-    monkeypatch.setattr(module, "plain_here", lambda x: False)
+    monkeypatch.setattr(
+        module, "kernel", lambda x, training: fused.cached("test", broken))
     monkeypatch.setattr(fused, "_KERNELS", {})
     monkeypatch.setattr(fused, "_WARNED", set())
     x, a, b = _case(rng, "unit")
@@ -174,7 +194,9 @@ def test_unavailable_compiler_falls_back_with_one_warning(rng, monkeypatch):
         out, grads, w = gradients(apalu, x, a, b)
         gradients(apalu, x, a, b)
     assert len([r for r in record if "test: no compiler" in str(r.message)]) == 1
-    for got, ref in zip([out, *grads], _reference(x, a, b, w)):
+    assert len(builds) == 1  # the failure is remembered, not retried
+    for got, ref in zip([out, *grads],
+                        _reference(x, a, b, w, left_at_zero=True)):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     # ... and `fit` runs through on the fallback.
     model = keras.Sequential([keras.Input((6,)), layers.APALU(),
@@ -233,7 +255,7 @@ def test_fit_matches_unfused_with_a_partial_last_batch(rng, jit_compile):
         # full batches; the partial last batch is tested in the default mode.
         x, y = x[:32], y[:32]
     weights = {}
-    for implementation in ("fused", "ops"):
+    for implementation in ("fused", "plain"):
         keras.utils.set_random_seed(5)
         model = _model(implementation, small)
         # A rate at which training does not diverge: diverging weights
@@ -250,7 +272,7 @@ def test_fit_matches_unfused_with_a_partial_last_batch(rng, jit_compile):
             model.predict(x[:5], batch_size=3, verbose=0)
             if BACKEND != "jax":  # jax: the kernel is inlined in Keras' jit
                 assert fused.cache_size() == compiled
-    for got, want in zip(weights["fused"], weights["ops"]):
+    for got, want in zip(weights["fused"], weights["plain"]):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
@@ -270,74 +292,73 @@ def test_mixed_precision_fit_is_finite(rng, policy, monkeypatch):
     assert model.layers[1].a.dtype == "float32"
 
 
-def test_old_configs_load_unchanged():
-    """Configs saved before `implementation` (with `custom_gradient`) load."""
+@pytest.mark.parametrize("training", [True, False])
+def test_inference_calls_match_reference(rng, training, monkeypatch):
+    """`training=False` (predict, export traces) gives the same values; on
+    TensorFlow it takes the plain path, which export converters read."""
+    x, a, b = _case(rng, "channel")
+    calls = _fused_used(monkeypatch)
+    out = apalu(x, a, b, training=training)
+    if BACKEND == "tensorflow":
+        assert bool(calls) == training
+    else:
+        assert calls
+    np.testing.assert_allclose(ops.convert_to_numpy(out),
+                               reference.apalu(x, a, b), rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("old, new", [
+    ({"custom_gradient": True}, "fused"),
+    ({"custom_gradient": False}, "plain"),
+    ({"implementation": "ops"}, "plain"),
+    ({"implementation": "autodiff"}, "plain"),
+    ({"implementation": "one_exp"}, "fused"),
+    ({"implementation": "fused"}, "fused"),
+    ({"implementation": "fused", "custom_gradient": False}, "plain"),
+])
+def test_old_configs_are_translated(old, new):
+    """0.1.0 configs (and those from before `implementation`) load with the
+    value of today, silently."""
     base = {"name": "apalu", "trainable": True, "dtype": "float32",
             "shared_axes": [1, 2], "smooth": False}
-    old = layers.APALU.from_config(dict(base, custom_gradient=True))
-    assert old.implementation == "fused"
-    plain = layers.APALU.from_config(dict(base, custom_gradient=False))
-    assert plain.implementation == "autodiff"
-    assert "custom_gradient" not in plain.get_config()
-    assert plain.get_config()["implementation"] == "autodiff"
-    with pytest.raises(ValueError, match="implementation"):
-        layers.APALU(implementation="xla")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer = layers.APALU.from_config(dict(base, **old))
+    assert layer.implementation == new
+    config = layer.get_config()
+    assert "custom_gradient" not in config
+    assert config["implementation"] == new
+    assert layers.APALU.from_config(config).implementation == new
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="jax's other kernels")
-@pytest.mark.parametrize("kernel", ["custom_vjp", "checkpoint"])
-def test_jax_other_kernels_match_reference(rng, monkeypatch, kernel):
-    """The kernels kept for comparison on jax are correct too."""
-    module = fused._backend_module()
-    monkeypatch.setattr(module, "KERNEL", kernel)
-    monkeypatch.setattr(fused, "_KERNELS", {})
-    x, a, b = _case(rng, "channel")
-    out, grads, w = gradients(apalu, x, a, b)
-    for got, ref in zip([out, *grads], _reference(x, a, b, w)):
-        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("value", ["ops", "autodiff", "one_exp", "xla"])
+def test_removed_values_are_refused_by_the_constructor(value):
+    with pytest.raises(ValueError, match="'fused' or 'plain'") as error:
+        layers.APALU(implementation=value)
+    if value in ("ops", "autodiff"):
+        assert "use 'plain'" in str(error.value)
+    # (Keras' own check of unknown layer keywords)
+    with pytest.raises(ValueError, match="custom_gradient"):
+        layers.APALU(custom_gradient=False)
 
 
-@pytest.mark.parametrize("reduction", ["sum", "matmul"])
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_row_reductions_match_numpy(rng, reduction, dtype):
-    """Both row reductions the backend modules choose between give the
-    column sums of a float64 NumPy sum (half precision accumulated in
-    float32, returned in the input's dtype)."""
-    from keras_apalu.ops import _column_sums
-
-    g = rng.normal(0.0, 1.0, (513, 7)).astype(dtype)
-    got = _column_sums(ops.convert_to_tensor(g), reduction)
-    assert keras.backend.standardize_dtype(got.dtype) == dtype
-    want = g.astype("float64").sum(axis=0, keepdims=True)
-    tol = 1e-4 if dtype == "float32" else 2e-2
-    np.testing.assert_allclose(ops.convert_to_numpy(got).astype("float64"),
-                               want, rtol=tol, atol=tol)
-
-
-def test_row_reduction_name_is_checked():
-    from keras_apalu.ops import _column_sums
-
-    with pytest.raises(ValueError, match="row reduction"):
-        _column_sums(ops.ones((2, 3)), "mean")
-
-
-@pytest.mark.parametrize("rows_vjp", ["_apalu_vjp_rows", "_one_exp_vjp_rows"])
-@pytest.mark.parametrize("reduction", ["sum", "matmul"])
-def test_rows_vjps_match_reference(rng, rows_vjp, reduction):
-    """Each VJP form a backend module may compile, with each reduction,
-    against the float64 reference (x up to |x| = 1e4 and the kink)."""
-    from keras_apalu import ops as apalu_ops
-
-    x = rng.normal(0.0, 3.0, (41, 6))
-    x.flat[:6] = [0.0, -0.0, 1e4, -1e4, 60.0, -60.0]
-    a = rng.uniform(0.1, 2.0, (1, 6))
-    b = rng.uniform(0.1, 2.0, (1, 6))
-    w = rng.normal(0.0, 1.0, x.shape)
-    dx, da, db = getattr(apalu_ops, rows_vjp)(
-        *[ops.convert_to_tensor(v.astype("float32")) for v in (x, a, b, w)],
-        reduction=reduction,
+def test_environment_variable_in_a_fresh_process():
+    """KERAS_APALU_FUSED=0 set before the process starts: no backend module
+    is imported and no kernel built; the layer still says "fused"."""
+    script = (
+        "import numpy as np, keras\n"
+        "from keras_apalu import fused, layers\n"
+        "x = np.zeros((4, 40000), 'float32')\n"
+        "layer = layers.APALU(shared_axes='all', a_initializer='ones',\n"
+        "                     b_initializer='ones')\n"
+        "y = keras.ops.convert_to_numpy(layer(x))\n"
+        "print(layer.implementation, fused._MODULES == {},\n"
+        "      fused._KERNELS == {}, np.allclose(y, 0.0))\n"
     )
-    _, ref_dx, ref_da, ref_db = _reference(x, a, b, w)
-    for got, ref in ((dx, ref_dx), (da, ref_da), (db, ref_db)):
-        np.testing.assert_allclose(ops.convert_to_numpy(got), ref,
-                                   rtol=1e-5, atol=1e-3)
+    env = dict(os.environ, KERAS_APALU_FUSED="0",
+               PYTHONPATH=os.pathsep.join(
+                   [str(REPO), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-4:] == ["fused", "True", "True", "True"]

@@ -1,28 +1,31 @@
-"""The fused APALU path: the keras.ops math compiled by each backend.
+"""The fused APALU path: `ops.apalu_forward` and `ops.apalu_vjp` compiled.
 
 `keras_apalu.ops.apalu(..., implementation="fused")` (the default) calls
-`apalu(x, a, b)` here. This module, written in `keras.ops` alone, lays the
-input out as a `(rows, cols)` matrix with the slopes as `(1, cols)` rows
-(reshapes and a small broadcast of the slopes, differentiated by the
-backend), then calls the kernel of the backend's module, one small module per
-backend with the same interface:
+`apalu(x, a, b)` here. This module, in keras.ops alone, lays `x` out as a
+`(rows, cols)` matrix and the slopes as `(1, cols)` rows (`cols` runs from
+the first axis along which `a` or `b` varies to the end; reshapes and a
+small broadcast, differentiated by the backend), so that one compiled
+kernel per dtype serves every shape, slope sharing and batch size. It then
+calls the module of the backend, `keras_apalu/fused/<backend>.py`, which
+defines exactly two functions:
 
-    kernel(dtype, device) -> callable (x2, a2, b2) -> y2
-    device_of(x), plain_here(x), plain_kernel, cache_size(), MIN_ELEMENTS,
-    EXPORTS_FORWARD (whether a forward-only graph with the kernel in it
-    converts to deployment formats as it is),
-    uses_rows_layout()  (False: the kernel takes x, a, b as they are)
+    kernel(x, training) -> callable or None
+        The function `(x2, a2, b2) -> y2` for this call, on the layout
+        above: forward `ops.apalu_forward`, backward `ops.apalu_vjp`,
+        keeping only x2, a2 and b2, compiled by the backend's compiler
+        (built once per dtype and device with `cached`, which tries it on a
+        tiny input). `None` sends the call to the plain path silently (for
+        example a TensorFlow inference trace, `training=False`, which
+        export converters must read). Raises `Unavailable(cause)` when the
+        backend cannot compile it (no C++ compiler, an XLA error, an
+        unsupported device); the call then takes the plain path with one
+        warning per cause.
 
-whose callable computes a forward and a VJP from ops.py (each module picks,
-by measurement, the forms its compiler runs fastest: `_forward_select_free`
-or `_forward_one_exp`, `_apalu_vjp_rows` or `_one_exp_vjp_rows`, and the row
-reduction), each compiled into one pass, keeping only
-x2, a2 and b2 for the backward pass; it raises `Unavailable(cause)` when the
-backend cannot compile them (no C++ compiler, an XLA error, an unsupported
-dtype or device). A new backend or device needs only such a module.
+    cache_size() -> int
+        How many graphs the backend has compiled so far (tests check that
+        another batch size compiles nothing new).
 
-The fixed rank-2 layout means one compiled kernel per dtype for every input
-shape and slope sharing (dynamic sizes: no recompilation per batch size).
+A new backend, or a GPU path, is one such module.
 """
 
 import importlib
@@ -31,6 +34,9 @@ import warnings
 
 import keras
 from keras import ops
+
+#: The dtypes the fused kernels are built for.
+DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 class Unavailable(Exception):
@@ -59,18 +65,30 @@ def cache_size():
 
 
 def warn_fallback(cause):
-    """Warns once per process and cause that the unfused path is used."""
+    """Warns once per process and cause that the plain path is used."""
     if cause in _WARNED:
         return
     _WARNED.add(cause)
     warnings.warn(
         f"keras_apalu: the fused APALU kernel is not available ({cause}); "
-        "APALU runs its unfused keras.ops form instead (same values, "
+        "APALU runs its plain keras.ops form instead (same values, "
         "slower). To silence this, set the environment variable "
-        "KERAS_APALU_FUSED=0 or pass implementation='ops'.",
+        "KERAS_APALU_FUSED=0 or pass implementation='plain'.",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
+
+
+def cached(key, build):
+    """`build()` once per `key`; an `Unavailable` it raises is kept too."""
+    if key not in _KERNELS:
+        try:
+            _KERNELS[key] = build()
+        except Unavailable as error:
+            _KERNELS[key] = error
+    if isinstance(_KERNELS[key], Unavailable):
+        raise _KERNELS[key]
+    return _KERNELS[key]
 
 
 def rows_layout(x_shape, a_shape, b_shape):
@@ -109,47 +127,26 @@ def _as_row(p, k, x_shape):
     return ops.reshape(p, (1, math.prod(columns)))
 
 
-def _kernel(module, dtype, device):
-    key = (keras.backend.backend(), dtype, device)
-    if key not in _KERNELS:
-        try:
-            _KERNELS[key] = module.kernel(dtype, device)
-        except Unavailable as error:
-            warn_fallback(str(error))
-            _KERNELS[key] = None
-    return _KERNELS[key]
-
-
 def apalu(x, a, b, training=True):
     """APALU of `x` on the fused path, or `None` where it does not apply.
 
     `x`, `a` and `b` are tensors of one floating dtype (`ops._prepare`); the
-    caller takes the unfused path on `None`. With `training=False` (an
-    inference or export trace) a backend whose compiled kernel converters
-    cannot read (`EXPORTS_FORWARD = False`) returns `None`.
+    caller takes the plain path on `None`.
     """
     module = _backend_module()
-    if module is None:
-        return None
-    if not training and not getattr(module, "EXPORTS_FORWARD", True):
+    if module is None or keras.backend.standardize_dtype(x.dtype) not in DTYPES:
         return None
     x_shape = tuple(x.shape)
     k = rows_layout(x_shape, tuple(a.shape), tuple(b.shape))
     if k is None:
         return None
-    if module.MIN_ELEMENTS and all(isinstance(d, int) for d in x_shape):
-        if math.prod(x_shape) < module.MIN_ELEMENTS:
-            return None  # the eager ops are faster there
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    device = module.device_of(x)
-    if module.plain_here(x):
-        kernel = module.plain_kernel
-    else:
-        kernel = _kernel(module, dtype, device)
+    try:
+        kernel = module.kernel(x, training)
+    except Unavailable as error:
+        warn_fallback(str(error))
+        return None
     if kernel is None:
         return None
-    if not module.uses_rows_layout():
-        return kernel(x, a, b)
     cols = math.prod(x_shape[k:])
     y = kernel(
         ops.reshape(x, (-1, cols)), _as_row(a, k, x_shape),

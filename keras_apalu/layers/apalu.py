@@ -8,10 +8,14 @@ from keras import regularizers
 from keras_apalu import constraints
 from keras_apalu.layers._arguments import resolve
 from keras_apalu.ops import apalu
-from keras_apalu.ops import resolve_implementation
+from keras_apalu.ops import check_implementation
 
 #: Ratio b / a at which APALU's left and right slopes meet at 0 (C1).
 SMOOTH_RATIO = 1.5
+
+#: How 0.1.0's values of `implementation` load (they ran the same values).
+_OLD_IMPLEMENTATIONS = {"ops": "plain", "autodiff": "plain",
+                        "one_exp": "fused"}
 
 
 def _resolve(getter, identifier, argument):
@@ -70,19 +74,18 @@ class APALU(keras.layers.Layer):
         implementation: how `keras_apalu.ops.apalu` computes it (same
             values): `"fused"` (default), the formula and its analytic
             gradient (right-hand slope `1.5 a` at x = 0) each compiled by
-            the backend into one pass (XLA, Inductor, `jax.jit`),
-            keeping only the input, `a` and `b` for the backward pass, with
-            a fallback to `"ops"` where it cannot be compiled (or when the
-            environment variable `KERAS_APALU_FUSED=0` is set); `"ops"`,
-            the same gradient from separate `keras.ops` calls; `"autodiff"`,
-            the backend differentiates the formula (left slope `b` at 0);
-            `"one_exp"`, a one-transcendental variant kept for comparison.
-            On TensorFlow, calls outside training (`training` not `True`:
-            predict, evaluate, `model.export` traces) take `"ops"`, since
-            export converters cannot read XLA-compiled functions.
-        custom_gradient: legacy argument of files saved before
-            `implementation` existed: `False` means
-            `implementation="autodiff"`, `True` changes nothing.
+            the backend into one pass (XLA, Inductor), keeping only the
+            input, `a` and `b` for the backward pass; or `"plain"`, the
+            backend differentiates the formula (left slope `b` at 0), as
+            exports and tfmot do. `"fused"` runs `"plain"` where it cannot
+            be compiled (one warning) or the environment variable
+            `KERAS_APALU_FUSED=0` is set, and on TensorFlow for calls
+            outside training (`training` not `True`: predict, evaluate,
+            `model.export` traces), since export converters cannot read
+            XLA-compiled functions. Files saved by keras_apalu 0.1.0 load
+            with their values translated: `"ops"`, `"autodiff"` and
+            `custom_gradient=False` as `"plain"`, `"one_exp"` and
+            `custom_gradient=True` as `"fused"`.
         init: start as the best fit of an activation instead of using
             `a_initializer` and `b_initializer` (give one or the other):
             a name (`"relu"`, `"relu6"`, `"leaky_relu"`, `"elu"`, `"gelu"`,
@@ -122,7 +125,6 @@ class APALU(keras.layers.Layer):
         shared_axes=None,
         smooth=False,
         implementation="fused",
-        custom_gradient=None,
         init=None,
         **kwargs,
     ):
@@ -157,9 +159,7 @@ class APALU(keras.layers.Layer):
         )
         self.shared_axes = self._validate_shared_axes(shared_axes)
         self.smooth = bool(smooth)
-        self.implementation = resolve_implementation(
-            implementation, custom_gradient
-        )
+        self.implementation = check_implementation(implementation)
 
     @staticmethod
     def _validate_shared_axes(shared_axes):
@@ -176,9 +176,10 @@ class APALU(keras.layers.Layer):
             ) from None
         if 0 in axes:
             raise ValueError(
-                "APALU: shared_axes cannot contain 0, the batch axis: a and b "
-                "are never shared across the batch, they are always. Use 1 "
-                f"for the first non-batch axis. Got shared_axes={axes}."
+                "APALU: shared_axes cannot contain 0, the batch axis: every "
+                "sample of a batch uses the same a and b already. Axes are "
+                "1-based from the first non-batch axis (1), or negative "
+                f"from the end. Got shared_axes={axes}."
             )
         return axes
 
@@ -268,3 +269,16 @@ class APALU(keras.layers.Layer):
             # A named fit is recomputed on load; the constants need not travel.
             config["a_initializer"] = config["b_initializer"] = None
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer of `get_config`'s dict; 0.1.0's dicts are translated."""
+        config = dict(config)
+        legacy_custom_gradient = config.pop("custom_gradient", None)
+        implementation = config.get("implementation", "fused")
+        implementation = _OLD_IMPLEMENTATIONS.get(implementation,
+                                                  implementation)
+        if legacy_custom_gradient is False:
+            implementation = "plain"
+        config["implementation"] = implementation
+        return super().from_config(config)

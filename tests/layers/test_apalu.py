@@ -148,28 +148,28 @@ def test_fit_learns_a_nonlinear_target_and_moves_a_and_b(kind, rng):
     assert abs(a1 - a0).max() > 1e-3 and abs(b1 - b0).max() > 1e-3
 
 
-def test_custom_and_plain_gradients_train_identically(rng):
+def test_fused_and_plain_train_identically(rng):
     x = rng.normal(0, 1, (64, 4)).astype("float32")
     y = rng.normal(0, 1, (64, 1)).astype("float32")
     results = []
-    for custom_gradient in (True, False):
+    for implementation in ("fused", "plain"):
         keras.utils.set_random_seed(1)
         model = keras.Sequential([
             keras.Input((4,)), keras.layers.Dense(8),
-            layers.APALU(custom_gradient=custom_gradient), keras.layers.Dense(1),
+            layers.APALU(implementation=implementation), keras.layers.Dense(1),
         ])
         model.compile(optimizer="sgd", loss="mse")
         model.fit(x, y, epochs=3, batch_size=16, verbose=0, shuffle=False)
         results.append([ops.convert_to_numpy(w) for w in model.weights])
-    for lean, plain in zip(*results):
-        np.testing.assert_allclose(lean, plain, rtol=1e-4, atol=1e-6)
+    for fused, plain in zip(*results):
+        np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-6)
 
 
 def test_config_round_trip():
     layer = layers.APALU(
         a_initializer="ones", b_initializer=keras.initializers.Constant(0.5),
         a_regularizer="l2", b_constraint=None, shared_axes=[1, 2],
-        smooth=False, custom_gradient=False, name="act",
+        smooth=False, implementation="plain", name="act",
     )
     clone = layers.APALU.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()

@@ -2,12 +2,38 @@
 
 Forward `ops.apalu_forward`, backward `ops.apalu_vjp` with x, a and b as the
 only residuals, under `jax.jit` (inlined into a caller's own jit, such as
-Keras' train step, where XLA fuses each with its neighbours).
+Keras' train step).
+
+On CPU the backward's three results (the x-gradient and the two slope
+sums) are each computed in a computation of its own: seen together, XLA:CPU
+fuses them into one multi-output pass that is far slower than three
+separate passes (gradient of a scalar loss at (32, 64, 64, 32) with
+per-channel slopes, one thread: about 55-60 ms together against 35-37 ms
+apart on the loaded development machine; benchmarks/README.md). A
+`lax.cond` whose two branches are the same function is such a computation:
+XLA compiles a branch on its own and never fuses across it, and the value
+is the same whichever branch runs. Other backends (GPU) get the plain
+`ops.apalu_vjp`, which their compilers fuse well.
 """
 
 import jax
 
 from keras_apalu import ops as apalu_ops
+
+
+def _apart(function, *operands):
+    """`function(*operands)`, compiled as a computation of its own."""
+    probe = operands[1][0, 0]  # a: (1, cols), never empty
+    return jax.lax.cond(probe == probe, function, function, *operands)
+
+
+def _vjp_apart(x, a, b, upstream):
+    """`ops.apalu_vjp`, each of its three results computed apart (XLA drops
+    the two a branch does not return)."""
+    def part(index):
+        return lambda *args: apalu_ops.apalu_vjp(*args)[index]
+
+    return tuple(_apart(part(i), x, a, b, upstream) for i in range(3))
 
 
 @jax.custom_vjp
@@ -20,6 +46,8 @@ def _forward(x, a, b):
 
 
 def _backward(residuals, upstream):
+    if jax.default_backend() == "cpu":
+        return _vjp_apart(*residuals, upstream)
     return apalu_ops.apalu_vjp(*residuals, upstream)
 
 

@@ -119,7 +119,7 @@ TARGETS = {
          "-funsigned-char", "-fomit-frame-pointer", "--specs=rdimon.specs",
          "-DTF_LITE_MCU_DEBUG_LOG", "-DAPALU_RUNNER_CMSDK_TIMER",
          "-DAPALU_NO_SIMD"),
-        ("--specs=rdimon.specs", "-Wl,--gc-sections", "-lm",
+        ("-Wl,--gc-sections", "-lm",
          "-Wl,--undefined=__isr_vector",
          "-Wl,--section-start=.isr_vector=0x0",
          "-Wl,--defsym=__qemu_initial_sp=0x20010000")),

@@ -18,6 +18,8 @@ import pytest
 
 from keras_apalu import tflite
 from keras_apalu.tflite import micro
+from keras_apalu.tflite.run import classic_outputs
+from keras_apalu.tflite.run import quantize_inputs
 from tests.tflite import native_build
 from tests.tflite import sign_language
 from tests.tflite.native_build import once_per_suite
@@ -37,36 +39,9 @@ def int8_model(tmp_path_factory):
     tflite.export(net, path, quantize="int8",
                   representative_data=x_train[:100])
     assert "APALU" in tflite.op_names(path.read_bytes())
-    runner = tflite.interpreter(str(path))
-    detail = runner.get_input_details()[0]
-    scale, zero = detail["quantization"]
     # Spread over signers: every k-th held-out image.
     picks = np.linspace(0, len(x_test) - 1, SAMPLES).astype(int)
-    q = np.clip(np.round(x_test[picks] / scale) + zero, -128, 127)
-    return path, q.astype(np.int8), y_test[picks]
-
-
-def _classic_outputs(path, samples, reference=True):
-    """The classic LiteRT interpreter with the project's APALU kernel; with
-    `reference`, its reference builtin kernels (BUILTIN_REF), whose int8
-    rounding TFLM's kernels share (the default optimised/XNNPACK kernels
-    round some conv and dense outputs one step differently)."""
-    from ai_edge_litert.interpreter import InterpreterWithCustomOps
-    from ai_edge_litert.interpreter import OpResolverType
-
-    kind = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
-    runner = InterpreterWithCustomOps(
-        model_path=str(path), custom_op_registerers=[tflite.registerer()],
-        experimental_op_resolver_type=kind)
-    runner.allocate_tensors()
-    inp = runner.get_input_details()[0]
-    out = runner.get_output_details()[0]
-    results = []
-    for sample in samples:
-        runner.set_tensor(inp["index"], sample[None])
-        runner.invoke()
-        results.append(runner.get_tensor(out["index"]).reshape(-1))
-    return np.stack(results)
+    return path, quantize_inputs(path, x_test[picks]), y_test[picks]
 
 
 def _require_arm_tools():
@@ -83,14 +58,15 @@ def test_tflm_int8_outputs_identical_to_the_classic_interpreter(
     if target != "host":
         _require_arm_tools()
     path, samples, _ = int8_model
-    expected = _classic_outputs(path, samples)
+    expected = classic_outputs(path, samples)
     outputs, result = micro.run_model(path, samples, np.int8, target=target)
     assert result.samples == SAMPLES
     assert outputs.dtype == np.int8 and outputs.shape == expected.shape
-    # Identical, not close: same tables, same builtin int8 arithmetic.
+    # Identical, not close: same tables, same builtin int8 arithmetic (the
+    # classic interpreter with LiteRT's reference builtin kernels).
     np.testing.assert_array_equal(outputs, expected)
     # The default (optimised) classic kernels: at most one step apart.
-    optimised = _classic_outputs(path, samples, reference=False)
+    optimised = classic_outputs(path, samples, reference=False)
     assert np.abs(outputs.astype(int) - optimised).max() <= 1
     # Not trivially equal (e.g. all saturated): the logits differ by input.
     assert len({row.tobytes() for row in outputs}) > 1
@@ -133,3 +109,46 @@ def test_tflm_rejects_a_model_whose_apalu_output_shape_differs(tmp_path):
     with pytest.raises(micro.MicroBuildError) as error:
         micro.run_model(path, np.zeros((1, 1, 4), np.float32), np.float32)
     assert "APALU: the output must have x's shape." in str(error.value)
+
+
+def _image_folder(root, count=2):
+    """A folder per label with `count` held-out images each (JPEG copies),
+    plus one unreadable file, as `run --images` expects."""
+    import shutil
+
+    files = sorted((DATA / "Dataset").glob("*/*.JPG"))
+    for label in ("3", "7"):
+        picked = [f for f in files if f.parent.name == label][-count:]
+        (root / label).mkdir(parents=True)
+        for f in picked:
+            shutil.copy(f, root / label / f.name)
+    (root / "3" / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+def test_run_command_on_tflm_host(int8_model, tmp_path, capsys):
+    from keras_apalu.tflite.__main__ import main
+
+    path, _, _ = int8_model
+    images = _image_folder(tmp_path / "images")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(path), "--runtime", "tflm-host", "--images",
+              str(images), "--pixel-scale", str(1 / 255)])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 0, captured.out + captured.err
+    assert "agreement: 4/4" in captured.out
+    assert "accuracy: " in captured.out
+    assert "arena" in captured.out and "runner text" in captured.out
+    assert "broken.jpg" in captured.err  # named and skipped
+
+
+def test_run_command_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    from keras_apalu.tflite.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(tmp_path / "missing.tflite"), "--runtime",
+              "tflm-host", "--images", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'missing.tflite'}: no such .tflite "
+                   "file."]

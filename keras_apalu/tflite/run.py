@@ -2,7 +2,8 @@
 on one runtime, checked against the Python LiteRT interpreter.
 
     python -m keras_apalu.tflite run MODEL.tflite \\
-        --runtime {litert,tflm-host,tflm-cortex-m4} [--tflm-dir DIR] \\
+        --runtime {litert,litert-c,tflm-host,tflm-cortex-m4} \\
+        [--tflm-dir DIR] \\
         --images DIR [--limit N] [--pixel-scale S]
 
 Images: DIR holds one sub-folder per label (named by the class index, as the
@@ -15,10 +16,15 @@ quantised with the model's input scale and zero point. An image that cannot
 be read is named and skipped.
 
 Every output is compared with the Python LiteRT interpreter running the
-project's APALU kernel and LiteRT's reference builtin kernels (whose int8
-rounding TFLM's kernels share): int8 outputs must be identical (with
-`--runtime litert`, LiteRT's default optimised kernels: within one int8
-step), float32 outputs within 1e-6. It prints `agreement: N/N`, `accuracy: X%` when labels
+project's APALU kernel (apalu_op.c):
+    tflm-host, tflm-cortex-m4: TFLite Micro (apalu_micro.cc), against
+        LiteRT's reference builtin kernels (whose int8 rounding TFLM's
+        kernels share): int8 outputs identical, float32 within 1e-6;
+    litert-c: the LiteRT 2 C API (apalu_litert.c; float32 models), against
+        LiteRT's default kernels, as the C API runs them: within 1e-6;
+    litert: the Python interpreter's default (optimised, XNNPACK) kernels
+        against its reference kernels: int8 within one step, float32 within
+        1e-5 (their summation orders differ). It prints `agreement: N/N`, `accuracy: X%` when labels
 are known, and the runtime's sizes. TFLM builds are cached per runtime and
 kernel version (see keras_apalu/tflite/micro.py).
 """
@@ -26,7 +32,7 @@ kernel version (see keras_apalu/tflite/micro.py).
 import pathlib
 import sys
 
-RUNTIMES = ("litert", "tflm-host", "tflm-cortex-m4")
+RUNTIMES = ("litert", "litert-c", "tflm-host", "tflm-cortex-m4")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 FLOAT_TOLERANCE = 1e-6
 
@@ -150,14 +156,14 @@ def classic_outputs(path, samples, reference=True):
     return np.stack(rows)
 
 
-def _agree(outputs, expected, int8_steps=0):
+def _agree(outputs, expected, int8_steps=0, tolerance=FLOAT_TOLERANCE):
     import numpy as np
 
     if expected.dtype == np.int8:
         difference = np.abs(outputs.astype(np.int32) - expected)
         return (difference <= int8_steps).all(axis=1)
     return (np.abs(outputs.astype(np.float64) - expected)
-            <= FLOAT_TOLERANCE).all(axis=1)
+            <= tolerance).all(axis=1)
 
 
 def run_command(args):
@@ -183,12 +189,25 @@ def run_command(args):
             args.images, shape[1], shape[3], args.limit, args.pixel_scale,
             warn=lambda line: print(line, file=sys.stderr))
         samples = quantize_inputs(model, x)
-        expected = classic_outputs(model, samples)
+        expected = classic_outputs(model, samples,
+                                   reference=args.runtime != "litert-c")
         say(f"{len(samples)} images, {model.name} "
             f"({model.stat().st_size} bytes), runtime {args.runtime}")
         if args.runtime == "litert":
             outputs = classic_outputs(model, samples, reference=False)
             sizes = f"model {model.stat().st_size} bytes"
+        elif args.runtime == "litert-c":
+            from keras_apalu.tflite import litert_c
+
+            if samples.dtype != np.float32:
+                raise RunInputError(
+                    f"{model}: --runtime litert-c runs float32 models; this "
+                    "one is int8 (use tflm-host or litert).")
+            outputs = litert_c.run_model(
+                model, samples,
+                interpreter.get_output_details()[0]["shape"], log=say)
+            sizes = (f"model {model.stat().st_size} bytes, libLiteRt.so "
+                     f"{litert_c.litert_library().stat().st_size} bytes")
         else:
             target = args.runtime[len("tflm-"):]
             outputs, result = micro.run_model(
@@ -205,15 +224,18 @@ def run_command(args):
     except (RunInputError, micro.ToolMissingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except micro.MicroBuildError as error:
+    except micro.MicroBuildError as error:  # a build or run that broke
         print(f"error: {error}", file=sys.stderr)
         return 1
     # LiteRT's default (optimised, XNNPACK) int8 kernels round some conv and
     # dense outputs one step away from the reference kernels.
     steps = 1 if args.runtime == "litert" else 0
-    agree = _agree(outputs, expected, steps)
-    note = " (int8: within 1 step)" if steps and expected.dtype == np.int8 \
-        else ""
+    tolerance = 1e-5 if args.runtime == "litert" else FLOAT_TOLERANCE
+    agree = _agree(outputs, expected, steps, tolerance)
+    if expected.dtype == np.int8:
+        note = " (int8: within 1 step)" if steps else " (identical)"
+    else:
+        note = f" (within {tolerance:g})"
     say(f"agreement: {int(agree.sum())}/{len(agree)}{note}")
     known = [i for i, label in enumerate(labels) if label is not None]
     if known:

@@ -124,11 +124,15 @@ TARGETS = {
          "-Wl,--section-start=.isr_vector=0x0",
          "-Wl,--defsym=__qemu_initial_sp=0x20010000")),
 }
+# MPS3 AN547 runs the image from its 512 KiB ITCM: smaller runner buffers,
+# and no tick count (its timers sit elsewhere).
 TARGETS["cortex-m55"] = dataclasses.replace(
     TARGETS["cortex-m4"], name="cortex-m55",
     flags=tuple(f if f != "-mcpu=cortex-m4" else "-mcpu=cortex-m55"
                 for f in TARGETS["cortex-m4"].flags
-                if f != "-DAPALU_RUNNER_CMSDK_TIMER"))
+                if f != "-DAPALU_RUNNER_CMSDK_TIMER")
+    + ("-DAPALU_RUNNER_MODEL_BYTES=131072",
+       "-DAPALU_RUNNER_ARENA_BYTES=65536"))
 
 
 def cache_dir():

@@ -178,7 +178,12 @@ def run_command(args):
     try:
         if not model.is_file():
             raise RunInputError(f"{model}: no such .tflite file.")
-        interpreter = _reference_interpreter(model)
+        try:
+            interpreter = _reference_interpreter(model)
+        except (ValueError, RuntimeError) as error:
+            first = str(error).strip().splitlines()[:1] or [""]
+            raise RunInputError(f"{model}: LiteRT cannot open it as a "
+                                f".tflite model ({first[0]}).") from None
         detail = interpreter.get_input_details()[0]
         shape = [int(v) for v in detail["shape"]]
         if len(shape) != 4 or shape[1] != shape[2]:

@@ -22,8 +22,7 @@ import shlex
 import subprocess
 import tempfile
 
-from keras_apalu.tflite import _kernel
-from keras_apalu.tflite import micro
+from keras_apalu.tflite import _kernel, micro
 
 ALIGNMENT = 64
 C_FLAGS = ("-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast",
@@ -35,9 +34,9 @@ def litert_library():
     spec = importlib.util.find_spec("ai_edge_litert")
     if spec is None or not spec.submodule_search_locations:
         raise micro.ToolMissingError(
-            "ai_edge_litert is not installed: pip install 'ai-edge-litert>=2.3' "
-            "(its wheel ships libLiteRt.so).")
-    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / \
+            "ai_edge_litert is not installed: pip install "
+            "'ai-edge-litert>=2.3' (its wheel ships libLiteRt.so).")
+    path = pathlib.Path(next(iter(spec.submodule_search_locations))) / \
         "libLiteRt.so"
     if not path.is_file():
         raise micro.ToolMissingError(
@@ -54,7 +53,7 @@ def aligned_model(content):
     from ai_edge_litert import schema_py_generated as schema
 
     class AlignedBuilder(flatbuffers.Builder):
-        def CreateNumpyVector(self, x):  # noqa: N802 (flatbuffers' name)
+        def CreateNumpyVector(self, x):
             if x.dtype != np.uint8:
                 return super().CreateNumpyVector(x)
             payload = x.tobytes()
@@ -83,7 +82,7 @@ def build_runner(log=None):
         digest.update(path.read_bytes())
     stat = library.stat()
     identity = subprocess.run([*cc, "--version"], capture_output=True,
-                              text=True).stdout
+                              text=True, check=False).stdout
     for part in (identity, *C_FLAGS, str(library), str(stat.st_size),
                  str(stat.st_mtime_ns)):
         digest.update(part.encode() + b"\0")
@@ -98,7 +97,8 @@ def build_runner(log=None):
     command = [*cc, *C_FLAGS, f"-I{folder}", *map(str, sources),
                str(library), f"-Wl,-rpath,{library.parent}", "-lm", "-o",
                str(partial)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True,
+                            check=False)
     if result.returncode != 0:
         raise micro.MicroBuildError(
             f"Building the LiteRT C runner failed:\n$ {' '.join(command)}\n"
@@ -125,7 +125,8 @@ def run_model(model_path, samples, output_shape, log=None, timeout=600):
         inputs.write_bytes(samples.tobytes())
         result = subprocess.run(
             [str(runner), str(model), str(inputs), str(outputs), in_dims,
-             out_dims], capture_output=True, text=True, timeout=timeout)
+             out_dims], capture_output=True, text=True, timeout=timeout,
+            check=False)
         text = result.stdout + result.stderr
         if result.returncode != 0 or \
                 f"litert_runner: {len(samples)} samples" not in text:

@@ -24,8 +24,9 @@ project's APALU kernel (apalu_op.c):
         LiteRT's default kernels, as the C API runs them: within 1e-6;
     litert: the Python interpreter's default (optimised, XNNPACK) kernels
         against its reference kernels: int8 within one step, float32 within
-        1e-5 (their summation orders differ). It prints `agreement: N/N`, `accuracy: X%` when labels
-are known, and the runtime's sizes. TFLM builds are cached per runtime and
+        1e-5 (their summation orders differ).
+It prints `agreement: N/N`, `accuracy: X%` when labels are known, and the
+runtime's sizes. TFLM builds are cached per runtime and
 kernel version (see keras_apalu/tflite/micro.py).
 """
 
@@ -116,8 +117,7 @@ def load_images(folder, size, channels, limit=None, pixel_scale=1.0,
 def _reference_interpreter(path, reference=True):
     """The classic LiteRT interpreter with the project's APALU kernel and,
     with `reference`, LiteRT's reference builtin kernels."""
-    from ai_edge_litert.interpreter import InterpreterWithCustomOps
-    from ai_edge_litert.interpreter import OpResolverType
+    from ai_edge_litert.interpreter import InterpreterWithCustomOps, OpResolverType
 
     from keras_apalu.tflite import _kernel
 

@@ -84,7 +84,7 @@ def main():
           "buffer)")
     with tempfile.TemporaryDirectory() as tmp:
         for activation in ("apalu", "relu", "prelu"):
-            path, x_test, y_test = export_variant(activation, tmp)
+            path, x_test, _ = export_variant(activation, tmp)
             picks = np.linspace(0, len(x_test) - 1, args.samples).astype(int)
             samples = run_module.quantize_inputs(path, x_test[picks])
             outputs, result = micro.run_model(path, samples, np.int8,

@@ -17,8 +17,7 @@ from keras_apalu.tflite.run import classic_outputs
 from tests.tflite import sign_language
 from tests.tflite.micro_compare import DATA
 from tests.tflite.native_build import once_per_suite
-from tests.tflite.reference import apalu_flatbuffer
-from tests.tflite.reference import apalu_reference
+from tests.tflite.reference import apalu_flatbuffer, apalu_reference
 
 pytestmark = once_per_suite
 

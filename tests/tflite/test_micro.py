@@ -18,15 +18,14 @@ import pytest
 
 from keras_apalu import tflite
 from keras_apalu.tflite import micro
-from keras_apalu.tflite.run import classic_outputs
-from keras_apalu.tflite.run import quantize_inputs
-from tests.tflite import native_build
-from tests.tflite import sign_language
+from keras_apalu.tflite.run import classic_outputs, quantize_inputs
+from tests.tflite import native_build, sign_language
 from tests.tflite.native_build import once_per_suite
 
 pytestmark = [once_per_suite, pytest.mark.slow]
 
-DATA = native_build.REPO.parent / "shared" / "datasets" / "sign-language-digits"
+DATA = (native_build.REPO.parent / "shared" / "datasets"
+        / "sign-language-digits")
 SAMPLES = 6  # held-out images per run (emulated Cortex-M: ~1 s each)
 
 
@@ -150,5 +149,5 @@ def test_run_command_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
               "tflm-host", "--images", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: {tmp_path / 'missing.tflite'}: no such .tflite "
-                   "file."]
+    assert err == [(f"error: {tmp_path / 'missing.tflite'}: no such "
+                    ".tflite file.")]

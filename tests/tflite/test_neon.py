@@ -10,8 +10,6 @@ failure in CI when missing, a skip elsewhere.
 
 import re
 
-import pytest
-
 from tests.tflite import native_build
 from tests.tflite.native_build import once_per_suite
 
@@ -30,7 +28,8 @@ def _build(compiler, binary, defines=()):
 
 
 def _summary(output):
-    match = re.search(r"apalu_neon_check: (\d+) values, (\d+) failures", output)
+    match = re.search(r"apalu_neon_check: (\d+) values, (\d+) failures",
+                      output)
     assert match, output[-3000:]
     assert int(match.group(1)) > 50000 and match.group(2) == "0", output
     return output

@@ -16,15 +16,15 @@ quantised with the model's input scale and zero point. An image that cannot
 be read is named and skipped.
 
 Every output is compared with the Python LiteRT interpreter running the
-project's APALU kernel (apalu_op.c):
-    tflm-host, tflm-cortex-m4: TFLite Micro (apalu_micro.cc), against
-        LiteRT's reference builtin kernels (whose int8 rounding TFLM's
-        kernels share): int8 outputs identical, float32 within 1e-6;
-    litert-c: the LiteRT 2 C API (apalu_litert.c; float32 models), against
-        LiteRT's default kernels, as the C API runs them: within 1e-6;
-    litert: the Python interpreter's default (optimised, XNNPACK) kernels
-        against its reference kernels: int8 within one step, float32 within
-        1e-5 (their summation orders differ).
+project's APALU kernel (apalu_op.c) and its default builtin kernels:
+    tflm-host, tflm-cortex-m4: TFLite Micro (apalu_micro.cc; TFLM built with
+        LiteRT's single-rounding requantisation, see micro.py): int8 outputs
+        identical, float32 within 1e-6;
+    litert-c: the LiteRT 2 C API (apalu_litert.c; float32 models): within
+        1e-6;
+    litert: the Python interpreter itself, checked against its reference
+        builtin kernels: int8 within one step (they requantise with two
+        roundings), float32 within 1e-5 (other summation orders).
 It prints `agreement: N/N`, `accuracy: X%` when labels are known, and the
 runtime's sizes. TFLM builds are cached per runtime and
 kernel version (see keras_apalu/tflite/micro.py).
@@ -114,7 +114,7 @@ def load_images(folder, size, channels, limit=None, pixel_scale=1.0,
     return np.stack(images), labels, paths
 
 
-def _reference_interpreter(path, reference=True):
+def _reference_interpreter(path, reference=False):
     """The classic LiteRT interpreter with the project's APALU kernel and,
     with `reference`, LiteRT's reference builtin kernels."""
     from ai_edge_litert.interpreter import InterpreterWithCustomOps, OpResolverType
@@ -140,7 +140,7 @@ def quantize_inputs(path, x):
     return x.astype(detail["dtype"])
 
 
-def classic_outputs(path, samples, reference=True):
+def classic_outputs(path, samples, reference=False):
     """Outputs (one flattened row per sample) of the Python LiteRT
     interpreter; see `_reference_interpreter`."""
     import numpy as np
@@ -195,7 +195,7 @@ def run_command(args):
             warn=lambda line: print(line, file=sys.stderr))
         samples = quantize_inputs(model, x)
         expected = classic_outputs(model, samples,
-                                   reference=args.runtime != "litert-c")
+                                   reference=args.runtime == "litert")
         say(f"{len(samples)} images, {model.name} "
             f"({model.stat().st_size} bytes), runtime {args.runtime}")
         if args.runtime == "litert":
@@ -232,8 +232,8 @@ def run_command(args):
     except micro.MicroBuildError as error:  # a build or run that broke
         print(f"error: {error}", file=sys.stderr)
         return 1
-    # LiteRT's default (optimised, XNNPACK) int8 kernels round some conv and
-    # dense outputs one step away from the reference kernels.
+    # LiteRT's reference int8 kernels round some conv and dense outputs one
+    # step away from its default (optimised, XNNPACK) ones.
     steps = 1 if args.runtime == "litert" else 0
     tolerance = 1e-5 if args.runtime == "litert" else FLOAT_TOLERANCE
     agree = _agree(outputs, expected, steps, tolerance)

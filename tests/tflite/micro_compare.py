@@ -9,7 +9,7 @@ Instructions come from `qemu-system-arm -icount shift=0` (one instruction per
 ns of virtual time), read through the MPS2 board's 25 MHz timer: one tick is
 40 instructions. Each model is trained briefly (the counts do not depend on
 the weights, the agreement does) and exported with keras_apalu.tflite.export.
-Also prints the agreement with the classic interpreter (reference kernels).
+Also prints the agreement with the classic interpreter (default kernels).
 """
 
 import argparse

@@ -171,7 +171,7 @@ def run_command(args):
     missing tool, 1: outputs disagree)."""
     import numpy as np
 
-    from keras_apalu.tflite import micro
+    from keras_apalu.tflite import _kernel, micro
 
     say = print
     model = pathlib.Path(args.model)
@@ -180,6 +180,8 @@ def run_command(args):
             raise RunInputError(f"{model}: no such .tflite file.")
         try:
             interpreter = _reference_interpreter(model)
+        except _kernel.KernelUnavailableError as error:
+            raise RunInputError(str(error).strip().splitlines()[0]) from None
         except (ValueError, RuntimeError) as error:
             first = str(error).strip().splitlines()[:1] or [""]
             raise RunInputError(f"{model}: LiteRT cannot open it as a "

@@ -149,3 +149,25 @@ def test_run_command_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [(f"error: {tmp_path / 'missing.tflite'}: no such "
                     ".tflite file.")]
+
+
+def test_run_command_names_the_apt_package_of_a_missing_tool(
+        tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    from keras_apalu.tflite.__main__ import main
+    from tests.tflite.reference import apalu_flatbuffer
+
+    monkeypatch.setitem(micro.TARGETS, "cortex-m4", dataclasses.replace(
+        micro.TARGETS["cortex-m4"], prefix="no-such-none-eabi-"))
+    path = tmp_path / "op.tflite"
+    path.write_bytes(apalu_flatbuffer([1, 4, 4, 1], [0.5], [0.5]))
+    images = _image_folder(tmp_path / "images", count=1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(path), "--runtime", "tflm-cortex-m4", "--images",
+              str(images)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: no-such-none-eabi-g++ not found: "
+                              "install it with `apt-get install "
+                              "gcc-arm-none-eabi"), err

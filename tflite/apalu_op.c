@@ -1,5 +1,7 @@
 /*
- * APALU as a TensorFlow Lite custom operator (float32).
+ * APALU as a classic TensorFlow Lite custom operator: the glue between the
+ * TfLiteRegistration API (the Python interpreters, and C/C++ apps on Linux,
+ * Android, iOS) and the math in apalu_core.c, which this file is linked with.
  *
  *     f(x) = a * (x + x * sigmoid(1.702 x))   for x >= 0
  *     f(x) = b * (exp(x) - 1)                 for x <  0
@@ -8,20 +10,13 @@
  * per channel of the last axis, or any shape whose dimensions are 1 or equal to
  * x's, right-aligned, as produced by every `shared_axes` of the Keras layer).
  * Output: same shape as x. All tensors float32, except in full-integer models:
- * there x and the output are int8 and a, b float32 or quantised int32 (see the
- * int8 section: a lookup table per channel, built in Prepare).
- *
- * One exp per element: with t = min(x, -1.702 x) <= 0 and e = exp(t),
- *     x >= 0:  f = a * x * (1 + 1 / (1 + e))   (e = exp(-1.702 x))
- *     x <  0:  f = b * expm1(x)                 (t = x)
- * exp and expm1 share one range reduction t = k ln2 + r, |r| <= ln2/2, and one
- * polynomial q = expm1(r), so expm1(t) = (2^k - 1) + 2^k q keeps full relative
- * accuracy near 0 (k = 0 there) and the loop has no branch to vectorise.
+ * there x and the output are int8 and a, b float32 or quantised int32 (a
+ * lookup table per channel, built in Prepare; see apalu_core.c).
  *
  * Large float32 tensors are split over up to `recommended_num_threads` threads
  * of the interpreter (a small pool of POSIX threads, started on first use),
  * as XNNPACK splits the builtin ops around it; -DAPALU_NO_THREADS builds the
- * single-threaded kernel.
+ * single-threaded kernel. Only this glue has threads: the core has none.
  *
  * By default the TFLite C types are declared below (only the fields this
  * kernel touches, in the public layout), checked by static assertions on sizes
@@ -36,10 +31,14 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #endif
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "apalu_core.h"
 
 #ifdef __cplusplus /* also compiles as C++ (e.g. inside a .cc unity build) */
 #define restrict __restrict
@@ -174,129 +173,27 @@ APALU_ASSERT_LAYOUT(sizeof(TfLiteStatus) == sizeof(int));
 APALU_ASSERT_LAYOUT(sizeof(TfLiteType) == sizeof(int));
 #endif /* APALU_USE_TFLITE_HEADERS */
 
-#define APALU_MAX_RANK 8
 #define APALU_REPORT(context, ...) (context)->ReportError((context), __VA_ARGS__)
 
-/* Broadcast plan, computed in Prepare: x viewed as `rank` coalesced axes, the
- * element stride of a and b along each (0 where they are broadcast). */
-typedef struct ApaluPlan {
-  int rank;
-  int64_t extent[APALU_MAX_RANK];
-  int64_t stride_a[APALU_MAX_RANK];
-  int64_t stride_b[APALU_MAX_RANK];
-  struct ApaluInt8* int8; /* int8 models only; see the int8 section */
-  int ready;              /* set by a successful Prepare */
-  int64_t elements[3];    /* of x, a and b, as Prepare saw them */
-} ApaluPlan;
+/* Per-node state, from Init to Free. */
+typedef struct ApaluNode {
+  ApaluPlan plan;
+  ApaluInt8 q8;
+  void* int8_memory; /* the int8 tables (malloc'd), or NULL */
+  int int8;          /* x is int8 */
+  int ready;         /* set by a successful Prepare */
+  int64_t elements[3]; /* of x, a and b, as Prepare saw them */
+} ApaluNode;
 
-/* ---- the math ---------------------------------------------------------- */
-
-#define APALU_SIGMOID_SCALE 1.702f
-#define APALU_LOG2E 1.44269504088896341f
-/* ln 2 split so that k * LN2_HI is exact for |k| <= 127 (Cody and Waite). */
-#define APALU_LN2_HI 0.693359375f
-#define APALU_LN2_LO (-2.12194440e-4f)
-/* 1.5 * 2^23: adding and subtracting it rounds a float to the nearest integer. */
-#define APALU_ROUNDER 12582912.0f
-/* exp(-87) is still a normal float, so 2^k below never underflows. */
-#define APALU_T_MIN (-87.0f)
-
-static inline float apalu_scalar(float x, float a, float b) {
-  float m = -APALU_SIGMOID_SCALE * x;
-  float t = x < m ? x : m; /* min(x, -1.702 x) <= 0 */
-  /* Also maps NaN to T_MIN, so the float-to-int conversion below is always
-   * defined; a NaN x still gives NaN through the right side. */
-  t = t > APALU_T_MIN ? t : APALU_T_MIN;
-  float k = (t * APALU_LOG2E + APALU_ROUNDER) - APALU_ROUNDER;
-  float r = (t - k * APALU_LN2_HI) - k * APALU_LN2_LO;
-  /* expm1(r) on |r| <= ln2/2 by its Taylor series to r^7: error < 2e-8. */
-  float q = 1.0f / 5040.0f;
-  q = q * r + 1.0f / 720.0f;
-  q = q * r + 1.0f / 120.0f;
-  q = q * r + 1.0f / 24.0f;
-  q = q * r + 1.0f / 6.0f;
-  q = q * r + 0.5f;
-  q = (q * r) * r + r;
-  int32_t bits = ((int32_t)k + 127) << 23;
-  float s;
-  memcpy(&s, &bits, sizeof s); /* s = 2^k */
-  float sq = s * q;
-  float e = s + sq;              /* exp(t) */
-  float em1 = (s - 1.0f) + sq;   /* expm1(t) */
-  float right = a * x * (1.0f + 1.0f / (1.0f + e));
-  float left = b * em1;
-  /* A select of two computed values: vectorises with -fno-trapping-math
-   * (which changes no result, unlike -ffast-math). NaN takes the right. */
-  return x < 0.0f ? left : right;
-}
-
-/* One innermost run of n elements; a_step and b_step are 0 or 1 and are
- * constants after inlining, so each variant vectorises. */
-static inline void apalu_run(const float* restrict x, const float* restrict a,
-                             const float* restrict b, float* restrict out,
-                             int64_t n, int a_step, int b_step) {
-  for (int64_t i = 0; i < n; ++i) {
-    out[i] = apalu_scalar(x[i], a[i * a_step], b[i * b_step]);
-  }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(APALU_NO_CLONES)
-/* One binary, the widest vectors the CPU has (picked once at load time). */
-#define APALU_CLONES \
-  __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define APALU_CLONES
-#endif
-
-/* Elements [begin, end) of x in its flat order. The a/b offsets of the row
- * holding `begin` come from its multi-index; later rows advance them as an
- * odometer. */
-APALU_CLONES
-static void apalu_eval_range(const ApaluPlan* plan, const float* x,
-                             const float* a, const float* b, float* out,
-                             int64_t begin, int64_t end) {
-  const int inner = plan->rank - 1;
-  const int64_t n = plan->extent[inner];
-  const int a_step = plan->stride_a[inner] != 0;
-  const int b_step = plan->stride_b[inner] != 0;
-  int64_t index[APALU_MAX_RANK] = {0};
-  int64_t a_off = 0, b_off = 0;
-  int64_t row = begin / n;
-  for (int d = inner - 1; d >= 0; --d) {
-    index[d] = row % plan->extent[d];
-    row /= plan->extent[d];
-    a_off += index[d] * plan->stride_a[d];
-    b_off += index[d] * plan->stride_b[d];
-  }
-  int64_t col = begin % n;
-  for (int64_t pos = begin; pos < end;) {
-    const int64_t len = (n - col < end - pos) ? n - col : end - pos;
-    const float* ar = a + a_off + col * a_step;
-    const float* br = b + b_off + col * b_step;
-    if (a_step && b_step) {
-      apalu_run(x + pos, ar, br, out + pos, len, 1, 1);
-    } else if (!a_step && !b_step) {
-      apalu_run(x + pos, ar, br, out + pos, len, 0, 0);
-    } else if (a_step) {
-      apalu_run(x + pos, ar, br, out + pos, len, 1, 0);
-    } else {
-      apalu_run(x + pos, ar, br, out + pos, len, 0, 1);
-    }
-    pos += len;
-    col = 0;
-    /* Advance the outer multi-index (odometer) and the a/b offsets. */
-    for (int d = inner - 1; d >= 0; --d) {
-      if (++index[d] < plan->extent[d]) {
-        a_off += plan->stride_a[d];
-        b_off += plan->stride_b[d];
-        break;
-      }
-      a_off -= plan->stride_a[d] * (plan->extent[d] - 1);
-      b_off -= plan->stride_b[d] * (plan->extent[d] - 1);
-      index[d] = 0;
-    }
-  }
+/* The core reports through the context's ReportError. */
+static void apalu_report(void* user, const char* format, ...) {
+  TfLiteContext* context = (TfLiteContext*)user;
+  char message[512];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  context->ReportError(context, "%s", message);
 }
 
 /* ---- threads ----------------------------------------------------------- */
@@ -517,14 +414,19 @@ static void* apalu_init(TfLiteContext* context, const char* buffer,
   (void)context;
   (void)buffer;
   (void)length;
-  return calloc(1, sizeof(ApaluPlan));
+  return calloc(1, sizeof(ApaluNode));
 }
 
-static void apalu_int8_release(ApaluPlan* plan);
+static void apalu_int8_release(ApaluNode* node) {
+  if (node == NULL) return;
+  free(node->int8_memory);
+  node->int8_memory = NULL;
+  node->int8 = 0;
+}
 
 static void apalu_free(TfLiteContext* context, void* buffer) {
   (void)context;
-  apalu_int8_release((ApaluPlan*)buffer);
+  apalu_int8_release((ApaluNode*)buffer);
   free(buffer);
 }
 
@@ -539,105 +441,21 @@ static const char* apalu_input_name(int i) {
   return i == 0 ? "x" : (i == 1 ? "a" : "b");
 }
 
-/* The most elements a tensor may have: its byte size, and the int8 path's
- * 8 bytes of coefficients per element, then still fit a ptrdiff_t. */
-#define APALU_MAX_ELEMENTS ((int64_t)(PTRDIFF_MAX / 8))
-
-/* Element count of a tensor's shape; fails (with a report) on a missing
- * shape, a negative dimension or a count beyond APALU_MAX_ELEMENTS. */
-static TfLiteStatus apalu_elements(TfLiteContext* context,
-                                   const TfLiteIntArray* dims,
-                                   const char* name, int64_t* count) {
-  if (dims == NULL || dims->size < 0) {
-    APALU_REPORT(context, "APALU: tensor '%s' has no shape.", name);
-    return kTfLiteError;
+static ApaluShape apalu_shape(const TfLiteIntArray* dims) {
+  ApaluShape shape = {-1, NULL};
+  if (dims != NULL) {
+    shape.rank = dims->size;
+    shape.dims = dims->data;
   }
-  int64_t n = 1;
-  for (int d = 0; d < dims->size; ++d) {
-    const int64_t extent = dims->data[d];
-    if (extent < 0) {
-      APALU_REPORT(context, "APALU: tensor '%s' has a negative dimension "
-                   "(%d at axis %d).", name, dims->data[d], d);
-      return kTfLiteError;
-    }
-    if (extent != 0 && n > APALU_MAX_ELEMENTS / extent) {
-      /* Keep scanning: a later 0 makes the tensor empty, not huge. */
-      for (int e = d + 1; e < dims->size; ++e) {
-        if (dims->data[e] == 0) {
-          *count = 0;
-          return kTfLiteOk;
-        }
-      }
-      APALU_REPORT(context, "APALU: tensor '%s' has too many elements.",
-                   name);
-      return kTfLiteError;
-    }
-    n *= extent;
-  }
-  *count = n;
-  return kTfLiteOk;
+  return shape;
 }
 
-/* Whether `tensor` holds at least `elements` 4-byte values. */
+/* Whether `tensor` holds at least `elements` values of `element_size`. */
 static int apalu_holds(const TfLiteTensor* tensor, int64_t elements,
                        int64_t element_size) {
   return tensor->data.data != NULL &&
          (int64_t)tensor->bytes / element_size >= elements;
 }
-
-/* Element strides of `p` (a or b) along each axis of x, 0 where broadcast.
- * Fails unless p's shape, right-aligned, has each dim 1 or equal to x's. */
-static TfLiteStatus apalu_param_strides(TfLiteContext* context,
-                                        const TfLiteIntArray* x_dims,
-                                        const TfLiteIntArray* p_dims,
-                                        const char* name, int64_t* strides) {
-  const int rank = x_dims->size;
-  const int offset = rank - p_dims->size;
-  if (offset < 0) {
-    APALU_REPORT(context,
-                 "APALU: input '%s' has rank %d, more than x's rank %d; it "
-                 "must broadcast to x.", name, p_dims->size, rank);
-    return kTfLiteError;
-  }
-  int64_t stride = 1;
-  for (int d = rank - 1; d >= 0; --d) {
-    const int pd = d >= offset ? p_dims->data[d - offset] : 1;
-    const int xd = x_dims->data[d];
-    if (pd == xd && pd != 1) {
-      strides[d] = stride;
-      stride *= pd;
-    } else if (pd == 1) {
-      strides[d] = 0;
-    } else {
-      APALU_REPORT(context,
-                   "APALU: input '%s' does not broadcast to x: its axis %d has "
-                   "size %d, x's has %d (each axis must be 1 or equal to "
-                   "x's).", name, d - offset, pd, xd);
-      return kTfLiteError;
-    }
-  }
-  return kTfLiteOk;
-}
-
-/* ---- int8 (full-integer quantised models) ----------------------------- */
-/*
- * When x is int8, the output is int8 too, and a and b are constant float32
- * tensors or int32 tensors quantised per tensor (value = scale * (q - zero)).
- * x and the output carry per-tensor scales and zero points. f depends on the
- * input level q (256 values) and on the position's (a, b), so Prepare
- * tabulates, in float64,
- *     out(q) = clamp(round(f(s_in (q - z_in), a, b) / s_out) + z_out)
- * for every q, once per distinct (a, b) position: one 256-entry table for
- * scalar a and b, one per channel for per-channel a and b. Eval is then one
- * table lookup per element. When a and b vary over more than
- * APALU_INT8_MAX_TABLES positions (e.g. one a per pixel and channel), Prepare
- * instead tabulates the parameter-free parts g(x) = x + x sigmoid(1.702 x)
- * (x >= 0) and expm1(x) (x < 0) per level, and Eval computes
- *     clamp(round(c(q) * unit(q)) + z_out), c = a / s_out or b / s_out,
- * one lookup and one multiply per element.
- */
-
-#define APALU_INT8_MAX_TABLES 4096
 
 /* Per-tensor scale and zero point (TfLiteQuantizationParams in the header). */
 #ifdef APALU_USE_TFLITE_HEADERS
@@ -648,58 +466,21 @@ static TfLiteStatus apalu_param_strides(TfLiteContext* context,
 #define APALU_ZERO_FIELD quant_zero_point
 #endif
 
-typedef struct ApaluInt8 {
-  int rank; /* x's coalesced axes */
-  int64_t extent[APALU_MAX_RANK];
-  int64_t stride[APALU_MAX_RANK]; /* in parameter positions; 0: broadcast */
-  int64_t positions;              /* distinct (a, b) positions */
-  int8_t* tables;                 /* positions x 256, or NULL */
-  float* coefficients;            /* positions x 2: a / s_out, b / s_out */
-  float unit[256];                /* g or expm1 at each input level */
-  int32_t in_zero;
-  int32_t out_zero;
-} ApaluInt8;
-
-static void apalu_int8_release(ApaluPlan* plan) {
-  if (plan == NULL || plan->int8 == NULL) return;
-  free(plan->int8->tables);
-  free(plan->int8->coefficients);
-  free(plan->int8);
-  plan->int8 = NULL;
+static ApaluParam apalu_param(const TfLiteTensor* tensor) {
+  ApaluParam param;
+  param.data = tensor->data.data;
+  param.is_int32 = tensor->type == kTfLiteInt32;
+  param.scale = tensor->APALU_SCALE_FIELD;
+  param.zero_point = tensor->APALU_ZERO_FIELD;
+  return param;
 }
 
-static double apalu_double(double x, double a, double b) {
-  if (x >= 0.0) return a * (x + x / (1.0 + exp(-APALU_SIGMOID_SCALE * x)));
-  return b * expm1(x);
-}
-
-/* Value of element `offset` of a float32 or quantised int32 parameter. */
-static double apalu_int8_param(const TfLiteTensor* p, int64_t offset) {
-  if (p->type == kTfLiteFloat32) return ((const float*)p->data.data)[offset];
-  return (double)p->APALU_SCALE_FIELD *
-         ((double)((const int32_t*)p->data.data)[offset] -
-          p->APALU_ZERO_FIELD);
-}
-
-/* A usable quantisation scale: a positive, finite, normal float (not NaN,
- * not denormal). */
-static int apalu_scale_ok(float scale) {
-  return scale >= 1.17549435e-38f && scale <= 3.40282347e38f;
-}
-
-/* Clamps to [-128, 127]; NaN (from a NaN or infinite slope or scale) gives
- * -128, so the conversion to int8 is always defined. */
-static int8_t apalu_int8_saturate(double v) {
-  v = !(v >= -128.0) ? -128.0 : (v > 127.0 ? 127.0 : v);
-  return (int8_t)v;
-}
-
+/* int8 models: a and b must be constant and complete; the core checks the
+ * scales and tabulates into a malloc'd block. */
 static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
-                                       ApaluPlan* plan, TfLiteTensor** in,
-                                       const TfLiteTensor* out,
-                                       const int64_t* stride_a,
-                                       const int64_t* stride_b) {
-  const TfLiteTensor* x = in[0];
+                                       const ApaluReporter* reporter,
+                                       ApaluNode* state, TfLiteTensor** in,
+                                       const TfLiteTensor* out) {
   for (int i = 1; i < 3; ++i) {
     if (in[i]->data.data == NULL) {
       APALU_REPORT(context,
@@ -707,366 +488,41 @@ static TfLiteStatus apalu_int8_prepare(TfLiteContext* context,
                    "tensor.", apalu_input_name(i));
       return kTfLiteError;
     }
-    if (!apalu_holds(in[i], plan->elements[i], 4)) {
+    if (!apalu_holds(in[i], state->elements[i], 4)) {
       APALU_REPORT(context,
                    "APALU: input '%s' holds %ld bytes, fewer than its shape "
                    "needs.", apalu_input_name(i), (long)in[i]->bytes);
       return kTfLiteError;
     }
-    if (in[i]->type == kTfLiteInt32 &&
-        !apalu_scale_ok(in[i]->APALU_SCALE_FIELD)) {
-      APALU_REPORT(context,
-                   "APALU: int32 input '%s' needs a positive quantisation "
-                   "scale (finite).", apalu_input_name(i));
-      return kTfLiteError;
-    }
   }
-  if (!apalu_scale_ok(x->APALU_SCALE_FIELD) ||
-      !apalu_scale_ok(out->APALU_SCALE_FIELD)) {
-    APALU_REPORT(context,
-                 "APALU: int8 x and output need per-tensor quantisation "
-                 "parameters with a positive scale (finite).");
-    return kTfLiteError;
-  }
-  apalu_int8_release(plan);
-  ApaluInt8* q8 = (ApaluInt8*)calloc(1, sizeof(ApaluInt8));
-  if (q8 == NULL) {
-    APALU_REPORT(context, "APALU: out of memory.");
-    return kTfLiteError;
-  }
-  plan->int8 = q8;
-  q8->in_zero = x->APALU_ZERO_FIELD;
-  q8->out_zero = out->APALU_ZERO_FIELD;
-
-  /* Parameter space: x's axes along which a or b varies, row-major. */
-  const TfLiteIntArray* dims = x->dims;
-  const int rank = dims->size;
-  int64_t stride[APALU_MAX_RANK];
-  int64_t positions = 1;
-  for (int d = rank - 1; d >= 0; --d) {
-    const int varies = stride_a[d] != 0 || stride_b[d] != 0;
-    stride[d] = varies ? positions : 0;
-    if (varies) positions *= dims->data[d];
-  }
-  q8->positions = positions;
-
-  /* Eval's view of x: coalesced axes, as for the float plan. */
-  q8->rank = 0;
-  for (int d = 0; d < rank; ++d) {
-    const int64_t extent = dims->data[d];
-    if (extent == 1) continue;
-    const int r = q8->rank;
-    if (r > 0 && (q8->stride[r - 1] == 0) == (stride[d] == 0)) {
-      q8->extent[r - 1] *= extent;
-      q8->stride[r - 1] = stride[d];
-    } else {
-      q8->extent[r] = extent;
-      q8->stride[r] = stride[d];
-      q8->rank = r + 1;
-    }
-  }
-  if (q8->rank == 0) {
-    q8->rank = 1;
-    q8->extent[0] = 1;
-    q8->stride[0] = 0;
-  }
-
-  const double s_in = x->APALU_SCALE_FIELD, s_out = out->APALU_SCALE_FIELD;
-  const int use_tables = positions <= APALU_INT8_MAX_TABLES;
-  if (use_tables) {
-    /* + 64: a vector gather may read 3 bytes past the last table. */
-    q8->tables = (int8_t*)malloc((size_t)positions * 256 + 64);
-  } else {
-    q8->coefficients = (float*)malloc((size_t)positions * 2 * sizeof(float));
-    for (int level = 0; level < 256; ++level) {
-      const double xv = s_in * ((double)(level - 128) - q8->in_zero);
-      q8->unit[level] = (float)apalu_double(xv, 1.0, 1.0);
-    }
-  }
-  if (q8->tables == NULL && q8->coefficients == NULL) {
+  apalu_int8_release(state);
+  size_t bytes = 0;
+  apalu_int8_layout(&state->plan, &state->q8, &bytes);
+  state->int8_memory = malloc(bytes);
+  if (state->int8_memory == NULL) {
     APALU_REPORT(context, "APALU: out of memory for the int8 tables.");
     return kTfLiteError;
   }
-  /* Walk the parameter positions in order (an odometer over the axes where
-   * a or b varies), tracking a's and b's element offsets. */
-  int64_t index[APALU_MAX_RANK] = {0};
-  int64_t a_off = 0, b_off = 0;
-  for (int64_t p = 0; p < positions; ++p) {
-    const double a = apalu_int8_param(in[1], a_off);
-    const double b = apalu_int8_param(in[2], b_off);
-    /* Also rejects NaN and infinite slopes. */
-    if (!(fabs(a / s_out) <= 3.40282347e38) ||
-        !(fabs(b / s_out) <= 3.40282347e38)) {
-      APALU_REPORT(context,
-                   "APALU: in an int8 model, a and b must be finite and "
-                   "a / (output scale), b / (output scale) float32 "
-                   "numbers.");
-      apalu_int8_release(plan);
-      return kTfLiteError;
-    }
-    if (use_tables) {
-      int8_t* table = q8->tables + p * 256;
-      for (int level = 0; level < 256; ++level) {
-        const double xv = s_in * ((double)(level - 128) - q8->in_zero);
-        const double y = round(apalu_double(xv, a, b) / s_out);
-        table[level] = apalu_int8_saturate(y + q8->out_zero);
-      }
-    } else {
-      q8->coefficients[2 * p] = (float)(a / s_out);
-      q8->coefficients[2 * p + 1] = (float)(b / s_out);
-    }
-    for (int d = rank - 1; d >= 0; --d) {
-      if (stride[d] == 0) continue;
-      if (++index[d] < dims->data[d]) {
-        a_off += stride_a[d];
-        b_off += stride_b[d];
-        break;
-      }
-      a_off -= stride_a[d] * (dims->data[d] - 1);
-      b_off -= stride_b[d] * (dims->data[d] - 1);
-      index[d] = 0;
-    }
+  if (apalu_int8_fill(reporter, &state->plan, &state->q8, state->int8_memory,
+                      apalu_param(in[1]), apalu_param(in[2]),
+                      in[0]->APALU_SCALE_FIELD, in[0]->APALU_ZERO_FIELD,
+                      out->APALU_SCALE_FIELD,
+                      out->APALU_ZERO_FIELD) != 0) {
+    apalu_int8_release(state);
+    return kTfLiteError;
   }
+  state->int8 = 1;
   return kTfLiteOk;
 }
 
-static void apalu_int8_run_scaled(const ApaluInt8* q8, const int8_t* x,
-                                  int8_t* out, int64_t n, int64_t p,
-                                  int step) {
-  const float zero = (float)q8->out_zero;
-  for (int64_t i = 0; i < n; ++i) {
-    const int level = x[i] + 128;
-    const float* c = q8->coefficients + 2 * (p + i * step);
-    const float coefficient = x[i] >= q8->in_zero ? c[0] : c[1];
-    float v = roundf(coefficient * q8->unit[level]) + zero;
-    /* NaN (from a NaN or infinite slope) gives -128: always defined. */
-    v = !(v >= -128.0f) ? -128.0f : (v > 127.0f ? 127.0f : v);
-    out[i] = (int8_t)v;
-  }
-}
-
-/* One shared table over a run: out[i] = table[x[i] + 128]. */
-static void apalu_int8_lookup(const int8_t* table, const int8_t* x,
-                              int8_t* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = table[x[i] + 128];
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
-    !defined(APALU_NO_SIMD)
-#include <immintrin.h>
-#define APALU_HAVE_VBMI 1
-/* The same with AVX-512 VBMI: the 256-byte table sits in four registers and
- * two two-register byte permutes (7 index bits each) plus a blend on the
- * index's top bit look up 64 elements. Used when the CPU has VBMI. */
-__attribute__((target("avx512f,avx512bw,avx512vbmi")))
-static void apalu_int8_lookup_vbmi(const int8_t* table, const int8_t* x,
-                                   int8_t* out, int64_t n) {
-  const __m512i t0 = _mm512_loadu_si512((const void*)table);
-  const __m512i t1 = _mm512_loadu_si512((const void*)(table + 64));
-  const __m512i t2 = _mm512_loadu_si512((const void*)(table + 128));
-  const __m512i t3 = _mm512_loadu_si512((const void*)(table + 192));
-  const __m512i flip = _mm512_set1_epi8((char)0x80); /* level = x + 128 */
-  int64_t i = 0;
-  for (; i < n; i += 64) {
-    const __mmask64 k =
-        n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
-    const __m512i level =
-        _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, x + i), flip);
-    const __m512i low = _mm512_permutex2var_epi8(t0, level, t1);
-    const __m512i high = _mm512_permutex2var_epi8(t2, level, t3);
-    const __m512i y =
-        _mm512_mask_blend_epi8(_mm512_movepi8_mask(level), low, high);
-    _mm512_mask_storeu_epi8(out + i, k, y);
-  }
-}
-
-/* One table per element (per-channel a, b): out[i] = tables[256 i + x[i] +
- * 128], 16 elements per 32-bit gather (each reads 4 bytes from its table; the
- * tables are allocated with padding for the last one). */
-__attribute__((target("avx512f,avx512bw")))
-static void apalu_int8_lookup_tables_avx512(const int8_t* tables,
-                                            const int8_t* x, int8_t* out,
-                                            int64_t n) {
-  const __m512i lanes = _mm512_setr_epi32(
-      128, 256 + 128, 512 + 128, 768 + 128, 1024 + 128, 1280 + 128,
-      1536 + 128, 1792 + 128, 2048 + 128, 2304 + 128, 2560 + 128, 2816 + 128,
-      3072 + 128, 3328 + 128, 3584 + 128, 3840 + 128);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    /* Masked forms with explicit sources: the unmasked intrinsics start from
-     * an "undefined" register, which some GCC versions warn about in C++. */
-    const __mmask16 all = (__mmask16)0xFFFF;
-    const __m512i level = _mm512_maskz_cvtepi8_epi32(
-        all, _mm_loadu_si128((const __m128i*)(x + i)));
-    const __m512i index = _mm512_add_epi32(level, lanes);
-    const __m512i y = _mm512_mask_i32gather_epi32(
-        _mm512_setzero_si512(), all, index,
-        (const void*)(tables + 256 * i), 1);
-    _mm_storeu_si128((__m128i*)(out + i),
-                     _mm512_mask_cvtepi32_epi8(_mm_setzero_si128(), all, y));
-  }
-  for (; i < n; ++i) out[i] = tables[256 * i + x[i] + 128];
-}
-
-/* Transposes a 64x64 byte block held in 64 registers, in place: six steps
- * that swap the off-diagonal b x b sub-blocks of each 2b x 2b block (b = 32,
- * 16, ..., 1), each with two-source byte permutes. */
-__attribute__((target("avx512f,avx512bw,avx512vbmi")))
-static void apalu_transpose64_indices(__m512i* indices) {
-  int step = 0;
-  for (int b = 32; b >= 1; b >>= 1, ++step) {
-    uint8_t low[64], high[64];
-    for (int col = 0; col < 64; ++col) {
-      low[col] = (uint8_t)((col & b) ? 64 + col - b : col);
-      high[col] = (uint8_t)((col & b) ? 64 + col : col + b);
-    }
-    indices[2 * step] = _mm512_loadu_si512((const void*)low);
-    indices[2 * step + 1] = _mm512_loadu_si512((const void*)high);
-  }
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vbmi")))
-static void apalu_transpose64(__m512i* rows, const __m512i* indices) {
-  int step = 0;
-  for (int b = 32; b >= 1; b >>= 1, ++step) {
-    const __m512i low_index = indices[2 * step];
-    const __m512i high_index = indices[2 * step + 1];
-    for (int i = 0; i < 64; ++i) {
-      if (i & b) continue;
-      const __m512i upper = rows[i], lower = rows[i + b];
-      rows[i] = _mm512_permutex2var_epi8(upper, low_index, lower);
-      rows[i + b] = _mm512_permutex2var_epi8(upper, high_index, lower);
-    }
-  }
-}
-
-/* Per-channel tables over `rows` rows of `channels` (a multiple of 64)
- * elements each, the same tables for every row: 64x64 blocks are transposed
- * so that each register holds one channel of 64 rows, looked up with that
- * channel's table in four registers, and transposed back. Returns the
- * number of rows done (a multiple of 64). */
-__attribute__((target("avx512f,avx512bw,avx512vbmi")))
-static int64_t apalu_int8_lookup_channels_vbmi(const int8_t* tables,
-                                               const int8_t* x, int8_t* out,
-                                               int64_t rows,
-                                               int64_t channels) {
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
-  __m512i block[64], indices[12];
-  apalu_transpose64_indices(indices);
-  int64_t row = 0;
-  for (; row + 64 <= rows; row += 64) {
-    for (int64_t c0 = 0; c0 < channels; c0 += 64) {
-      for (int i = 0; i < 64; ++i) {
-        block[i] = _mm512_loadu_si512(
-            (const void*)(x + (row + i) * channels + c0));
-      }
-      apalu_transpose64(block, indices);
-      for (int c = 0; c < 64; ++c) {
-        const int8_t* table = tables + (c0 + c) * 256;
-        const __m512i level = _mm512_xor_si512(block[c], flip);
-        const __m512i low = _mm512_permutex2var_epi8(
-            _mm512_loadu_si512((const void*)table), level,
-            _mm512_loadu_si512((const void*)(table + 64)));
-        const __m512i high = _mm512_permutex2var_epi8(
-            _mm512_loadu_si512((const void*)(table + 128)), level,
-            _mm512_loadu_si512((const void*)(table + 192)));
-        block[c] = _mm512_mask_blend_epi8(_mm512_movepi8_mask(level), low,
-                                          high);
-      }
-      apalu_transpose64(block, indices);
-      for (int i = 0; i < 64; ++i) {
-        _mm512_storeu_si512((void*)(out + (row + i) * channels + c0),
-                            block[i]);
-      }
-    }
-  }
-  return row;
-}
-
-static int apalu_cpu_has_avx512(void) {
-  static int has = -1;
-  if (has < 0) {
-    __builtin_cpu_init();
-    has = __builtin_cpu_supports("avx512f") &&
-          __builtin_cpu_supports("avx512bw");
-  }
-  return has;
-}
-
-static int apalu_cpu_has_vbmi(void) {
-  static int has = -1;
-  if (has < 0) {
-    __builtin_cpu_init();
-    has = __builtin_cpu_supports("avx512vbmi") &&
-          __builtin_cpu_supports("avx512bw");
-  }
-  return has;
-}
-#endif
-
-static void apalu_int8_eval(const ApaluInt8* q8, const int8_t* x,
-                            int8_t* out) {
-  const int inner = q8->rank - 1;
-  const int64_t n = q8->extent[inner];
-  const int step = q8->stride[inner] != 0;
-  int64_t rows = 1;
-  for (int d = 0; d < inner; ++d) rows *= q8->extent[d];
-  int64_t index[APALU_MAX_RANK] = {0};
-  int64_t p = 0;
-  int64_t row = 0;
-#ifdef APALU_HAVE_VBMI
-  /* a, b per channel of a feature map: the same tables for every row. */
-  if (q8->tables != NULL && step && q8->rank == 2 && q8->stride[0] == 0 &&
-      n % 64 == 0 && rows >= 64 && apalu_cpu_has_vbmi()) {
-    row = apalu_int8_lookup_channels_vbmi(q8->tables, x, out, rows, n);
-    index[0] = row;
-  }
-#endif
-  for (; row < rows; ++row) {
-    const int8_t* xr = x + row * n;
-    int8_t* outr = out + row * n;
-    if (q8->tables == NULL) {
-      apalu_int8_run_scaled(q8, xr, outr, n, p, step);
-    } else if (step) {
-      /* One table per element of the run (per-channel a and b). */
-#ifdef APALU_HAVE_VBMI
-      if (apalu_cpu_has_avx512()) {
-        apalu_int8_lookup_tables_avx512(q8->tables + p * 256, xr, outr, n);
-      } else
-#endif
-      {
-        const int8_t* tables = q8->tables + p * 256 + 128;
-        for (int64_t i = 0; i < n; ++i) outr[i] = tables[i * 256 + xr[i]];
-      }
-    } else {
-#ifdef APALU_HAVE_VBMI
-      if (apalu_cpu_has_vbmi()) {
-        apalu_int8_lookup_vbmi(q8->tables + p * 256, xr, outr, n);
-      } else {
-        apalu_int8_lookup(q8->tables + p * 256, xr, outr, n);
-      }
-#else
-      apalu_int8_lookup(q8->tables + p * 256, xr, outr, n);
-#endif
-    }
-    for (int d = inner - 1; d >= 0; --d) {
-      if (++index[d] < q8->extent[d]) {
-        p += q8->stride[d];
-        break;
-      }
-      p -= q8->stride[d] * (q8->extent[d] - 1);
-      index[d] = 0;
-    }
-  }
-}
-
 static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
-  ApaluPlan* plan = (ApaluPlan*)node->user_data;
-  if (plan == NULL) {
+  ApaluNode* state = (ApaluNode*)node->user_data;
+  if (state == NULL) {
     APALU_REPORT(context, "APALU: out of memory.");
     return kTfLiteError;
   }
-  plan->ready = 0;
+  const ApaluReporter reporter = {apalu_report, context};
+  state->ready = 0;
   if (node->inputs == NULL || node->outputs == NULL) {
     APALU_REPORT(context, "APALU: the node has no input or output list.");
     return kTfLiteError;
@@ -1112,69 +568,35 @@ static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
     return kTfLiteError;
   }
   for (int i = 0; i < 3; ++i) {
-    if (apalu_elements(context, in[i]->dims, apalu_input_name(i),
-                       &plan->elements[i]) != kTfLiteOk) {
+    if (apalu_count_elements(&reporter, apalu_shape(in[i]->dims),
+                             apalu_input_name(i), &state->elements[i]) != 0) {
       return kTfLiteError;
     }
     /* The runtime sets `bytes` from the shape (data may come later). */
     const int64_t size = in[i]->type == kTfLiteInt8 ? 1 : 4;
-    if ((int64_t)(in[i]->bytes / (size_t)size) < plan->elements[i]) {
+    if ((int64_t)(in[i]->bytes / (size_t)size) < state->elements[i]) {
       APALU_REPORT(context,
                    "APALU: input '%s' holds %ld bytes, fewer than its shape "
                    "needs.", apalu_input_name(i), (long)in[i]->bytes);
       return kTfLiteError;
     }
   }
-  const TfLiteIntArray* x_dims = in[0]->dims;
-  if (x_dims->size > APALU_MAX_RANK) {
-    APALU_REPORT(context, "APALU: x has rank %d; at most %d is supported.",
-                 x_dims->size, APALU_MAX_RANK);
+  if (apalu_plan_broadcast(&reporter, apalu_shape(in[0]->dims),
+                           apalu_shape(in[1]->dims), apalu_shape(in[2]->dims),
+                           &state->plan) != 0) {
     return kTfLiteError;
-  }
-
-  int64_t stride_a[APALU_MAX_RANK], stride_b[APALU_MAX_RANK];
-  if (apalu_param_strides(context, x_dims, in[1]->dims, "a", stride_a) !=
-          kTfLiteOk ||
-      apalu_param_strides(context, x_dims, in[2]->dims, "b", stride_b) !=
-          kTfLiteOk) {
-    return kTfLiteError;
-  }
-
-  /* Coalesce neighbouring axes that a and b treat alike (both broadcast or
-   * both contiguous), so the innermost run is as long as possible. */
-  plan->rank = 0;
-  for (int d = 0; d < x_dims->size; ++d) {
-    const int64_t extent = x_dims->data[d];
-    if (extent == 1) continue;
-    const int r = plan->rank;
-    if (r > 0 && (plan->stride_a[r - 1] == 0) == (stride_a[d] == 0) &&
-        (plan->stride_b[r - 1] == 0) == (stride_b[d] == 0)) {
-      plan->extent[r - 1] *= extent;
-      plan->stride_a[r - 1] = stride_a[d];
-      plan->stride_b[r - 1] = stride_b[d];
-    } else {
-      plan->extent[r] = extent;
-      plan->stride_a[r] = stride_a[d];
-      plan->stride_b[r] = stride_b[d];
-      plan->rank = r + 1;
-    }
-  }
-  if (plan->rank == 0) { /* a single element */
-    plan->rank = 1;
-    plan->extent[0] = 1;
-    plan->stride_a[0] = 0;
-    plan->stride_b[0] = 0;
   }
 
   if (int8) {
-    if (apalu_int8_prepare(context, plan, in, out, stride_a, stride_b) !=
+    if (apalu_int8_prepare(context, &reporter, state, in, out) !=
         kTfLiteOk) {
       return kTfLiteError;
     }
   } else {
-    apalu_int8_release(plan);
+    apalu_int8_release(state);
   }
 
+  const TfLiteIntArray* x_dims = in[0]->dims;
 #ifdef APALU_USE_TFLITE_HEADERS
   TfLiteIntArray* shape = TfLiteIntArrayCopy(x_dims);
 #else
@@ -1194,13 +616,13 @@ static TfLiteStatus apalu_prepare(TfLiteContext* context, TfLiteNode* node) {
   if (context->ResizeTensor(context, out, shape) != kTfLiteOk) {
     return kTfLiteError;
   }
-  plan->ready = 1;
+  state->ready = 1;
   return kTfLiteOk;
 }
 
 static TfLiteStatus apalu_invoke(TfLiteContext* context, TfLiteNode* node) {
-  const ApaluPlan* plan = (const ApaluPlan*)node->user_data;
-  if (plan == NULL || !plan->ready) {
+  const ApaluNode* state = (const ApaluNode*)node->user_data;
+  if (state == NULL || !state->ready) {
     APALU_REPORT(context, "APALU: Eval without a successful Prepare.");
     return kTfLiteError;
   }
@@ -1212,28 +634,28 @@ static TfLiteStatus apalu_invoke(TfLiteContext* context, TfLiteNode* node) {
     APALU_REPORT(context, "APALU: a tensor is missing at Eval.");
     return kTfLiteError;
   }
-  const int64_t size = plan->int8 != NULL ? 1 : 4; /* bytes of x, out */
-  if (plan->elements[0] == 0) return kTfLiteOk;
+  const int64_t size = state->int8 ? 1 : 4; /* bytes of x, out */
+  if (state->elements[0] == 0) return kTfLiteOk;
   /* Sizes as Prepare planned them (a and b are 4-byte values either way;
    * in int8 models Eval reads only the tables). */
-  if (!apalu_holds(x, plan->elements[0], size) ||
-      !apalu_holds(out, plan->elements[0], size) ||
-      (plan->int8 == NULL && (!apalu_holds(a, plan->elements[1], 4) ||
-                              !apalu_holds(b, plan->elements[2], 4)))) {
+  if (!apalu_holds(x, state->elements[0], size) ||
+      !apalu_holds(out, state->elements[0], size) ||
+      (!state->int8 && (!apalu_holds(a, state->elements[1], 4) ||
+                        !apalu_holds(b, state->elements[2], 4)))) {
     APALU_REPORT(context,
                  "APALU: a tensor has no data at Eval, or less than its "
                  "shape needs.");
     return kTfLiteError;
   }
-  if (plan->int8 != NULL) {
-    apalu_int8_eval(plan->int8, (const int8_t*)x->data.data,
+  if (state->int8) {
+    apalu_int8_eval(&state->q8, (const int8_t*)x->data.data,
                     (int8_t*)out->data.data);
     return kTfLiteOk;
   }
   int64_t total = 1;
-  for (int d = 0; d < plan->rank; ++d) total *= plan->extent[d];
-  apalu_eval(plan, x->data.f, a->data.f, b->data.f, out->data.f, total,
-             context->recommended_num_threads);
+  for (int d = 0; d < state->plan.rank; ++d) total *= state->plan.extent[d];
+  apalu_eval(&state->plan, x->data.f, a->data.f, b->data.f, out->data.f,
+             total, context->recommended_num_threads);
   return kTfLiteOk;
 }
 

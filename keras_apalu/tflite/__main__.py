@@ -27,7 +27,11 @@ def main(argv=None):
     conv.add_argument("--keep-max-pool-order", action="store_true",
                       help="never apply APALU after the max-pooling that "
                            "follows it (by default it is, where exact)")
+    from keras_apalu.tflite import run as run_module  # the `run` command
+    run_module.add_run_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "run":
+        raise SystemExit(run_module.run_command(args))
     from keras_apalu import tflite
 
     if args.command == "build":

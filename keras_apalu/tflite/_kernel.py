@@ -36,6 +36,9 @@ REGISTERER_NAME = "KerasApalu_RegisterAPALU"
 REGISTRATION_GETTER = "KerasApalu_Register_APALU"
 
 KERNEL_SOURCE = "apalu_op.c"
+#: The runtime-free math (apalu_core.h/.c) the classic glue is linked with.
+CORE_SOURCES = ("apalu_core.c",)
+CORE_HEADERS = ("apalu_core.h",)
 REGISTERER_SOURCE = "apalu_registerer.cc"
 # -fno-trapping-math lets the compiler vectorise the final select and
 # -ffp-contract=fast lets it use fused multiply-adds (which -std=c11 turns
@@ -193,9 +196,12 @@ def build_library(force=False, directory=None):
         return pathlib.Path(prebuilt)
     folder = source_dir()
     kernel, registerer = folder / KERNEL_SOURCE, folder / REGISTERER_SOURCE
+    core = [folder / name for name in CORE_SOURCES]
+    headers = [folder / name for name in CORE_HEADERS]
     tf_library = tensorflow_cc_library()
     cc, cxx = _compilers()
-    key = _build_key((kernel, registerer), cc, cxx, tf_library)
+    key = _build_key((kernel, *core, *headers, registerer), cc, cxx,
+                     tf_library)
     directory = pathlib.Path(directory) if directory else cache_dir()
     suffix = ".dylib" if sys.platform == "darwin" else ".so"
     target = directory / f"libkeras_apalu_tflite-{key}{suffix}"
@@ -204,13 +210,16 @@ def build_library(force=False, directory=None):
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as tmp:
         tmp = pathlib.Path(tmp)
-        _run([*cc, *C_FLAGS, "-c", str(kernel), "-o", str(tmp / "apalu_op.o")],
-             f"compiling {kernel.name}")
+        objects = []
+        for source in (kernel, *core):
+            objects.append(tmp / (source.stem + ".o"))
+            _run([*cc, *C_FLAGS, "-c", str(source), "-o", str(objects[-1])],
+                 f"compiling {source.name}")
         partial = tmp / target.name
         _run(
             [
                 *cxx, *CXX_FLAGS, *LINK_FLAGS, "-shared", str(registerer),
-                str(tmp / "apalu_op.o"), "-o", str(partial),
+                *map(str, objects), "-o", str(partial),
                 str(tf_library), f"-Wl,-rpath,{tf_library.parent}",
             ],
             f"linking {target.name}",

@@ -18,6 +18,8 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 KERNEL_DIR = REPO / "tflite"
 KERNEL = KERNEL_DIR / "apalu_op.c"
+# The runtime-free math every glue links with.
+CORE = KERNEL_DIR / "apalu_core.c"
 REGISTERER = KERNEL_DIR / "apalu_registerer.cc"
 HARNESS = REPO / "tests" / "tflite" / "native" / "apalu_harness.c"
 

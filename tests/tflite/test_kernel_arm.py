@@ -37,7 +37,7 @@ def test_harness_under_qemu(target, tmp_path):
     native_build.run([
         compiler, "-std=c11", "-O2", "-static", *native_build.KERNEL_FLAGS,
         "-Wall", "-Werror", f"-I{native_build.KERNEL_DIR}",
-        native_build.HARNESS, "-lm", "-o", binary,
+        native_build.HARNESS, native_build.CORE, "-lm", "-o", binary,
     ])
     result = native_build.run([qemu, binary, "--quick"])
     summary = native_build.harness_summary(result.stdout)

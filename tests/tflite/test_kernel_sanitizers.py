@@ -40,7 +40,8 @@ def test_harness_under_asan_and_ubsan(variant, defines, arguments, tmp_path):
     native_build.run([
         native_build.require("cc"), "-std=c11", *SANITIZE,
         *native_build.KERNEL_FLAGS, "-Wall", *defines,
-        f"-I{native_build.KERNEL_DIR}", native_build.HARNESS, "-lm",
+        f"-I{native_build.KERNEL_DIR}", native_build.HARNESS,
+        native_build.CORE, "-lm",
         "-o", binary,
     ])
     result = native_build.run([binary, *arguments], env=ENV)

@@ -1,7 +1,8 @@
 """`KerasApalu_Register_APALU` is exported from a shared library built with
--fvisibility=hidden, whether apalu_op.c is compiled as C, as C++, or included
-into a .cc unity build (issue: in C++ the visibility attribute used to sit
-before `extern "C"`, where g++ drops it, hiding the symbol).
+-fvisibility=hidden, whether apalu_op.c and apalu_core.c are compiled as C,
+as C++, or included into a .cc unity build (issue: in C++ the visibility
+attribute used to sit before `extern "C"`, where g++ drops it, hiding the
+symbol).
 """
 
 import ctypes
@@ -31,13 +32,13 @@ def _build(kind, tmp_path):
     library = tmp_path / f"lib_{kind}.so"
     if kind == "c":
         command = [native_build.require("cc"), "-std=c11",
-                   native_build.KERNEL]
+                   native_build.KERNEL, native_build.CORE]
     elif kind == "c++":
         command = [native_build.require("c++"), "-std=c++17", "-x", "c++",
-                   native_build.KERNEL]
+                   native_build.KERNEL, native_build.CORE]
     else:  # a unity build: the .c file included into a .cc file
         unity = tmp_path / "unity.cc"
-        unity.write_text('#include "apalu_op.c"\n')
+        unity.write_text('#include "apalu_op.c"\n#include "apalu_core.c"\n')
         command = [native_build.require("c++"), "-std=c++20",
                    f"-I{native_build.KERNEL_DIR}", unity]
     native_build.run([*command, *HIDDEN, *native_build.KERNEL_FLAGS, "-o",

@@ -1,0 +1,137 @@
+"""The APALU op under LiteRT 2's C API (libLiteRt.so of the ai-edge-litert
+wheel), float32 models.
+
+`build_runner()` compiles tflite/litert_runner.c (a small program: model,
+compiled model, tensor buffers, run) with the LiteRT 2 glue
+tflite/apalu_litert.c (`KerasApalu_LiteRt_Register(options)`, which calls
+`LiteRtAddCustomOpKernelOption`) and the core tflite/apalu_core.c, links it
+to the wheel's libLiteRt.so, and caches it (keyed by the sources, the
+compiler and the library). `run_model()` runs a model on samples.
+
+LiteRT's custom-op dispatcher refuses constant buffers that are not 64-byte
+aligned in host memory ("Unaligned host memory pointer"), and the converter
+does not align them: `aligned_model()` rewrites the flatbuffer with every
+buffer's data 64-byte aligned (same model otherwise).
+"""
+
+import hashlib
+import importlib.util
+import os
+import pathlib
+import shlex
+import subprocess
+import tempfile
+
+from keras_apalu.tflite import _kernel, micro
+
+ALIGNMENT = 64
+C_FLAGS = ("-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast",
+           "-Wall")
+
+
+def litert_library():
+    """Path of the ai-edge-litert wheel's libLiteRt.so."""
+    spec = importlib.util.find_spec("ai_edge_litert")
+    if spec is None or not spec.submodule_search_locations:
+        raise micro.ToolMissingError(
+            "ai_edge_litert is not installed: pip install "
+            "'ai-edge-litert>=2.3' (its wheel ships libLiteRt.so).")
+    path = pathlib.Path(next(iter(spec.submodule_search_locations))) / \
+        "libLiteRt.so"
+    if not path.is_file():
+        raise micro.ToolMissingError(
+            f"No libLiteRt.so in {path.parent}: the LiteRT 2 C API needs "
+            "ai-edge-litert 2.3 or later on Linux x86_64.")
+    return path
+
+
+def aligned_model(content):
+    """The flatbuffer `content` rewritten with each buffer's bytes aligned to
+    64 bytes from the start of the file."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    class AlignedBuilder(flatbuffers.Builder):
+        def CreateNumpyVector(self, x):
+            if x.dtype != np.uint8:
+                return super().CreateNumpyVector(x)
+            payload = x.tobytes()
+            self.StartVector(1, len(payload), ALIGNMENT)
+            self.head = self.head - len(payload)
+            self.Bytes[self.head:self.head + len(payload)] = payload
+            self.vectorNumElems = len(payload)
+            return self.EndVector()
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(content, 0))
+    builder = AlignedBuilder(len(content) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def build_runner(log=None):
+    """Builds (or finds in the cache) litert_runner; returns its path."""
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    micro.tool(cc[0], "build-essential")
+    library = litert_library()
+    folder = _kernel.source_dir()
+    sources = [folder / n for n in ("litert_runner.c", "apalu_litert.c",
+                                    "apalu_core.c")]
+    digest = hashlib.sha256()
+    for path in (*sources, folder / "apalu_core.h"):
+        digest.update(path.read_bytes())
+    stat = library.stat()
+    identity = subprocess.run([*cc, "--version"], capture_output=True,
+                              text=True, check=False).stdout
+    for part in (identity, *C_FLAGS, str(library), str(stat.st_size),
+                 str(stat.st_mtime_ns)):
+        digest.update(part.encode() + b"\0")
+    directory = micro.cache_dir().parent / "litert_c"
+    target = directory / f"litert_runner-{digest.hexdigest()[:16]}"
+    if target.exists():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    if log is not None:
+        log(f"Building the LiteRT 2 C API runner into {directory} ...")
+    partial = target.with_name(target.name + f".{os.getpid()}.tmp")
+    command = [*cc, *C_FLAGS, f"-I{folder}", *map(str, sources),
+               str(library), f"-Wl,-rpath,{library.parent}", "-lm", "-o",
+               str(partial)]
+    result = subprocess.run(command, capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise micro.MicroBuildError(
+            f"Building the LiteRT C runner failed:\n$ {' '.join(command)}\n"
+            f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    os.replace(partial, target)
+    return target
+
+
+def run_model(model_path, samples, output_shape, log=None, timeout=600):
+    """Runs a float32 model through the LiteRT 2 C API on `samples` (one
+    input per row, batch 1 each); returns the outputs, one flattened row per
+    sample."""
+    import numpy as np
+
+    runner = build_runner(log)
+    samples = np.ascontiguousarray(samples, np.float32)
+    in_dims = ",".join(str(d) for d in (1, *samples.shape[1:]))
+    out_dims = ",".join(str(int(d)) for d in output_shape)
+    with tempfile.TemporaryDirectory(prefix="apalu-litert-c-") as tmp:
+        tmp = pathlib.Path(tmp)
+        model = tmp / "model.tflite"
+        model.write_bytes(aligned_model(pathlib.Path(model_path).read_bytes()))
+        inputs, outputs = tmp / "inputs.bin", tmp / "outputs.bin"
+        inputs.write_bytes(samples.tobytes())
+        result = subprocess.run(
+            [str(runner), str(model), str(inputs), str(outputs), in_dims,
+             out_dims], capture_output=True, text=True, timeout=timeout,
+            check=False)
+        text = result.stdout + result.stderr
+        if result.returncode != 0 or \
+                f"litert_runner: {len(samples)} samples" not in text:
+            raise micro.MicroBuildError(
+                f"The LiteRT C runner failed (exit {result.returncode}):\n"
+                f"{text[-3000:]}")
+        values = np.fromfile(outputs, np.float32)
+    return values.reshape(len(samples), -1)

@@ -1,0 +1,86 @@
+"""APALU under the LiteRT 2 C API (tflite/apalu_litert.c, registered with
+LiteRtAddCustomOpKernelOption in libLiteRt.so of the ai-edge-litert wheel):
+float32 outputs within 1e-6 of the classic interpreter with the project's
+kernel, and of the float64 reference for a one-op model with per-channel
+slopes (int8 models are for the classic and TFLM kernels: the C API's
+custom kernels have no per-node state to keep tables in).
+x86_64 only: the wheel's libLiteRt.so is built for it (no aarch64 library
+to run under qemu-user here).
+"""
+
+import numpy as np
+import pytest
+
+from keras_apalu import tflite
+from keras_apalu.tflite import litert_c
+from keras_apalu.tflite.run import classic_outputs
+from tests.tflite import sign_language
+from tests.tflite.micro_compare import DATA
+from tests.tflite.native_build import once_per_suite
+from tests.tflite.reference import apalu_flatbuffer, apalu_reference
+
+pytestmark = once_per_suite
+
+
+def test_sign_language_float_model_within_1e6_of_the_classic_interpreter(
+        tmp_path):
+    # Untrained weights: the comparison does not depend on them.
+    _, _, x_test, _ = sign_language.load(str(DATA))
+    path = tflite.export(sign_language.model(), tmp_path / "sign.tflite")
+    assert "APALU" in tflite.op_names(path.read_bytes())
+    x = x_test[::60][:5]
+    outputs = litert_c.run_model(path, x, (1, 10))
+    expected = classic_outputs(path, x, reference=False)
+    assert outputs.shape == expected.shape == (len(x), 10)
+    np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-6)
+    assert np.ptp(outputs) > 1e-3  # not a constant output
+
+
+def test_one_op_per_channel_matches_the_float64_reference(tmp_path):
+    rng = np.random.default_rng(7)
+    a = rng.uniform(0.2, 1.5, 6).astype(np.float32)
+    b = rng.uniform(0.2, 1.5, (3, 1)).astype(np.float32)
+    x = rng.normal(0, 3, (4, 2, 3, 6)).astype(np.float32)
+    path = tmp_path / "op.tflite"
+    path.write_bytes(apalu_flatbuffer([1, 2, 3, 6], a, b))
+    outputs = litert_c.run_model(path, x, (1, 2, 3, 6))
+    expected = apalu_reference(x.astype(np.float64), a, b).reshape(4, -1)
+    np.testing.assert_allclose(outputs, expected, rtol=2e-6, atol=1e-6)
+
+
+def test_aligned_model_aligns_every_buffer_and_changes_nothing_else():
+    from ai_edge_litert import schema_py_generated as schema
+
+    a = np.arange(5, dtype=np.float32)
+    content = apalu_flatbuffer([1, 5], a, a[:1])
+    aligned = litert_c.aligned_model(content)
+    model = schema.Model.GetRootAs(aligned, 0)
+    offsets = []
+    for i in range(model.BuffersLength()):
+        buffer = model.Buffers(i)
+        if buffer.DataLength():
+            offsets.append(buffer.DataAsNumpy().ctypes.data
+                           - np.frombuffer(aligned, np.uint8).ctypes.data)
+    assert offsets and all(o % 64 == 0 for o in offsets)
+    before = schema.ModelT.InitFromObj(schema.Model.GetRootAs(content, 0))
+    after = schema.ModelT.InitFromObj(model)
+    assert [bytes(b.data) if b.data is not None else None
+            for b in before.buffers] == \
+        [bytes(b.data) if b.data is not None else None for b in after.buffers]
+
+
+def test_run_command_litert_c(tmp_path, capsys):
+    from keras_apalu.tflite.__main__ import main
+
+    path = tflite.export(sign_language.model(), tmp_path / "sign.tflite")
+    images = tmp_path / "images" / "4"
+    images.mkdir(parents=True)
+    for f in sorted((DATA / "Dataset" / "4").glob("*.JPG"))[:3]:
+        (images / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(path), "--runtime", "litert-c", "--images",
+              str(images.parent), "--pixel-scale", str(1 / 255)])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0, out
+    assert "agreement: 3/3 (within 1e-06)" in out
+    assert "libLiteRt.so" in out

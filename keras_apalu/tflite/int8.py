@@ -89,13 +89,14 @@ def representative_samples(model, representative_data):
     return samples
 
 
-def configure_converter(converter, samples, mode):
+def configure_converter(converter, samples, mode, library=None):
     """Sets a `tf.lite.TFLiteConverter` up for full-integer conversion.
 
     Args:
         converter: the converter (its custom-op settings already made).
         samples: `representative_samples(...)`; fed one sample at a time.
         mode: "custom" registers the APALU kernel for calibration.
+        library: a prebuilt kernel library (default: the cached build).
     """
     import tensorflow as tf
 
@@ -112,7 +113,7 @@ def configure_converter(converter, samples, mode):
         # Private attribute: the calibrator runs the float model, APALU op
         # included, so it needs the kernel.
         converter.target_spec._experimental_custom_op_registerers = [
-            _kernel.registerer()
+            _kernel.registerer(library)
         ]
 
 

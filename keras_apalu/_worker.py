@@ -23,10 +23,6 @@ import tempfile
 
 from keras_apalu import errors
 
-# The line a failing job prints last, for `run_job` to raise the same error.
-_ERROR_MARK = "keras_apalu._worker error: "
-
-
 def package_root():
     """The folder holding the `keras_apalu` package (put on the
     subprocess' PYTHONPATH, so a source checkout runs its own code)."""
@@ -51,18 +47,19 @@ def run_job(job, backend, verbose=False, what="export"):
     env.pop("TF_USE_LEGACY_KERAS", None)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (package_root(), env.get("PYTHONPATH")) if p)
-    job = dict(job, verbose=verbose)
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_apalu._worker", json.dumps(job)],
-        env=env, text=True, stdout=None if verbose else subprocess.PIPE,
-        stderr=subprocess.PIPE)
-    if result.returncode == 0:
-        return
-    lines = result.stderr.strip().splitlines()
-    if lines and lines[-1].startswith(_ERROR_MARK):
-        kind, message = json.loads(lines[-1][len(_ERROR_MARK):])
-        raise getattr(errors, kind)(message)
-    tail = "\n".join(lines[-25:])
+    with tempfile.TemporaryDirectory(prefix="keras_apalu_job_") as tmp:
+        # The job's own error, if it raises one on purpose (see `main`).
+        error_file = pathlib.Path(tmp) / "error.json"
+        job = dict(job, verbose=verbose, error_file=str(error_file))
+        result = subprocess.run(
+            [sys.executable, "-m", "keras_apalu._worker", json.dumps(job)],
+            env=env, text=True, capture_output=not verbose)
+        if result.returncode == 0:
+            return
+        if error_file.exists():
+            kind, message = json.loads(error_file.read_text())
+            raise getattr(errors, kind)(message)
+    tail = "\n".join((result.stderr or "").strip().splitlines()[-25:])
     raise errors.ExportError(
         f"{what} runs in a {backend}-backend subprocess here; it failed "
         f"(exit {result.returncode}):\n{tail}")
@@ -145,8 +142,8 @@ def main(argv=None):
     try:
         {"export": _export, "tflite": _tflite}[job["kind"]](job)
     except errors.APALUError as error:
-        print(_ERROR_MARK + json.dumps([type(error).__name__, str(error)]),
-              file=sys.stderr)
+        pathlib.Path(job["error_file"]).write_text(
+            json.dumps([type(error).__name__, str(error)]))
         return 3
     return 0
 

@@ -206,9 +206,11 @@ def export_all(model, paths, check_inputs=None, verbose=False):
         dict format -> `ExportResult`.
     """
     paths = {format: _check_path(path, format) for format, path in paths.items()}
-    staged = {format: _worker.Staging(path) for format, path in paths.items()}
+    staged = {}
     how = {}
     try:
+        for format, path in paths.items():
+            staged[format] = _worker.Staging(path)
         remote = {}
         for format, stage in staged.items():
             backend, reason = route(format)

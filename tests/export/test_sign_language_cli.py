@@ -24,7 +24,6 @@ NOISE = ("I0000", "E0000", "W0000", "absl::InitializeLog", "TensorSpec",
 def _cli(*args):
     env = dict(os.environ, KERAS_BACKEND=BACKEND)
     env.pop("TF_USE_LEGACY_KERAS", None)
-    env.pop("KERAS_APALU_EXPORT_VERBOSE", None)
     return subprocess.run([sys.executable, "-m", "applications.sign_language", *args],
                           cwd=REPO, env=env, capture_output=True, text=True)
 

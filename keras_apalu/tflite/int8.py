@@ -20,6 +20,8 @@ Only the schema reader of `ai_edge_litert` (or TensorFlow) and the
 by `configure_converter`.
 """
 
+import pickle
+
 import numpy as np
 
 from keras_apalu.tflite import _kernel
@@ -327,7 +329,12 @@ def load_samples(path):
     input, in order arr_0, arr_1, ...) file; None for None."""
     if path is None:
         return None
-    data = np.load(path)
+    try:
+        data = np.load(path)
+    except (ValueError, EOFError, pickle.UnpicklingError) as error:
+        raise ValueError(
+            f"{path} is not a .npy or .npz file of calibration inputs "
+            f"({error}); write them with numpy.save.") from error
     if isinstance(data, np.ndarray):
         return data
     with data:

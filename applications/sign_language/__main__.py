@@ -145,7 +145,7 @@ def cmd_main(args):
     try:
         from applications.sign_language.export import export_run
 
-        written = export_run(args.run_dir)
+        written = export_run(args.run_dir, verbose=args.show_logs)
     except ImportError as error:
         print(f"export skipped: keras_apalu.tflite is not available ({error})",
               file=sys.stderr)
@@ -198,7 +198,8 @@ def cmd_predict(args):
 def cmd_export(args):
     from applications.sign_language.export import export_run
 
-    written = export_run(args.run_dir, modes=args.modes, quantize=args.quantize)
+    written = export_run(args.run_dir, modes=args.modes, quantize=args.quantize,
+                         verbose=args.show_logs)
     _print_export_summary(args.run_dir, written)
     return written
 
@@ -282,8 +283,6 @@ def main(argv=None):
     if known.backend and "keras" not in sys.modules:
         os.environ.setdefault("KERAS_BACKEND", known.backend)
     show_logs = _wants_logs(argv)
-    if show_logs:
-        os.environ["KERAS_APALU_EXPORT_VERBOSE"] = "1"
     from applications.sign_language.logs import native_stderr_to_file
 
     # From here on (building the parser imports keras, and TensorFlow logs
@@ -292,6 +291,7 @@ def main(argv=None):
                                expected=(FileNotFoundError, ValueError)):
         args = build_parser().parse_args(argv)
         args.argv = argv
+        args.show_logs = show_logs
         return args.function(args)
 
 

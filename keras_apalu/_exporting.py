@@ -18,8 +18,8 @@ the formula). The converters' missing rules for `expm1` are added when they
 are needed, never on import: tf2onnx's (`keras_apalu.export._tensorflow`)
 the first time APALU is traced into a TensorFlow graph, the TorchScript ONNX
 exporter's (`keras_apalu.export._torch`) when APALU is traced inside an ONNX
-export; see docs/deployment.md. This module imports only keras (and, from
-its functions, the backend already in use).
+export; see docs/deployment.md. This module imports only keras and the
+backend keras has already imported.
 """
 
 import contextlib

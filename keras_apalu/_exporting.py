@@ -14,14 +14,23 @@ It is true:
 
 On TensorFlow and JAX the training-time form exports as it is (a
 `tf.custom_gradient` is an identity in a forward graph; JAX differentiates
-the formula). The converters' missing rules for `expm1` are added by
-`keras_apalu.export._tensorflow` (tf2onnx) and `keras_apalu.export._torch`
-(TorchScript ONNX exporter); see docs/deployment.md.
+the formula). The converters' missing rules for `expm1` are added when they
+are needed, never on import: tf2onnx's (`keras_apalu.export._tensorflow`)
+the first time APALU is traced into a TensorFlow graph, the TorchScript ONNX
+exporter's (`keras_apalu.export._torch`) when APALU is traced inside an ONNX
+export; see docs/deployment.md. This module imports only keras and the
+backend keras has already imported.
 """
 
 import contextlib
+import sys
 
 import keras
+
+if keras.backend.backend() == "torch":
+    import torch  # already imported by keras: a global torch.compile can trace
+elif keras.backend.backend() == "tensorflow":
+    import tensorflow as tf  # already imported by keras
 
 # A plain module global, not a ContextVar or thread-local: torch.compile
 # traces `is_exporting()` with the layer and breaks the graph on those. (So
@@ -40,30 +49,46 @@ def exporting():
         _DEPTH -= 1
 
 
-def _never():
+def _torch_is_tracing():
+    """True while torch traces for an exported program or file; inside an
+    ONNX export it also adds the exporter's missing `expm1` rule."""
+    if not (torch.compiler.is_exporting() or torch.jit.is_tracing()):
+        return False
+    onnx = sys.modules.get("torch.onnx")
+    if onnx is not None and onnx.is_in_onnx_export():
+        from keras_apalu.export import _torch
+
+        _torch.register_onnx_expm1()
+    return True
+
+
+def _tensorflow_is_tracing():
+    """Always False (see the module doc); the first time APALU is traced
+    into a TensorFlow graph, it adds tf2onnx's missing `Expm1` rule, so a
+    plain `model.export(format="onnx")` works."""
+    global _TF2ONNX_RULES
+    if not _TF2ONNX_RULES:
+        if tf.inside_function():
+            from keras_apalu.export import _tensorflow
+
+            _tensorflow.register_converter_rules()
+            _TF2ONNX_RULES = True
     return False
 
 
-def _backend_check():
-    """The backend's own tracing check, chosen once (the backend is fixed)."""
-    backend = keras.backend.backend()
-    if backend == "torch":
-        from keras_apalu.export import _torch
-
-        return _torch.is_tracing_for_export
-    if backend == "tensorflow":
-        from keras_apalu.export import _tensorflow
-
-        _tensorflow.register_converter_rules()
-    return _never
+_TF2ONNX_RULES = False
+if keras.backend.backend() == "tensorflow":
+    # Runs as it is inside a traced function (AutoGraph would convert the
+    # registration's calls).
+    _tensorflow_is_tracing = tf.autograph.experimental.do_not_convert(
+        _tensorflow_is_tracing)
+_BACKEND_IS_EXPORTING = {
+    "torch": _torch_is_tracing,
+    "tensorflow": _tensorflow_is_tracing,
+}.get(keras.backend.backend(), lambda: False)
 
 
 def is_exporting():
     """True while APALU is traced for an exported file (see module doc)."""
-    # The backend check first: under torch it also registers the ONNX rule.
+    # The backend check first: it also adds the backend's converter rules.
     return _BACKEND_IS_EXPORTING() or _DEPTH > 0
-
-
-# Last: the backend modules import keras_apalu.export, whose __init__ imports
-# the names above from this (then partly initialised) module.
-_BACKEND_IS_EXPORTING = _backend_check()

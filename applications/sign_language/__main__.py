@@ -224,7 +224,7 @@ def cmd_main(args):
     try:
         from applications.sign_language.export import export_run
 
-        written = export_run(args.run_dir)
+        written = export_run(args.run_dir, verbose=args.verbose)
     except ImportError as error:
         print(f"export skipped: keras_apalu.tflite is not available ({error})",
               file=sys.stderr)
@@ -289,7 +289,8 @@ def cmd_export(args):
     from applications.sign_language.export import export_run
 
     cli.writable_folder(args.run_dir)
-    written = export_run(args.run_dir, modes=args.modes, quantize=args.quantize)
+    written = export_run(args.run_dir, modes=args.modes, quantize=args.quantize,
+                         verbose=args.verbose)
     _print_export_summary(args.run_dir, written)
     return written
 

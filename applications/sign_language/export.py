@@ -40,7 +40,7 @@ def representative_images(run_dir, count=100):
     return np.stack([data["images"][i] for i in chosen]).astype("float32")
 
 
-def export_run(run_dir, modes=("custom", "builtin"), quantize=None):
+def export_run(run_dir, modes=("custom", "builtin"), quantize=None, verbose=False):
     """Converts a run's `model.keras` to `.tflite` files beside it.
 
     Args:
@@ -48,6 +48,7 @@ def export_run(run_dir, modes=("custom", "builtin"), quantize=None):
         modes: which of `OUTPUTS` to write.
         quantize: None, "float16", "dynamic" or "int8" (int8 calibrates on
             training images of the run).
+        verbose: let the converter's output through.
 
     Returns:
         dict mode -> written path.
@@ -70,7 +71,7 @@ def export_run(run_dir, modes=("custom", "builtin"), quantize=None):
             name = name.replace(".tflite", f"_{quantize}.tflite")
         path = run_dir / name
         tflite.export(str(model_path), str(path), mode=mode, quantize=quantize,
-                      representative_data=representative)
+                      representative_data=representative, verbose=verbose)
         written[mode] = str(path)
     return written
 

@@ -16,19 +16,16 @@ Keras supports the pair; see docs/deployment.md for the measured table.
 
 import dataclasses
 import importlib.util
-import os
 import pathlib
-import shutil
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 
 import numpy as np
 
+from keras_apalu import _worker
 from keras_apalu._exporting import exporting
 from keras_apalu._exporting import is_exporting
-from keras_apalu.export._quiet import ExportError
+from keras_apalu.errors import ExportError
 from keras_apalu.export._quiet import quiet
 from keras_apalu.export._runtimes import FORMATS
 from keras_apalu.export._runtimes import load
@@ -173,12 +170,12 @@ def _export_here(model, path, format, verbose, **kwargs):
         from keras_apalu.export import _torch
 
         _torch.register_onnx_expm1()
+    if format == "onnx" and keras.backend.backend() == "tensorflow":
+        from keras_apalu.export import _tensorflow
+
+        _tensorflow.register_converter_rules()
     with exporting(), quiet(not verbose, f"model.export(format={format!r})"):
         model.export(str(path), format=format, verbose=verbose, **kwargs)
-
-
-def _package_root():
-    return str(pathlib.Path(__file__).resolve().parents[2])
 
 
 def _export_in_subprocess(model, jobs, backend, verbose):
@@ -187,48 +184,10 @@ def _export_in_subprocess(model, jobs, backend, verbose):
     with tempfile.TemporaryDirectory(prefix="keras_apalu_export_") as tmp:
         keras_path = pathlib.Path(tmp) / "model.keras"
         model.save(keras_path)
-        env = dict(os.environ, KERAS_BACKEND=backend)
-        env.pop("TF_USE_LEGACY_KERAS", None)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_package_root(), env.get("PYTHONPATH")) if p)
-        command = [sys.executable, "-m", "keras_apalu.export._worker",
-                   str(keras_path)]
-        for format, path in jobs:
-            command += ["--to", format, str(path)]
-        if verbose:
-            command.append("--verbose")
-        result = subprocess.run(command, env=env, text=True,
-                                capture_output=not verbose)
-        if result.returncode != 0:
-            tail = "\n".join((result.stderr or "").strip().splitlines()[-25:])
-            formats = ", ".join(f for f, _ in jobs)
-            raise ExportError(
-                f"Exporting {formats} runs in a {backend}-backend subprocess "
-                f"here; it failed (exit {result.returncode}):\n{tail}")
-
-
-class _Staging:
-    """Exports are written into a hidden folder beside the target and moved
-    into place only once all succeeded, so a failed export leaves earlier
-    files intact."""
-
-    def __init__(self, path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.dir = pathlib.Path(tempfile.mkdtemp(dir=path.parent,
-                                                 prefix=f".{path.name}."))
-        self.partial = self.dir / path.name
-
-    def commit(self):
-        if self.path.is_dir():
-            shutil.rmtree(self.path)
-        self.partial.replace(self.path)
-        bin_file = self.partial.with_suffix(".bin")
-        if bin_file.exists():  # OpenVINO weights beside the .xml
-            bin_file.replace(self.path.with_suffix(".bin"))
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+        job = {"kind": "export", "model": str(keras_path),
+               "to": [(format, str(path)) for format, path in jobs]}
+        _worker.run_job(job, backend, verbose,
+                        what="Exporting " + ", ".join(f for f, _ in jobs))
 
 
 def export_all(model, paths, check_inputs=None, verbose=False):
@@ -247,9 +206,11 @@ def export_all(model, paths, check_inputs=None, verbose=False):
         dict format -> `ExportResult`.
     """
     paths = {format: _check_path(path, format) for format, path in paths.items()}
-    staged = {format: _Staging(path) for format, path in paths.items()}
+    staged = {}
     how = {}
     try:
+        for format, path in paths.items():
+            staged[format] = _worker.Staging(path)
         remote = {}
         for format, stage in staged.items():
             backend, reason = route(format)
@@ -310,7 +271,7 @@ def export(model, path, format, check_inputs=None, verbose=False, **kwargs):
         raise ValueError(
             f"format={format!r} is exported in a {backend}-backend subprocess "
             f"here ({reason}); extra arguments {sorted(kwargs)} are not supported.")
-    stage = _Staging(path)
+    stage = _worker.Staging(path)
     try:
         _export_here(model, stage.partial, format, verbose, **kwargs)
         stage.commit()

@@ -1,6 +1,7 @@
 """Silences what converters print (TensorFlow's C++ logs, tf2onnx's INFO
 lines, Keras' "Saved artifact" and captured-TensorSpec dumps) while keeping
-it for the error message when something fails."""
+it for the error message when something fails. Every exporter takes a
+`verbose` argument that turns this off."""
 
 import contextlib
 import logging
@@ -8,18 +9,7 @@ import os
 import sys
 import tempfile
 
-#: Set to 1 to let converter output through everywhere (the sign-language
-#: application's --verbose sets it; subprocesses inherit it).
-VERBOSE_ENV = "KERAS_APALU_EXPORT_VERBOSE"
-
-
-class ExportError(RuntimeError):
-    """An export failed; the message ends with the converter's last lines."""
-
-
-def verbose_requested():
-    """True if $KERAS_APALU_EXPORT_VERBOSE asks for converter output."""
-    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+from keras_apalu.errors import ExportError
 
 
 @contextlib.contextmanager
@@ -28,15 +18,14 @@ def quiet(enabled=True, what="export", wrap_errors=True):
     Python's logging below ERROR to a temporary file inside the block.
 
     Args:
-        enabled: `False` (or $KERAS_APALU_EXPORT_VERBOSE=1) makes this a
-            no-op.
+        enabled: `False` makes this a no-op (what `verbose=True` does).
         what: what is being done, for the error message.
         wrap_errors: on an exception, `True` raises an `ExportError` whose
             message ends with the last 25 lines caught (chained to the
             original); `False` prints those lines to stderr and re-raises
             the original exception unchanged.
     """
-    if not enabled or verbose_requested():
+    if not enabled:
         yield
         return
     sys.stdout.flush()

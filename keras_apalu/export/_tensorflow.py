@@ -2,9 +2,9 @@
 
 ONNX has no Expm1 operator and tf2onnx 1.17 has no rule for TensorFlow's,
 so Keras' `model.export(..., format="onnx")` writes a node onnxruntime
-refuses. `register_converter_rules()` (run when keras_apalu is imported under
-the TensorFlow backend, if tf2onnx is installed; it imports only tf2onnx's
-small handler registry) adds the rule `Expm1(x) -> Sub(Exp(x), 1)`. In
+refuses. `register_converter_rules()` (run before `keras_apalu.export`
+exports ONNX, and the first time APALU is traced into a TensorFlow graph, if
+tf2onnx is installed; never on import) adds the rule `Expm1(x) -> Sub(Exp(x), 1)`. In
 float32 that differs from expm1 by at most one unit in the last place of 1
 (1.2e-7) in absolute value; APALU evaluates it only for x <= 0.
 """

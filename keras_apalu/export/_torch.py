@@ -1,14 +1,12 @@
 """Torch-specific export support (imported only under the torch backend).
 
-- `is_tracing_for_export()`: true under `torch.export` and `torch.jit.trace`.
-- The TorchScript ONNX exporter has no rule for `aten::expm1` (ONNX has no
-  Expm1 operator); `register_onnx_expm1()` adds one, `Exp(x) - 1`, the first
-  time APALU is traced inside an ONNX export. In float32 that differs from
-  expm1 by at most one unit in the last place of 1 (1.2e-7) in absolute
-  value; APALU only evaluates it for x <= 0, where |expm1(x)| < 1.
+The TorchScript ONNX exporter has no rule for `aten::expm1` (ONNX has no
+Expm1 operator); `register_onnx_expm1()` adds one, `Exp(x) - 1`, before
+`keras_apalu.export` exports ONNX and the first time APALU is traced inside
+an ONNX export (see `keras_apalu._exporting`). In float32 that differs from
+expm1 by at most one unit in the last place of 1 (1.2e-7) in absolute value;
+APALU only evaluates it for x <= 0, where |expm1(x)| < 1.
 """
-
-import sys
 
 import torch
 
@@ -27,13 +25,3 @@ def register_onnx_expm1():
     if not _ONNX_REGISTERED:
         torch.onnx.register_custom_op_symbolic("aten::expm1", _expm1_symbolic, 15)
         _ONNX_REGISTERED = True
-
-
-def is_tracing_for_export():
-    """True while torch traces for an exported program or file."""
-    if not (torch.compiler.is_exporting() or torch.jit.is_tracing()):
-        return False
-    onnx = sys.modules.get("torch.onnx")
-    if onnx is not None and onnx.is_in_onnx_export():
-        register_onnx_expm1()
-    return True

@@ -10,13 +10,15 @@ run by the C kernel in the repository's `tflite/` folder (built with the
 machine's compiler on first use and cached; see `build_library`), or
 decomposes it into builtin ops. TensorFlow is imported only when a
 conversion or an interpreter is asked for, so `import keras_apalu` (and this
-module) never imports it. See docs/tflite.md.
+module) never imports it. Errors are `keras_apalu.errors` types
+(`KernelUnavailableError` is also here). The command line is
+`keras-apalu-tflite` (`python -m keras_apalu.tflite`). See docs/tflite.md.
 """
 
+from keras_apalu.errors import KernelUnavailableError
 from keras_apalu.tflite._kernel import OP_NAME
 from keras_apalu.tflite._kernel import REGISTERER_NAME
 from keras_apalu.tflite._kernel import REGISTRATION_GETTER
-from keras_apalu.tflite._kernel import KernelUnavailableError
 from keras_apalu.tflite._kernel import build_library
 from keras_apalu.tflite._kernel import cache_dir
 from keras_apalu.tflite._kernel import library_path

@@ -2,21 +2,25 @@
 
 TensorFlow is imported here only, and only when a conversion runs under the
 TensorFlow backend. Models of other backends are saved as .keras and
-converted by `python -m keras_apalu.tflite._worker` in a TensorFlow-backend
-subprocess.
+converted in a TensorFlow-backend subprocess (`keras_apalu._worker`).
 """
 
 import contextlib
 import importlib.util
 import os
 import pathlib
-import subprocess
-import sys
 import tempfile
+import zipfile
 
 import keras
 import numpy as np
 
+from keras_apalu import _worker
+from keras_apalu._exporting import exporting
+from keras_apalu.errors import ExportError
+from keras_apalu.errors import InvalidModelError
+from keras_apalu.errors import ModelNotFoundError
+from keras_apalu.export._quiet import quiet
 from keras_apalu.layers import APALU
 from keras_apalu.ops import apalu
 from keras_apalu.tflite import _kernel
@@ -62,7 +66,7 @@ def _fused_apalu():
 
         @tf.function(experimental_implements=_IMPLEMENTS)
         def fused(x, a, b):
-            return apalu(x, a, b, custom_gradient=False)
+            return apalu(x, a, b)  # the plain form: see _export_calls
 
         _FUSED = fused
     return _FUSED
@@ -75,9 +79,7 @@ def _export_call(layer, mode):
     def call(inputs, training=None):  # the layer's call takes `training`
         a, b = layer.slopes()
         if fused is None:
-            # Plain keras.ops graph, without the training-time custom
-            # gradient (which only adds identity ops to a forward graph).
-            return apalu(inputs, a, b, custom_gradient=False)
+            return apalu(inputs, a, b)  # the plain form: see _export_calls
         dtype = keras.backend.standardize_dtype(inputs.dtype)
         x = keras.ops.cast(inputs, "float32")
         a = keras.ops.cast(a, "float32")
@@ -113,7 +115,9 @@ def _export_calls(model, mode, reorder_max_pool=True):
     With `reorder_max_pool`, an APALU layer that may run after the max-pooling
     it feeds becomes the identity and the pooling layer applies it to its
     output. Only the instances of this model change, and only inside the
-    block: training keeps the keras.ops path.
+    block: training keeps the keras.ops path. Inside, `exporting()` is on,
+    so `apalu` traces its plain `keras.ops` form (no custom gradient, which
+    only adds identity ops to a forward graph, and no compiled kernel).
     """
     layers = apalu_layers(model)
     pairs = max_pool_pairs(model, layers) if reorder_max_pool else []
@@ -129,7 +133,8 @@ def _export_calls(model, mode, reorder_max_pool=True):
                 call = _identity
             object.__setattr__(layer, "call", call)
             changed.append(layer)
-        yield layers
+        with exporting():
+            yield layers
     finally:
         for layer in changed:
             layer.__dict__.pop("call", None)
@@ -143,19 +148,25 @@ def _load(model_or_keras_path):
     if isinstance(model_or_keras_path, keras.Model):
         return model_or_keras_path
     path = _check_path(model_or_keras_path)
-    return keras.saving.load_model(path, compile=False)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (ValueError, TypeError, OSError, KeyError) as error:
+        raise InvalidModelError(
+            f"{path} could not be loaded as a Keras model ({error}); "
+            "custom layers other than keras_apalu's must be registered "
+            "(keras.saving.register_keras_serializable) on import.") from error
 
 
 def _convert_here(model, mode, quantize, representative_data=None,
-                  reorder_max_pool=True):
+                  reorder_max_pool=True, verbose=False, library=None):
     import tensorflow as tf
 
-    from keras_apalu.export._quiet import quiet
-
-    # Quiet: the converter prints every captured TensorSpec and C++ logs
-    # ($KERAS_APALU_EXPORT_VERBOSE=1 lets them through).
+    if quantize == "int8":
+        samples = int8.representative_samples(model, representative_data)
+    # Quiet unless verbose: the converter prints every captured TensorSpec
+    # and C++ logs.
     with _export_calls(model, mode, reorder_max_pool) as layers, quiet(
-            what="TFLite conversion", wrap_errors=False):
+            not verbose, what="TFLite conversion"):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         # Builtins only: never SELECT_TF_OPS (Flex), which edge runtimes lack.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -166,8 +177,7 @@ def _convert_here(model, mode, quantize, representative_data=None,
         elif quantize == "dynamic":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         elif quantize == "int8":
-            samples = int8.representative_samples(model, representative_data)
-            int8.configure_converter(converter, samples, mode)
+            int8.configure_converter(converter, samples, mode, library)
         content = converter.convert()
     if quantize == "int8" and mode == "custom" and layers:
         # The converter leaves the custom op float32 between DEQUANTIZE and
@@ -176,9 +186,9 @@ def _convert_here(model, mode, quantize, representative_data=None,
     names = flatbuffer.op_names(content)
     flex = sorted({n for n in names if n.startswith("Flex")})
     if flex:
-        raise RuntimeError(f"The converted model contains Flex ops {flex}.")
+        raise ExportError(f"The converted model contains Flex ops {flex}.")
     if mode == "custom" and layers and _kernel.OP_NAME not in names:
-        raise RuntimeError(
+        raise ExportError(
             "The TFLite converter did not fuse APALU into a custom op (the "
             "experimental_implements mechanism may have changed in this "
             "TensorFlow version); use mode='builtin'."
@@ -186,12 +196,8 @@ def _convert_here(model, mode, quantize, representative_data=None,
     return content
 
 
-def _package_root():
-    return str(pathlib.Path(__file__).resolve().parents[2])
-
-
 def _convert_in_subprocess(source, mode, quantize, representative_data=None,
-                           reorder_max_pool=True):
+                           reorder_max_pool=True, verbose=False, library=None):
     with tempfile.TemporaryDirectory(prefix="keras_apalu_tflite_") as tmp:
         tmp = pathlib.Path(tmp)
         if isinstance(source, keras.Model):
@@ -199,40 +205,30 @@ def _convert_in_subprocess(source, mode, quantize, representative_data=None,
             source.save(path)
         else:
             path = pathlib.Path(source)
-        output = tmp / "model.tflite"
-        env = dict(os.environ, KERAS_BACKEND="tensorflow")
-        # Set by tensorflow-model-optimization; would make TF load tf_keras.
-        env.pop("TF_USE_LEGACY_KERAS", None)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_package_root(), env.get("PYTHONPATH")) if p
-        )
-        command = [
-            sys.executable, "-m", "keras_apalu.tflite._worker", str(path),
-            str(output), "--mode", mode, "--quantize", quantize or "none",
-        ]
-        if not reorder_max_pool:
-            command.append("--keep-max-pool-order")
+        job = {"kind": "tflite", "model": str(path),
+               "output": str(tmp / "model.tflite"), "mode": mode,
+               "quantize": quantize, "representative": None,
+               "reorder_max_pool": reorder_max_pool,
+               "library": str(library) if library else None}
+        if quantize == "int8" and mode == "custom" and not library:
+            # The calibrator runs the kernel: build it here, where the
+            # caller's cache folder is known.
+            job["library"] = str(_kernel.build_library())
         if representative_data is not None:
             arrays = (representative_data
                       if isinstance(representative_data, (list, tuple))
                       else [representative_data])
-            samples = tmp / "representative.npz"
-            np.savez(samples, *[np.asarray(a, np.float32) for a in arrays])
-            command += ["--representative", str(samples)]
-        result = subprocess.run(command, capture_output=True, text=True,
-                                env=env)
-        if result.returncode != 0 or not output.is_file():
-            tail = "\n".join(result.stderr.strip().splitlines()[-25:])
-            raise RuntimeError(
-                "TFLite conversion runs under the TensorFlow backend; the "
-                "TensorFlow-backend subprocess converting "
-                f"{path.name} failed (exit {result.returncode}):\n{tail}"
-            )
-        return output.read_bytes()
+            job["representative"] = str(tmp / "representative.npz")
+            np.savez(job["representative"],
+                     *[np.asarray(a, np.float32) for a in arrays])
+        _worker.run_job(job, "tensorflow", verbose,
+                        what=f"TFLite conversion of {path.name}")
+        return pathlib.Path(job["output"]).read_bytes()
 
 
 def convert(model_or_keras_path, mode="custom", quantize=None,
-            representative_data=None, reorder_max_pool=True):
+            representative_data=None, reorder_max_pool=True, verbose=False,
+            library=None):
     """Converts a Keras model that uses APALU to a .tflite flatbuffer.
 
     Args:
@@ -264,9 +260,19 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
             pooled map (4x fewer elements after a 2x2 pool). Checked per
             layer from the graph and the slope values; `False` keeps the
             model's order everywhere.
+        verbose: `False` (default) hides the converter's output (shown in
+            the error if the conversion fails); `True` lets it through.
+        library: a prebuilt APALU kernel library for the int8 calibration
+            of custom mode (see `load_library`); default: the cached build.
 
     Returns:
         The flatbuffer as `bytes`.
+
+    Raises:
+        ModelNotFoundError: no file at the given path.
+        InvalidModelError: the file is not a (complete) `.keras` archive.
+        ExportError: the conversion failed; the message ends with the
+            converter's last output lines.
     """
     _check_arguments(mode, quantize, representative_data)
     _require_tensorflow()
@@ -278,9 +284,11 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
             representative_data = int8.representative_samples(
                 model_or_keras_path, representative_data)
         return _convert_in_subprocess(model_or_keras_path, mode, quantize,
-                                      representative_data, reorder_max_pool)
+                                      representative_data, reorder_max_pool,
+                                      verbose, library)
     return _convert_here(_load(model_or_keras_path), mode, quantize,
-                         representative_data, reorder_max_pool)
+                         representative_data, reorder_max_pool, verbose,
+                         library)
 
 
 def _require_tensorflow():
@@ -294,6 +302,7 @@ def _require_tensorflow():
 
 
 def _check_path(path):
+    """`path` as a `pathlib.Path` if it holds a complete `.keras` archive."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             "convert() takes a keras.Model or the path of a .keras file; got "
@@ -301,37 +310,37 @@ def _check_path(path):
         )
     path = pathlib.Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No Keras model file at {path}.")
+        raise ModelNotFoundError(
+            f"No Keras model file at {path}; check the path.")
     if path.suffix != ".keras":
-        raise ValueError(f"Expected a .keras model file; got {path.name!r}.")
+        raise InvalidModelError(
+            f"Expected a .keras model file; got {path.name!r} (save the "
+            "model with model.save('model.keras')).")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            complete = archive.testzip() is None
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError):
+        complete, names = False, set()
+    if not complete or "config.json" not in names:
+        raise InvalidModelError(
+            f"{path} is not a complete .keras archive (truncated, or not "
+            "written by model.save); save the model again.")
     return path
 
 
 def export(model_or_keras_path, path, **convert_kwargs):
     """Converts (see `convert`) and writes the .tflite file atomically.
 
-    The flatbuffer is written to a temporary file next to `path` and renamed
-    over it, so a failed conversion or write leaves an earlier file intact.
+    The flatbuffer is written to a hidden folder next to `path` and moved
+    over it only when complete, so a failed conversion or write leaves an
+    earlier file intact. A folder that cannot be written fails before the
+    conversion starts (`PermissionError`).
 
     Returns:
         The `pathlib.Path` written.
     """
-    path = pathlib.Path(path)
-    content = convert(model_or_keras_path, **convert_kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp creates the file 0600; give it the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-    return path
+    with _worker.Staging(path) as stage:
+        stage.write_bytes(convert(model_or_keras_path, **convert_kwargs))
+        stage.commit()
+    return stage.path

@@ -1,5 +1,6 @@
 """TFLite interpreters with the APALU kernel registered."""
 
+from keras_apalu.errors import KernelUnavailableError
 from keras_apalu.tflite import _kernel
 from keras_apalu.tflite import flatbuffer
 
@@ -25,7 +26,7 @@ def _looks_like_missing_kernel(error):
 
 
 def interpreter(model_path=None, model_content=None, num_threads=None,
-                runtime="litert", register_kernel=True):
+                runtime="litert", register_kernel=True, library=None):
     """Opens a .tflite model, registering the APALU kernel, and allocates it.
 
     Args:
@@ -39,11 +40,14 @@ def interpreter(model_path=None, model_content=None, num_threads=None,
             `tf.lite.Interpreter`.
         register_kernel: register the APALU kernel (built on first use, see
             `build_library`). It is only built when the model uses the op.
+        library: a prebuilt kernel library to register instead (see
+            `load_library`).
 
     Returns:
         The interpreter, with tensors allocated.
 
     Raises:
+        InvalidModelError: the file or bytes are not a TFLite flatbuffer.
         KernelUnavailableError: the model uses the APALU custom op and the
             kernel is missing or cannot be built; the message says how to
             register it.
@@ -54,7 +58,7 @@ def interpreter(model_path=None, model_content=None, num_threads=None,
     source = model_path if model_path is not None else model_content
     registerers = []
     if register_kernel and flatbuffer.uses_custom_op(source, _kernel.OP_NAME):
-        registerers.append(_kernel.registerer())
+        registerers.append(_kernel.registerer(library))
     kwargs = {"custom_op_registerers": registerers, "num_threads": num_threads}
     if model_path is not None:
         kwargs["model_path"] = str(model_path)
@@ -65,7 +69,7 @@ def interpreter(model_path=None, model_content=None, num_threads=None,
         result.allocate_tensors()
     except (RuntimeError, ValueError) as error:
         if _looks_like_missing_kernel(error):
-            raise _kernel.KernelUnavailableError(
+            raise KernelUnavailableError(
                 f"{error}\n\n{_kernel.how_to_register()}"
             ) from error
         raise

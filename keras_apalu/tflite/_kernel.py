@@ -1,13 +1,15 @@
 """Builds, caches and loads the APALU TFLite kernel (tflite/apalu_op.c).
 
 The shared library is compiled from source with the machine's C and C++
-compilers the first time it is needed and cached under
-`$KERAS_APALU_TFLITE_CACHE` (default `~/.cache/keras_apalu/tflite`, or
-`$XDG_CACHE_HOME/keras_apalu/tflite`), keyed by a hash of the sources, the
-compiler, the flags and the TensorFlow library it links to; any change
-rebuilds it. The cache lives outside the package, so a read-only,
-non-editable install works too. `python -m keras_apalu.tflite build` builds it
-ahead of time.
+compilers the first time it is needed and cached in `cache_dir()`
+(`$XDG_CACHE_HOME/keras_apalu/tflite`, by default
+`~/.cache/keras_apalu/tflite`; `build_library(directory=...)` picks another),
+keyed by a hash of the sources, the compiler, the flags and the TensorFlow
+library it links to; any change rebuilds it. The cache lives outside the
+package, so a read-only, non-editable install works too. `python -m
+keras_apalu.tflite build` builds it ahead of time; `load_library(library=...)`
+(and the `library` argument of `interpreter` and `convert`) uses a prebuilt
+library instead.
 
 No TensorFlow import happens here: the library links to the tensorflow
 wheel's `libtensorflow_cc.so.2`, which exports
@@ -25,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+
+from keras_apalu.errors import KernelUnavailableError
 
 #: Name of the custom op in the flatbuffer and in the resolver.
 OP_NAME = "APALU"
@@ -53,17 +57,13 @@ _LOCK = threading.Lock()
 _LOADED = {}
 
 
-class KernelUnavailableError(RuntimeError):
-    """The APALU kernel library could not be built or loaded."""
-
-
 def _how_to_register():
     return (
         "A .tflite file converted with mode='custom' contains the custom op "
         f"'{OP_NAME}', which needs the keras_apalu kernel:\n"
         "  - Python: open it with keras_apalu.tflite.interpreter(path) (it "
-        "builds and registers the kernel; needs a C and C++ compiler, or set "
-        "KERAS_APALU_TFLITE_LIBRARY to a prebuilt library), or pass "
+        "builds and registers the kernel; needs a C and C++ compiler, or pass "
+        "library= a prebuilt kernel library), or pass "
         "custom_op_registerers=[keras_apalu.tflite.registerer()] to "
         "ai_edge_litert.interpreter.InterpreterWithCustomOps;\n"
         "  - C++: compile tflite/apalu_op.c into the app and call "
@@ -122,9 +122,6 @@ def tensorflow_cc_library():
 
 def cache_dir():
     """Where built kernel libraries are cached (see the module docstring)."""
-    explicit = os.environ.get("KERAS_APALU_TFLITE_CACHE")
-    if explicit:
-        return pathlib.Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
     return pathlib.Path(base) / "keras_apalu" / "tflite"
 
@@ -184,16 +181,11 @@ def build_library(force=False, directory=None):
         directory: cache folder; defaults to `cache_dir()`.
 
     Returns:
-        The `pathlib.Path` of the shared library. The environment variable
-        `KERAS_APALU_TFLITE_LIBRARY`, if set, names a prebuilt library that
-        is returned as is.
+        The `pathlib.Path` of the shared library.
 
     Raises:
         KernelUnavailableError: no compiler, no TensorFlow, or a build error.
     """
-    prebuilt = os.environ.get("KERAS_APALU_TFLITE_LIBRARY")
-    if prebuilt:
-        return pathlib.Path(prebuilt)
     folder = source_dir()
     kernel, registerer = folder / KERNEL_SOURCE, folder / REGISTERER_SOURCE
     core = [folder / name for name in CORE_SOURCES]
@@ -229,7 +221,7 @@ def build_library(force=False, directory=None):
     return target
 
 
-def load_library(global_symbols=False):
+def load_library(global_symbols=False, library=None):
     """Builds (if needed) and loads the kernel library with ctypes.
 
     Args:
@@ -239,28 +231,33 @@ def load_library(global_symbols=False):
             crash a later first import of numpy.random; numpy.random is
             therefore imported first. Prefer `registerer()` (no global
             symbols).
+        library: path of a prebuilt kernel library (from `build_library`
+            or `python -m keras_apalu.tflite build` elsewhere) to load
+            instead of building one; default: build or reuse the cached one.
 
     Returns:
         The `ctypes.CDLL`.
     """
     with _LOCK:
-        if global_symbols in _LOADED:
-            return _LOADED[global_symbols]
-        path = build_library()
+        key = (str(library) if library else None, global_symbols)
+        if key in _LOADED:
+            return _LOADED[key]
+        path = pathlib.Path(library) if library else build_library()
         if global_symbols:
             import numpy.random  # noqa: F401  (see the docstring)
         mode = ctypes.RTLD_GLOBAL if global_symbols else ctypes.RTLD_LOCAL
         try:
-            library = ctypes.CDLL(str(path), mode=mode)
-        except OSError as error:
+            loaded = ctypes.CDLL(str(path), mode=mode)
+            register = getattr(loaded, REGISTERER_NAME)
+        except (OSError, AttributeError) as error:
             raise KernelUnavailableError(
                 f"Could not load the APALU kernel library {path}: {error}\n"
                 + _how_to_register()
             ) from None
-        getattr(library, REGISTERER_NAME).argtypes = [ctypes.c_void_p]
-        getattr(library, REGISTERER_NAME).restype = None
-        _LOADED[global_symbols] = library
-        return library
+        register.argtypes = [ctypes.c_void_p]
+        register.restype = None
+        _LOADED[key] = loaded
+        return loaded
 
 
 def library_path():
@@ -268,14 +265,17 @@ def library_path():
     return build_library()
 
 
-def registerer():
+def registerer(library=None):
     """A registerer for `custom_op_registerers` that adds the APALU kernel.
 
     The returned callable takes the address of the interpreter's
     `tflite::MutableOpResolver` (as the LiteRT and TF interpreters pass it)
     and registers the op; it works with the library loaded privately.
+
+    Args:
+        library: a prebuilt kernel library (see `load_library`).
     """
-    register = getattr(load_library(), REGISTERER_NAME)
+    register = getattr(load_library(library=library), REGISTERER_NAME)
 
     def register_apalu(resolver_address):
         register(ctypes.c_void_p(resolver_address))

@@ -2,6 +2,11 @@
 
 import pathlib
 
+from keras_apalu.errors import InvalidModelError
+
+# A TFLite flatbuffer: root table offset, then this file identifier.
+_IDENTIFIER = b"TFL3"
+
 
 def _schema():
     try:
@@ -15,6 +20,31 @@ def _read(model):
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model)
     return pathlib.Path(model).read_bytes()
+
+
+def _root(model):
+    """The schema's Model table of a flatbuffer, checked to be one."""
+    content = _read(model)
+    what = "the model bytes" if isinstance(
+        model, (bytes, bytearray, memoryview)) else str(model)
+    if content[4:8] != _IDENTIFIER:
+        raise InvalidModelError(
+            f"{what} is not a TFLite flatbuffer (no {_IDENTIFIER.decode()} "
+            "identifier); convert the model again (keras_apalu.tflite.export).")
+    root = _schema().Model.GetRootAsModel(content, 0)
+    try:  # A truncated file: offsets point past its end.
+        for s in range(root.SubgraphsLength()):
+            subgraph = root.Subgraphs(s)
+            for o in range(subgraph.OperatorsLength()):
+                subgraph.Operators(o).OpcodeIndex()
+        for b in range(root.BuffersLength()):
+            if root.Buffers(b).DataLength():
+                root.Buffers(b).DataAsNumpy()
+    except Exception as error:  # the reader raises struct.error, IndexError...
+        raise InvalidModelError(
+            f"{what} is a truncated or corrupt TFLite flatbuffer ({error}); "
+            "convert the model again.") from error
+    return root
 
 
 def op_names(model):
@@ -33,7 +63,7 @@ def op_names(model):
         for name, value in vars(schema.BuiltinOperator).items()
         if not name.startswith("_")
     }
-    root = schema.Model.GetRootAsModel(_read(model), 0)
+    root = _root(model)
     codes = []
     for i in range(root.OperatorCodesLength()):
         code = root.OperatorCodes(i)
@@ -52,8 +82,7 @@ def op_names(model):
 
 def uses_custom_op(model, name):
     """Whether the model's operator codes include the custom op `name`."""
-    schema = _schema()
-    root = schema.Model.GetRootAsModel(_read(model), 0)
+    root = _root(model)
     for i in range(root.OperatorCodesLength()):
         code = root.OperatorCodes(i).CustomCode()
         if code is not None and code.decode() == name:

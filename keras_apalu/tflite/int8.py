@@ -20,6 +20,8 @@ Only the schema reader of `ai_edge_litert` (or TensorFlow) and the
 by `configure_converter`.
 """
 
+import pickle
+
 import numpy as np
 
 from keras_apalu.tflite import _kernel
@@ -89,13 +91,14 @@ def representative_samples(model, representative_data):
     return samples
 
 
-def configure_converter(converter, samples, mode):
+def configure_converter(converter, samples, mode, library=None):
     """Sets a `tf.lite.TFLiteConverter` up for full-integer conversion.
 
     Args:
         converter: the converter (its custom-op settings already made).
         samples: `representative_samples(...)`; fed one sample at a time.
         mode: "custom" registers the APALU kernel for calibration.
+        library: a prebuilt kernel library (default: the cached build).
     """
     import tensorflow as tf
 
@@ -112,7 +115,7 @@ def configure_converter(converter, samples, mode):
         # Private attribute: the calibrator runs the float model, APALU op
         # included, so it needs the kernel.
         converter.target_spec._experimental_custom_op_registerers = [
-            _kernel.registerer()
+            _kernel.registerer(library)
         ]
 
 
@@ -326,7 +329,12 @@ def load_samples(path):
     input, in order arr_0, arr_1, ...) file; None for None."""
     if path is None:
         return None
-    data = np.load(path)
+    try:
+        data = np.load(path)
+    except (ValueError, EOFError, pickle.UnpicklingError) as error:
+        raise ValueError(
+            f"{path} is not a .npy or .npz file of calibration inputs "
+            f"({error}); write them with numpy.save.") from error
     if isinstance(data, np.ndarray):
         return data
     with data:

@@ -24,8 +24,7 @@ NOISE = ("I0000", "E0000", "W0000", "absl::InitializeLog", "TensorSpec",
 
 def _cli(*args):
     env = dict(os.environ, KERAS_BACKEND=BACKEND)
-    for name in ("TF_USE_LEGACY_KERAS", "KERAS_APALU_EXPORT_VERBOSE",
-                 "TF_CPP_MIN_LOG_LEVEL"):
+    for name in ("TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL"):
         env.pop(name, None)
     return subprocess.run([sys.executable, "-m", "applications.sign_language", *args],
                           cwd=REPO, env=env, capture_output=True, text=True)

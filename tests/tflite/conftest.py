@@ -2,23 +2,20 @@
 installs both; conversion of non-TensorFlow backends' models runs in a
 TensorFlow-backend subprocess). They fail, not skip, where either is missing.
 
-The kernel library is built fresh into a per-session temporary cache, so a
-test run always compiles the current tflite/ sources.
+The kernel library is built fresh into a per-session temporary cache
+(`cache_dir()` points there for the session; a conversion that needs the
+kernel in its subprocess is handed the library built here), so a test run
+always compiles the current tflite/ sources.
 """
 
-import os
-
 import pytest
+
+from keras_apalu.tflite import _kernel
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_kernel_cache(tmp_path_factory):
     folder = tmp_path_factory.mktemp("apalu_kernel_cache")
-    previous = os.environ.get("KERAS_APALU_TFLITE_CACHE")
-    os.environ["KERAS_APALU_TFLITE_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("KERAS_APALU_TFLITE_CACHE", None)
-    else:
-        os.environ["KERAS_APALU_TFLITE_CACHE"] = previous
-
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_kernel, "cache_dir", lambda: folder)
+        yield folder

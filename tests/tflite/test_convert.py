@@ -164,7 +164,6 @@ def test_missing_kernel_error_says_how_to_register(converted):
 
 def test_failed_kernel_build_says_how_to_register(tmp_path, monkeypatch):
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
-    monkeypatch.delenv("KERAS_APALU_TFLITE_LIBRARY", raising=False)
     with pytest.raises(tflite.KernelUnavailableError, match="AddCustom"):
         tflite.build_library(directory=tmp_path / "cache")
 

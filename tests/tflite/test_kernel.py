@@ -138,7 +138,7 @@ def test_registerer_by_name_in_a_fresh_process(rng, tmp_path):
     code = f"""
 import numpy as np
 from keras_apalu import tflite
-tflite.load_library(global_symbols=True)
+tflite.load_library(global_symbols=True, library={str(tflite.library_path())!r})
 from ai_edge_litert.interpreter import InterpreterWithCustomOps
 it = InterpreterWithCustomOps(model_path={str(tmp_path / "m.tflite")!r},
                               custom_op_registerers=[tflite.REGISTERER_NAME])

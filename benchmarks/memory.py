@@ -1,12 +1,13 @@
-"""Training-step memory with APALU against ReLU, GELU, ELU and PReLU, per backend.
+"""Train-step memory: APALU against ReLU and GELU, per backend.
 
-    python benchmarks/memory_benchmark.py
-    python benchmarks/memory_benchmark.py --quick --backends torch
-    python benchmarks/memory_benchmark.py --model mypackage.models:build
+    python -m benchmarks memory
+    python -m benchmarks memory --backends torch --activations ReLU APALU
+    python -m benchmarks memory --model mypackage.models:build
 
 One training step = forward, loss, gradients of all trainable weights and a
 plain SGD update, on the sign-language CNN (64x64x1 input, batch 64) and on a
-deep MLP (8 x Dense(1024), batch 256). Each backend runs in its own process
+deep MLP (8 x Dense(1024), batch 256); default activations ReLU, GELU, APALU
+and APALU (plain). Each backend runs in its own process
 and reports two figures per model and activation:
 
 * Saved for backward: the bytes of the tensors the forward pass keeps for the
@@ -32,20 +33,31 @@ and reports two figures per model and activation:
     above the level at the start of the step (eager).
 """
 
-import argparse
 import os
-import pathlib
 import sys
 import time
 import traceback
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks import _common
 
-from benchmarks import _common  # noqa: E402
-
-ACTIVATIONS = ("ReLU", "GELU", "APALU", "APALU (ops)", "APALU (autodiff)")
+TITLE = "APALU training-step memory"
+CANDIDATES = _common.ACTIVATION_NAMES
+DEFAULT_ACTIVATIONS = ("ReLU", "GELU", "APALU", "APALU (plain)")
 TARGET_RATIO_RELU = 1.1
 LEARNING_RATE = 0.01
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", default="cnn",
+                        help="'cnn', 'cnn-pool-first', 'app' or "
+                        "'module:function' (benchmarks/models.py)")
+    parser.add_argument("--cnn-batch", type=int, help="default 64; --quick: 4")
+    parser.add_argument("--mlp-batch", type=int, help="default 256; --quick: 16")
+
+
+def settle(args):
+    args.cnn_batch = args.cnn_batch or (4 if args.quick else 64)
+    args.mlp_batch = args.mlp_batch or (16 if args.quick else 256)
 
 
 def _batch(input_shape, num_classes, batch_size, seed=0):
@@ -216,8 +228,9 @@ def child(args):
     measure = {"tensorflow": _tensorflow_memory, "jax": _jax_memory,
                "torch": _torch_memory}[backend]
     rows = []
-    for spec, batch_size in ((args.model, args.cnn_batch), ("mlp", args.mlp_batch)):
-        for name in ACTIVATIONS:
+    specs = ((args.model, args.cnn_batch), ("mlp", args.mlp_batch))
+    for spec, batch_size in specs:
+        for name in args.activations or DEFAULT_ACTIVATIONS:
             row = {"backend": backend, "model": spec, "batch": batch_size,
                    "activation": name}
             start = time.perf_counter()
@@ -265,7 +278,7 @@ def _sections(rows):
                 continue
             relu = sub.get("ReLU", {})
             apalu = sub.get("APALU", {})
-            plain = sub.get("APALU (autodiff)", {})
+            plain = sub.get("APALU (plain)", {})
             for key, label in _PEAK_COLUMNS[backend]:
                 ratio = (apalu.get(key) / relu.get(key)
                          if apalu.get(key) and relu.get(key) else None)
@@ -296,12 +309,12 @@ def _sections(rows):
     sections.insert(0, [
         "## Headline", "",
         f"Target: APALU peak step memory <= {TARGET_RATIO_RELU}x ReLU; the "
-        "custom gradient saves memory against plain autodiff.", ""]
+        "fused default saves memory against the plain autodiff path.", ""]
         + _common.markdown_table(
             ["backend", "model", "peak measure", "APALU / ReLU",
-             "autodiff APALU / ReLU", "target met",
+             "APALU (plain) / ReLU", "target met",
              "saved-for-backward APALU / ReLU",
-             "custom gradient saves (saved for backward)"], headline))
+             "APALU saves against plain (saved for backward)"], headline))
     return sections
 
 
@@ -309,44 +322,12 @@ def _saving(custom, plain):
     if not custom or not plain:
         return "n/a"
     return (f"{(plain - custom) / 2**20:.1f} MiB "
-            f"({100 * (plain - custom) / plain:.0f}% of autodiff's)")
+            f"({100 * (plain - custom) / plain:.0f}% of plain's)")
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    _common.add_run_arguments(
-        parser, quick_help="smaller batches (16 and 64): a smoke run", timing=False)
-    parser.add_argument("--model", default="cnn",
-                        help="'cnn', 'cnn-pool-first' (built in), 'app' "
-                        "(applications/sign_language) "
-                        "or 'module:function', a builder as described in "
-                        "benchmarks/models.py")
-    parser.add_argument("--cnn-batch", type=int)
-    parser.add_argument("--mlp-batch", type=int)
-    args = parser.parse_args(argv)
-    if args.cnn_batch is None:
-        args.cnn_batch = 16 if args.quick else 64
-    if args.mlp_batch is None:
-        args.mlp_batch = 64 if args.quick else 256
-    return args
-
-
-def main(argv):
-    args = parse_args(argv)
-    if args.child:
-        child(args)
-        return 0
-    child_args = ["--model", args.model, "--cnn-batch", str(args.cnn_batch),
-                  "--mlp-batch", str(args.mlp_batch)]
-    rows, bandwidth, failures = _common.run_backends(__file__, args, child_args)
+def main(args):
+    rows, failures = _common.run_children(args)
     sections = _sections(rows) if rows else []
-    if failures:
-        sections.append(failures)
     sections.append([(__doc__.split("\n\n", 2)[2]).strip()])
-    _common.write_report("memory_benchmark", "APALU training-step memory",
-                         sections, bandwidth, args.output)
-    return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    _common.write_report(args, TITLE, sections, rows, failures)
+    return _common.exit_status(rows, failures)

@@ -1,7 +1,7 @@
 """ProductDense (LRNN) against a Dense MLP of equal parameter count, per backend.
 
-    python benchmarks/product_dense_benchmark.py --threads 1 --clock cpu
-    python benchmarks/product_dense_benchmark.py --quick --backends jax
+    python -m benchmarks product-dense
+    python -m benchmarks product-dense --backends jax
 
 Two networks per configuration, with the same number of trainable weights
 (the MLP's width is chosen to match, within 2 %):
@@ -16,29 +16,36 @@ one (32 inputs, r = 32, d = 8, h = 8, about 30,000 weights, batch 256). One trai
 step is `model.train_on_batch` (forward, cross-entropy, gradients, Adam
 update) after `compile()` with the backend's defaults (jax.jit, tf.function,
 eager torch); the two models are timed side by side (interleaved rounds,
-best round) in one process per backend, so their ratio is measured under the
+median) in one process per backend, so their ratio is measured under the
 same load. Peak step memory and the bytes saved for the backward pass are
-measured as in `memory_benchmark.py` (its per-backend functions are reused).
+measured as in `python -m benchmarks memory` (its functions are reused).
 """
 
-import argparse
 import os
-import pathlib
 import sys
 import time
 import traceback
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks import _common
 
-from benchmarks import _common  # noqa: E402
-
+TITLE = "ProductDense (LRNN) vs Dense MLP, train step"
+CANDIDATES = None
 CLASSES = 10
 #: name -> (inputs, projection width d, hidden h, LRNN units r, batch).
 CONFIGS = {
     "fields (2 in, d=8, h=4)": (2, 8, 4, 16, 1024),
     "wide (32 in, d=8, h=8)": (32, 8, 8, 32, 256),
 }
-QUICK_BATCH = 64
+QUICK_BATCH = 16
+
+
+def add_arguments(parser):
+    pass
+
+
+def settle(args):
+    args.rounds = args.rounds or (2 if args.quick else 5)
+    args.min_time = args.min_time or (0.01 if args.quick else 0.05)
 
 
 def _lrnn(inputs, d, h, units):
@@ -75,9 +82,9 @@ def _mlp_width(inputs, params):
 
 
 def _memory(model, x, y):
-    from benchmarks import memory_benchmark as mb
-
     import keras
+
+    from benchmarks import memory as mb
 
     measure = {"tensorflow": mb._tensorflow_memory, "jax": mb._jax_memory,
                "torch": mb._torch_memory}[keras.backend.backend()]
@@ -92,7 +99,8 @@ def child(args):
     _common.apply_thread_limits()
     backend = keras.backend.backend()
     rows = []
-    for config, (inputs, d, h, units, batch) in CONFIGS.items():
+    configs = list(CONFIGS.items())[:1] if args.quick else CONFIGS.items()
+    for config, (inputs, d, h, units, batch) in configs:
         batch = QUICK_BATCH if args.quick else batch
         rng = np.random.default_rng(0)
         x = rng.uniform(-1, 1, (batch, inputs)).astype("float32")
@@ -111,7 +119,8 @@ def child(args):
                 model.compile(optimizer="adam",
                               loss="sparse_categorical_crossentropy")
                 steps[name] = (lambda m: lambda: m.train_on_batch(x, y))(model)
-            row["time"] = _common.time_side_by_side(steps, rounds=5)
+            row["time"] = _common.time_side_by_side(
+                steps, min_time=args.min_time, rounds=args.rounds)
             row["memory"] = {}
             for name in models:
                 keras.utils.set_random_seed(0)
@@ -147,8 +156,9 @@ def _sections(rows):
         table.append([
             r["backend"], r["config"], r["batch"],
             f"{r['params']['ProductDense']:,} / {r['params']['Dense MLP']:,}",
-            _common.fmt_time(t["ProductDense"]), _common.fmt_time(t["Dense MLP"]),
-            _ratio(t["ProductDense"], t["Dense MLP"]),
+            _common.fmt_spread(t["ProductDense"]),
+            _common.fmt_spread(t["Dense MLP"]),
+            _ratio(t["ProductDense"][0], t["Dense MLP"][0]),
             f"{_mib(lrnn.get('peak'))} / {_mib(mlp.get('peak'))}",
             _ratio(lrnn.get("peak"), mlp.get("peak")),
             _ratio(lrnn.get("saved"), mlp.get("saved")),
@@ -161,29 +171,9 @@ def _sections(rows):
             + _common.markdown_table(header, table)]
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    _common.add_run_arguments(
-        parser, quick_help=f"batch {QUICK_BATCH} everywhere: a smoke run")
-    return parser.parse_args(argv)
-
-
-def main(argv):
-    args = parse_args(argv)
-    if args.child:
-        child(args)
-        return 0
-    child_args = ["--quick"] if args.quick else []
-    rows, bandwidth, failures = _common.run_backends(__file__, args, child_args)
+def main(args):
+    rows, failures = _common.run_children(args)
     sections = _sections(rows) if rows else []
-    if failures:
-        sections.append(failures)
     sections.append([(__doc__.split("\n\n", 2)[2]).strip()])
-    _common.write_report("product_dense_benchmark",
-                         "ProductDense (LRNN) vs Dense MLP, train step",
-                         sections, bandwidth, args.output)
-    return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    _common.write_report(args, TITLE, sections, rows, failures)
+    return _common.exit_status(rows, failures)

@@ -167,7 +167,9 @@ def time_side_by_side(fns, min_time=0.05, rounds=5, max_seconds=2.0):
     samples = {name: [] for name in fns}
     for round_index in range(rounds):
         for name, fn in fns.items():
-            spent = samples[name][0] * numbers[name] * round_index if samples[name] else 0
+            spent = (
+                samples[name][0] * numbers[name] * round_index if samples[name] else 0
+            )
             if round_index >= 3 and spent > max_seconds:
                 continue  # slow call: three rounds are enough
             start = timer()
@@ -231,9 +233,7 @@ def run_children(args, backends=None):
             rows += json.loads(found[-1][len(_ROWS_MARKER) :])
         else:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-6:]
-            failures.append(
-                f"{backend}: exit {proc.returncode}: " + " | ".join(tail)
-            )
+            failures.append(f"{backend}: exit {proc.returncode}: " + " | ".join(tail))
     return rows, failures
 
 

@@ -23,14 +23,19 @@ from benchmarks import _common
 
 TITLE = "Deployment: every export format from every backend"
 CANDIDATES = None
-RUNTIMES = {"tf_saved_model": "tf.saved_model.load", "litert": "ai_edge_litert",
-            "onnx": "onnxruntime", "openvino": "OpenVINO (f32)",
-            "torch": "torch.export.load"}
+RUNTIMES = {
+    "tf_saved_model": "tf.saved_model.load",
+    "litert": "ai_edge_litert",
+    "onnx": "onnxruntime",
+    "openvino": "OpenVINO (f32)",
+    "torch": "torch.export.load",
+}
 
 
 def add_arguments(parser):
-    parser.add_argument("--formats", nargs="+", choices=list(RUNTIMES),
-                        help="default: all")
+    parser.add_argument(
+        "--formats", nargs="+", choices=list(RUNTIMES), help="default: all"
+    )
 
 
 def settle(args):
@@ -55,8 +60,11 @@ def child(args):
             start = time.perf_counter()
             try:
                 result = export.export(model, path, fmt, check_inputs=x)
-                row.update(route=result.route, max_abs_error=result.max_abs_error,
-                           bytes=result.size_bytes)
+                row.update(
+                    route=result.route,
+                    max_abs_error=result.max_abs_error,
+                    bytes=result.size_bytes,
+                )
             except Exception as failure:  # recorded in the table
                 row.update(route="FAILED", error=str(failure).splitlines()[0])
             row["seconds"] = round(time.perf_counter() - start, 1)
@@ -65,13 +73,18 @@ def child(args):
                 row["keras_reason"] = reason
                 try:
                     with export.quiet():
-                        relu.export(str(pathlib.Path(tmp) / f"relu{export.SUFFIXES[fmt]}"),
-                                    format=fmt, verbose=False)
+                        relu.export(
+                            str(pathlib.Path(tmp) / f"relu{export.SUFFIXES[fmt]}"),
+                            format=fmt,
+                            verbose=False,
+                        )
                     row["relu_control"] = "Keras exports ReLU: route no longer needed"
                 except Exception as failure:
                     message = str(failure.__cause__ or failure).strip().splitlines()
-                    row["relu_control"] = (f"{type(failure.__cause__ or failure).__name__}: "
-                                           f"{message[0][:90] if message else ''}")
+                    row["relu_control"] = (
+                        f"{type(failure.__cause__ or failure).__name__}: "
+                        f"{message[0][:90] if message else ''}"
+                    )
             rows.append(row)
     _common.emit_rows(rows)
 
@@ -80,8 +93,10 @@ def _markdown(rows):
     formats = [f for f in RUNTIMES if any(r["format"] == f for r in rows)]
     backends = ["tensorflow", "jax", "torch"]
     cell = {(r["backend"], r["format"]): r for r in rows}
-    lines = ["| format (runtime) | " + " | ".join(backends) + " |",
-             "|---|" + "---|" * len(backends)]
+    lines = [
+        "| format (runtime) | " + " | ".join(backends) + " |",
+        "|---|" + "---|" * len(backends),
+    ]
     for fmt in formats:
         items = []
         for backend in backends:
@@ -91,11 +106,20 @@ def _markdown(rows):
             elif r["route"] == "FAILED":
                 items.append(f"**fails**: {r['error'][:80]}")
             else:
-                how = "Keras" if r["route"] == "keras" else r["route"].replace(
-                    "keras (", "Keras in a ").replace(" subprocess)", " subprocess")
+                how = (
+                    "Keras"
+                    if r["route"] == "keras"
+                    else r["route"]
+                    .replace("keras (", "Keras in a ")
+                    .replace(" subprocess)", " subprocess")
+                )
                 items.append(f"{how}, {r['max_abs_error']:.1e}")
         lines.append(f"| {fmt} ({RUNTIMES[fmt]}) | " + " | ".join(items) + " |")
-    lines += ["", "Routed pairs, the ReLU control given to Keras' own `model.export`:", ""]
+    lines += [
+        "",
+        "Routed pairs, the ReLU control given to Keras' own `model.export`:",
+        "",
+    ]
     for r in rows:
         if "relu_control" in r:
             lines.append(f"- {r['backend']} -> {r['format']}: {r['relu_control']}")
@@ -104,8 +128,10 @@ def _markdown(rows):
 
 def main(args):
     rows, failures = _common.run_children(args)
-    sections = [["## Format x backend: route, max abs error against Keras", ""]
-                + _markdown(rows)]
+    sections = [
+        ["## Format x backend: route, max abs error against Keras", ""]
+        + _markdown(rows)
+    ]
     sections.append([__doc__.split("\n\n", 2)[2].strip()])
     _common.write_report(args, TITLE, sections, rows, failures)
     return _common.exit_status(rows, failures)

@@ -48,9 +48,12 @@ LEARNING_RATE = 0.01
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", default="cnn",
-                        help="'cnn', 'cnn-pool-first', 'app' or "
-                        "'module:function' (benchmarks/models.py)")
+    parser.add_argument(
+        "--model",
+        default="cnn",
+        help="'cnn', 'cnn-pool-first', 'app' or "
+        "'module:function' (benchmarks/models.py)",
+    )
     parser.add_argument("--cnn-batch", type=int, help="default 64; --quick: 4")
     parser.add_argument("--mlp-batch", type=int, help="default 256; --quick: 16")
 
@@ -93,8 +96,10 @@ def _tensorflow_memory(model, x, y):
     graph_step = tf.function(step)
     graph = graph_step.get_concrete_function(x, y).graph
     result["saved"] = _tf_saved_bytes(graph)
-    for label, fn in (("peak", graph_step),
-                      ("peak_xla", tf.function(step, jit_compile=True))):
+    for label, fn in (
+        ("peak", graph_step),
+        ("peak_xla", tf.function(step, jit_compile=True)),
+    ):
         fn(x, y)  # trace, compile, warm up
         before = tf.config.experimental.get_memory_info("CPU:0")["current"]
         tf.config.experimental.reset_memory_stats("CPU:0")
@@ -106,6 +111,7 @@ def _tensorflow_memory(model, x, y):
 
 def _tf_saved_bytes(graph):
     """Bytes of forward tensors read by the gradient ops of a tape graph."""
+
     def is_gradient(op):
         return op.name.startswith("gradient_tape/")
 
@@ -141,12 +147,14 @@ def _jax_memory(model, x, y):
 
     def loss_of(trainable, non_trainable, x, y):
         pred, non_trainable = model.stateless_call(
-            trainable, non_trainable, x, training=True)
+            trainable, non_trainable, x, training=True
+        )
         return loss_fn(y, pred), non_trainable
 
     def step(trainable, non_trainable, x, y):
-        (loss, non_trainable), grads = jax.value_and_grad(
-            loss_of, has_aux=True)(trainable, non_trainable, x, y)
+        (loss, non_trainable), grads = jax.value_and_grad(loss_of, has_aux=True)(
+            trainable, non_trainable, x, y
+        )
         trainable = [w - LEARNING_RATE * g for w, g in zip(trainable, grads)]
         return loss, trainable, non_trainable
 
@@ -155,17 +163,22 @@ def _jax_memory(model, x, y):
         from jax._src.ad_checkpoint import saved_residuals
 
         residuals = saved_residuals(
-            lambda t: loss_of(t, non_trainable, x, y)[0], trainable)
+            lambda t: loss_of(t, non_trainable, x, y)[0], trainable
+        )
         result["saved"] = sum(
-            int(aval.size) * aval.dtype.itemsize for aval, _ in residuals
-            if "argument" not in str(_) and hasattr(aval, "size"))
+            int(aval.size) * aval.dtype.itemsize
+            for aval, _ in residuals
+            if "argument" not in str(_) and hasattr(aval, "size")
+        )
     except Exception as error:  # private API: record and go on
         result["saved_error"] = f"{type(error).__name__}: {error}"[:200]
     compiled = jax.jit(step).lower(trainable, non_trainable, x, y).compile()
     analysis = compiled.memory_analysis()
-    result["peak"] = (analysis.temp_size_in_bytes
-                      + analysis.output_size_in_bytes
-                      - analysis.alias_size_in_bytes)
+    result["peak"] = (
+        analysis.temp_size_in_bytes
+        + analysis.output_size_in_bytes
+        - analysis.alias_size_in_bytes
+    )
     result["temp"] = analysis.temp_size_in_bytes
     return result
 
@@ -203,8 +216,8 @@ def _torch_memory(model, x, y):
     del pred, loss
 
     with torch.profiler.profile(
-            activities=[torch.profiler.ProfilerActivity.CPU],
-            profile_memory=True) as prof:
+        activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
+    ) as prof:
         step()
     # Each allocation is booked (once, as self memory) on the op that made
     # it, each free on a "[memory]" event; in time order they give the level.
@@ -225,14 +238,21 @@ def child(args):
     from benchmarks import models
 
     backend = keras.backend.backend()
-    measure = {"tensorflow": _tensorflow_memory, "jax": _jax_memory,
-               "torch": _torch_memory}[backend]
+    measure = {
+        "tensorflow": _tensorflow_memory,
+        "jax": _jax_memory,
+        "torch": _torch_memory,
+    }[backend]
     rows = []
     specs = ((args.model, args.cnn_batch), ("mlp", args.mlp_batch))
     for spec, batch_size in specs:
         for name in args.activations or DEFAULT_ACTIVATIONS:
-            row = {"backend": backend, "model": spec, "batch": batch_size,
-                   "activation": name}
+            row = {
+                "backend": backend,
+                "model": spec,
+                "batch": batch_size,
+                "activation": name,
+            }
             start = time.perf_counter()
             try:
                 model, input_shape, num_classes = models.build(spec, name)
@@ -252,8 +272,10 @@ def child(args):
 # --------------------------------------------------------------------------
 
 _PEAK_COLUMNS = {
-    "tensorflow": [("peak", "peak, tf.function"),
-                   ("peak_xla", "peak, tf.function(jit_compile=True)")],
+    "tensorflow": [
+        ("peak", "peak, tf.function"),
+        ("peak_xla", "peak, tf.function(jit_compile=True)"),
+    ],
     "jax": [("peak", "peak, jax.jit (XLA temp + outputs)")],
     "torch": [("peak", "peak, eager (profiler)")],
 }
@@ -272,31 +294,45 @@ def _sections(rows):
     headline = []
     for backend in _common.BACKENDS:
         for spec in dict.fromkeys(r["model"] for r in rows):
-            sub = {r["activation"]: r for r in rows
-                   if r["backend"] == backend and r["model"] == spec}
+            sub = {
+                r["activation"]: r
+                for r in rows
+                if r["backend"] == backend and r["model"] == spec
+            }
             if not sub:
                 continue
             relu = sub.get("ReLU", {})
             apalu = sub.get("APALU", {})
             plain = sub.get("APALU (plain)", {})
             for key, label in _PEAK_COLUMNS[backend]:
-                ratio = (apalu.get(key) / relu.get(key)
-                         if apalu.get(key) and relu.get(key) else None)
-                headline.append([
-                    backend, spec, label, _ratio(apalu.get(key), relu.get(key)),
-                    _ratio(plain.get(key), relu.get(key)),
-                    "n/a" if ratio is None else
-                    ("yes" if ratio <= TARGET_RATIO_RELU else "**no**"),
-                    _ratio(apalu.get("saved"), relu.get("saved")),
-                    _saving(apalu.get("saved"), plain.get("saved")),
-                ])
+                ratio = (
+                    apalu.get(key) / relu.get(key)
+                    if apalu.get(key) and relu.get(key)
+                    else None
+                )
+                headline.append(
+                    [
+                        backend,
+                        spec,
+                        label,
+                        _ratio(apalu.get(key), relu.get(key)),
+                        _ratio(plain.get(key), relu.get(key)),
+                        "n/a"
+                        if ratio is None
+                        else ("yes" if ratio <= TARGET_RATIO_RELU else "**no**"),
+                        _ratio(apalu.get("saved"), relu.get("saved")),
+                        _saving(apalu.get("saved"), plain.get("saved")),
+                    ]
+                )
             table = []
             for name, r in sub.items():
-                cells = [name, _fmt_mib(r.get("saved")),
-                         _ratio(r.get("saved"), relu.get("saved"))]
+                cells = [
+                    name,
+                    _fmt_mib(r.get("saved")),
+                    _ratio(r.get("saved"), relu.get("saved")),
+                ]
                 for key, _ in _PEAK_COLUMNS[backend]:
-                    cells += [_fmt_mib(r.get(key)),
-                              _ratio(r.get(key), relu.get(key))]
+                    cells += [_fmt_mib(r.get(key)), _ratio(r.get(key), relu.get(key))]
                 cells.append(r.get("error") or r.get("saved_error") or "")
                 table.append(cells)
             header = ["activation", "saved for backward", "x ReLU"]
@@ -304,25 +340,43 @@ def _sections(rows):
                 header += [label, "x ReLU"]
             header.append("note")
             batch = next(iter(sub.values()))["batch"]
-            sections.append([f"## {backend}, {spec} (batch {batch})", ""]
-                            + _common.markdown_table(header, table))
-    sections.insert(0, [
-        "## Headline", "",
-        f"Target: APALU peak step memory <= {TARGET_RATIO_RELU}x ReLU; the "
-        "fused default saves memory against the plain autodiff path.", ""]
+            sections.append(
+                [f"## {backend}, {spec} (batch {batch})", ""]
+                + _common.markdown_table(header, table)
+            )
+    sections.insert(
+        0,
+        [
+            "## Headline",
+            "",
+            f"Target: APALU peak step memory <= {TARGET_RATIO_RELU}x ReLU; the "
+            "fused default saves memory against the plain autodiff path.",
+            "",
+        ]
         + _common.markdown_table(
-            ["backend", "model", "peak measure", "APALU / ReLU",
-             "APALU (plain) / ReLU", "target met",
-             "saved-for-backward APALU / ReLU",
-             "APALU saves against plain (saved for backward)"], headline))
+            [
+                "backend",
+                "model",
+                "peak measure",
+                "APALU / ReLU",
+                "APALU (plain) / ReLU",
+                "target met",
+                "saved-for-backward APALU / ReLU",
+                "APALU saves against plain (saved for backward)",
+            ],
+            headline,
+        ),
+    )
     return sections
 
 
 def _saving(custom, plain):
     if not custom or not plain:
         return "n/a"
-    return (f"{(plain - custom) / 2**20:.1f} MiB "
-            f"({100 * (plain - custom) / plain:.0f}% of plain's)")
+    return (
+        f"{(plain - custom) / 2**20:.1f} MiB "
+        f"({100 * (plain - custom) / plain:.0f}% of plain's)"
+    )
 
 
 def main(args):

@@ -68,9 +68,7 @@ def child(args):
         except Exception as error:  # recorded in the report
             traceback.print_exc()
             errors[name] = f"{type(error).__name__}: {error}"[:300]
-    stats = _common.time_side_by_side(
-        steps, min_time=args.min_time, rounds=args.rounds
-    )
+    stats = _common.time_side_by_side(steps, min_time=args.min_time, rounds=args.rounds)
     _common.emit_rows(
         [
             {

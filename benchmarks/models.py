@@ -22,8 +22,12 @@ SIGN_LANGUAGE_INPUT = (64, 64, 1)
 SIGN_LANGUAGE_CLASSES = 10
 
 
-def sign_language_cnn(activation, input_shape=SIGN_LANGUAGE_INPUT,
-                      num_classes=SIGN_LANGUAGE_CLASSES, pool_first=False):
+def sign_language_cnn(
+    activation,
+    input_shape=SIGN_LANGUAGE_INPUT,
+    num_classes=SIGN_LANGUAGE_CLASSES,
+    pool_first=False,
+):
     """A small CNN of the kind used on the 64x64 sign-language digits.
 
     Four blocks of Conv2D 3x3 (32, 64, 128, 256 filters, no bias) ->
@@ -52,8 +56,7 @@ def sign_language_cnn(activation, input_shape=SIGN_LANGUAGE_INPUT,
     return keras.Model(inputs, outputs, name="sign_language_cnn")
 
 
-def deep_mlp(activation, input_shape=(784,), num_classes=10, depth=8,
-             width=1024):
+def deep_mlp(activation, input_shape=(784,), num_classes=10, depth=8, width=1024):
     """`depth` Dense(`width`) -> activation layers and a softmax Dense."""
     inputs = keras.Input(input_shape)
     x = inputs
@@ -64,8 +67,9 @@ def deep_mlp(activation, input_shape=(784,), num_classes=10, depth=8,
     return keras.Model(inputs, outputs, name="deep_mlp")
 
 
-def sign_language_app(activation_name, input_shape=(64, 64, 3),
-                      num_classes=SIGN_LANGUAGE_CLASSES):
+def sign_language_app(
+    activation_name, input_shape=(64, 64, 3), num_classes=SIGN_LANGUAGE_CLASSES
+):
     """The application's own model (applications/sign_language/model.py).
 
     Built with its defaults but without augmentation (random image
@@ -76,9 +80,9 @@ def sign_language_app(activation_name, input_shape=(64, 64, 3),
     from benchmarks.activations import PLAIN
 
     name = {"APALU (plain)": "apalu"}.get(activation_name, activation_name.lower())
-    model = app_model.build_model(input_shape=input_shape,
-                                  num_classes=num_classes, activation=name,
-                                  augment=0)
+    model = app_model.build_model(
+        input_shape=input_shape, num_classes=num_classes, activation=name, augment=0
+    )
     if activation_name == "APALU (plain)":
         for layer in model.layers:
             if isinstance(layer, APALU):  # read at call time
@@ -137,8 +141,11 @@ def small_cnn(activation, input_shape=(64, 64, 3), classes=10):
 
 BUILTIN_MODELS = {
     "cnn": (sign_language_cnn, SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES),
-    "cnn-pool-first": (functools.partial(sign_language_cnn, pool_first=True),
-                       SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES),
+    "cnn-pool-first": (
+        functools.partial(sign_language_cnn, pool_first=True),
+        SIGN_LANGUAGE_INPUT,
+        SIGN_LANGUAGE_CLASSES,
+    ),
     "mlp": (deep_mlp, (784,), 10),
 }
 
@@ -151,7 +158,8 @@ def load_builder(spec):
     if not sep:
         raise ValueError(
             "--model must be 'cnn', 'cnn-pool-first', 'mlp' or "
-            f"'module:function'; got {spec!r}.")
+            f"'module:function'; got {spec!r}."
+        )
     builder = getattr(importlib.import_module(module_name), function_name)
     return builder, SIGN_LANGUAGE_INPUT, SIGN_LANGUAGE_CLASSES
 
@@ -166,6 +174,7 @@ def build(spec, activation_name, seed=0):
     if spec == "app":
         return sign_language_app(activation_name), (64, 64, 3), 10
     builder, input_shape, num_classes = load_builder(spec)
-    model = builder(LAYERS[activation_name], input_shape=input_shape,
-                    num_classes=num_classes)
+    model = builder(
+        LAYERS[activation_name], input_shape=input_shape, num_classes=num_classes
+    )
     return model, input_shape, num_classes

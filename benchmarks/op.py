@@ -228,7 +228,8 @@ def tables(rows, shapes, bandwidth=None, anchors=("ReLU", "GELU")):
                         t = _median(row)
                         ratios = " / ".join(
                             _common.ratio(
-                                t, _median(index.get((backend, mode, pass_name, key, a)))
+                                t,
+                                _median(index.get((backend, mode, pass_name, key, a))),
                             )
                             for a in anchors
                         )
@@ -238,8 +239,14 @@ def tables(rows, shapes, bandwidth=None, anchors=("ReLU", "GELU")):
                         )
                     if bandwidth:
                         largest = max(shapes, key=_elements)
-                        t = _median(index.get((backend, mode, pass_name, largest, name)))
-                        rate = BYTES_PER_ELEMENT[pass_name] * _elements(largest) / t if t else 0
+                        t = _median(
+                            index.get((backend, mode, pass_name, largest, name))
+                        )
+                        rate = (
+                            BYTES_PER_ELEMENT[pass_name] * _elements(largest) / t
+                            if t
+                            else 0
+                        )
                         cells.append(
                             f"{rate / 1e9:.1f} GB/s ({100 * rate / bandwidth:.0f}%)"
                             if t

@@ -53,25 +53,29 @@ def _lrnn(inputs, d, h, units):
 
     from keras_apalu import layers
 
-    return keras.Sequential([
-        keras.Input((inputs,)),
-        layers.ProductDense(units, projection_width=d, hidden=h),
-        keras.layers.LayerNormalization(),
-        layers.ProductDense(units, projection_width=d, hidden=h),
-        keras.layers.LayerNormalization(),
-        keras.layers.Dense(CLASSES),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((inputs,)),
+            layers.ProductDense(units, projection_width=d, hidden=h),
+            keras.layers.LayerNormalization(),
+            layers.ProductDense(units, projection_width=d, hidden=h),
+            keras.layers.LayerNormalization(),
+            keras.layers.Dense(CLASSES),
+        ]
+    )
 
 
 def _mlp(inputs, width):
     import keras
 
-    return keras.Sequential([
-        keras.Input((inputs,)),
-        keras.layers.Dense(width, activation="relu"),
-        keras.layers.Dense(width, activation="relu"),
-        keras.layers.Dense(CLASSES),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((inputs,)),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(CLASSES),
+        ]
+    )
 
 
 def _mlp_width(inputs, params):
@@ -86,8 +90,11 @@ def _memory(model, x, y):
 
     from benchmarks import memory as mb
 
-    measure = {"tensorflow": mb._tensorflow_memory, "jax": mb._jax_memory,
-               "torch": mb._torch_memory}[keras.backend.backend()]
+    measure = {
+        "tensorflow": mb._tensorflow_memory,
+        "jax": mb._jax_memory,
+        "torch": mb._torch_memory,
+    }[keras.backend.backend()]
     return measure(model, x, y)
 
 
@@ -110,22 +117,29 @@ def child(args):
         params = lrnn.count_params()
         mlp = _mlp(inputs, _mlp_width(inputs, params))
         models = {"ProductDense": lrnn, "Dense MLP": mlp}
-        row = {"backend": backend, "config": config, "batch": batch,
-               "params": {k: m.count_params() for k, m in models.items()}}
+        row = {
+            "backend": backend,
+            "config": config,
+            "batch": batch,
+            "params": {k: m.count_params() for k, m in models.items()},
+        }
         start = time.perf_counter()
         try:
             steps = {}
             for name, model in models.items():
-                model.compile(optimizer="adam",
-                              loss="sparse_categorical_crossentropy")
-                steps[name] = (lambda m: lambda: m.train_on_batch(x, y))(model)
+                model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+                steps[name] = lambda m=model, x=x, y=y: m.train_on_batch(x, y)
             row["time"] = _common.time_side_by_side(
-                steps, min_time=args.min_time, rounds=args.rounds)
+                steps, min_time=args.min_time, rounds=args.rounds
+            )
             row["memory"] = {}
             for name in models:
                 keras.utils.set_random_seed(0)
-                fresh = (_lrnn(inputs, d, h, units) if name == "ProductDense"
-                         else _mlp(inputs, _mlp_width(inputs, params)))
+                fresh = (
+                    _lrnn(inputs, d, h, units)
+                    if name == "ProductDense"
+                    else _mlp(inputs, _mlp_width(inputs, params))
+                )
                 row["memory"][name] = _memory(fresh, x, y)
         except Exception as error:
             traceback.print_exc()
@@ -148,27 +162,53 @@ def _sections(rows):
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["backend"], r["config"], r["batch"], "", "", "",
-                          "", "", "", r["error"]])
+            table.append(
+                [
+                    r["backend"],
+                    r["config"],
+                    r["batch"],
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    r["error"],
+                ]
+            )
             continue
         t, m = r["time"], r["memory"]
         lrnn, mlp = m["ProductDense"], m["Dense MLP"]
-        table.append([
-            r["backend"], r["config"], r["batch"],
-            f"{r['params']['ProductDense']:,} / {r['params']['Dense MLP']:,}",
-            _common.fmt_spread(t["ProductDense"]),
-            _common.fmt_spread(t["Dense MLP"]),
-            _ratio(t["ProductDense"][0], t["Dense MLP"][0]),
-            f"{_mib(lrnn.get('peak'))} / {_mib(mlp.get('peak'))}",
-            _ratio(lrnn.get("peak"), mlp.get("peak")),
-            _ratio(lrnn.get("saved"), mlp.get("saved")),
-        ])
-    header = ["backend", "network", "batch", "weights LRNN / MLP",
-              "step LRNN", "step MLP", "time ratio",
-              "peak step memory LRNN / MLP", "peak ratio",
-              "saved-for-backward ratio"]
-    return [["## Train step: ProductDense network / Dense MLP", ""]
-            + _common.markdown_table(header, table)]
+        table.append(
+            [
+                r["backend"],
+                r["config"],
+                r["batch"],
+                f"{r['params']['ProductDense']:,} / {r['params']['Dense MLP']:,}",
+                _common.fmt_spread(t["ProductDense"]),
+                _common.fmt_spread(t["Dense MLP"]),
+                _ratio(t["ProductDense"][0], t["Dense MLP"][0]),
+                f"{_mib(lrnn.get('peak'))} / {_mib(mlp.get('peak'))}",
+                _ratio(lrnn.get("peak"), mlp.get("peak")),
+                _ratio(lrnn.get("saved"), mlp.get("saved")),
+            ]
+        )
+    header = [
+        "backend",
+        "network",
+        "batch",
+        "weights LRNN / MLP",
+        "step LRNN",
+        "step MLP",
+        "time ratio",
+        "peak step memory LRNN / MLP",
+        "peak ratio",
+        "saved-for-backward ratio",
+    ]
+    return [
+        ["## Train step: ProductDense network / Dense MLP", ""]
+        + _common.markdown_table(header, table)
+    ]
 
 
 def main(args):

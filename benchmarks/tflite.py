@@ -90,7 +90,9 @@ def _quantised(interpreter, x):
 
 
 def _ready(interpreter, x):
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], _quantised(interpreter, x))
+    interpreter.set_tensor(
+        interpreter.get_input_details()[0]["index"], _quantised(interpreter, x)
+    )
     return interpreter.invoke
 
 
@@ -252,12 +254,15 @@ def _sign_language_images(folder, size=32):
         key=lambda p: int(re.findall(r"\d+", p.stem)[-1]),
     )
     labels = np.array([int(f.parent.name) for f in files])
-    images = np.stack(
-        [
-            np.asarray(Image.open(f).convert("L").resize((size, size)), "float32")
-            for f in files
-        ]
-    )[..., None] / 255.0
+    images = (
+        np.stack(
+            [
+                np.asarray(Image.open(f).convert("L").resize((size, size)), "float32")
+                for f in files
+            ]
+        )[..., None]
+        / 255.0
+    )
     test = np.cumsum(np.r_[0, np.diff(labels) < 0]) % 5 == 4
     return images[~test], labels[~test], images[test], labels[test]
 
@@ -298,7 +303,9 @@ def _sign_language_accuracy(args):
         it = tflite.interpreter(model_content=content)
         out = []
         for sample in x_test:
-            it.set_tensor(it.get_input_details()[0]["index"], _quantised(it, sample[None]))
+            it.set_tensor(
+                it.get_input_details()[0]["index"], _quantised(it, sample[None])
+            )
             it.invoke()
             detail = it.get_output_details()[0]
             y = it.get_tensor(detail["index"]).astype("float32")
@@ -411,7 +418,9 @@ def app_mode(args):
         tflite.export(model, files["builtin"], mode="builtin")
         export.export(model, files["Keras litert"], "litert")
         interpreters = {
-            name: tflite.interpreter(model_path=str(p), num_threads=args.threads or None)
+            name: tflite.interpreter(
+                model_path=str(p), num_threads=args.threads or None
+            )
             for name, p in files.items()
         }
         stats = _time(args, interpreters, x[:1])
@@ -430,14 +439,21 @@ def app_mode(args):
 def child(args):
     import traceback
 
-    run = {"float": float_mode, "int8": int8_mode, "builds": builds_mode, "app": app_mode}
+    run = {
+        "float": float_mode,
+        "int8": int8_mode,
+        "builds": builds_mode,
+        "app": app_mode,
+    }
     rows = []
     for mode in args.modes:
         try:
             rows += run[mode](args)
         except Exception as error:  # recorded in the report
             traceback.print_exc()
-            rows.append({"mode": mode, "error": f"{type(error).__name__}: {error}"[:300]})
+            rows.append(
+                {"mode": mode, "error": f"{type(error).__name__}: {error}"[:300]}
+            )
     _common.emit_rows(rows)
 
 

@@ -37,8 +37,9 @@ ONCE_BACKEND_ENV = "KERAS_APALU_ONCE_BACKEND"
 def pytest_report_header(config):
     once = os.environ.get(ONCE_BACKEND_ENV)
     where = f"; backend_independent tests run under {once}" if once else ""
-    return (f"keras backend: {keras.backend.backend()} "
-            f"(keras {keras.__version__}){where}")
+    return (
+        f"keras backend: {keras.backend.backend()} (keras {keras.__version__}){where}"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

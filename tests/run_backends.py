@@ -37,8 +37,10 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 #: `backend_independent` (the other passes deselect them; tests/conftest.py).
 ONCE_BACKEND_ENV = "KERAS_APALU_ONCE_BACKEND"
 NO_TESTS = 5  # pytest's exit status when nothing was collected
-_CLOSING = re.compile(r"(passed|failed|errors?|skipped|deselected|no tests ran)"
-                      r".* in [0-9.]+s")
+_CLOSING = re.compile(
+    r"(passed|failed|errors?|skipped|deselected|no tests ran)"
+    r".* in [0-9.]+s"
+)
 
 
 def _backends():
@@ -46,8 +48,10 @@ def _backends():
     backends = [b.strip() for b in names.split(",") if b.strip()]
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown or not backends:
-        sys.exit(f"KERAS_APALU_BACKENDS: unknown backend(s) {unknown}; "
-                 f"choose from {', '.join(BACKENDS)}.")
+        sys.exit(
+            f"KERAS_APALU_BACKENDS: unknown backend(s) {unknown}; "
+            f"choose from {', '.join(BACKENDS)}."
+        )
     return backends
 
 
@@ -60,10 +64,12 @@ def _environment(backend, once_backend):
 
 def _command(pytest_args):
     # "tests" unless the caller names files or node ids of their own.
-    named = [a for a in pytest_args if not a.startswith("-")
-             and (REPO / a.split("::")[0]).exists()]
-    return [sys.executable, "-m", "pytest", *([] if named else ["tests"]),
-            *pytest_args]
+    named = [
+        a
+        for a in pytest_args
+        if not a.startswith("-") and (REPO / a.split("::")[0]).exists()
+    ]
+    return [sys.executable, "-m", "pytest", *([] if named else ["tests"]), *pytest_args]
 
 
 def _closing_line(text):
@@ -79,8 +85,9 @@ def _run_serial(backends, command, once_backend):
     for backend in backends:
         print(f"\n===== KERAS_BACKEND={backend} =====", flush=True)
         start = time.perf_counter()
-        code = subprocess.call(command, cwd=REPO,
-                               env=_environment(backend, once_backend))
+        code = subprocess.call(
+            command, cwd=REPO, env=_environment(backend, once_backend)
+        )
         results.append((backend, code, time.perf_counter() - start, ""))
     return results
 
@@ -92,11 +99,17 @@ def _run_concurrent(backends, command, once_backend):
         for backend in backends:
             log = open(pathlib.Path(folder, f"{backend}.log"), "w+")
             process = subprocess.Popen(
-                command, cwd=REPO, env=_environment(backend, once_backend),
-                stdout=log, stderr=subprocess.STDOUT)
+                command,
+                cwd=REPO,
+                env=_environment(backend, once_backend),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             running[backend] = (process, log, time.perf_counter())
-        print(f"running {', '.join(backends)} at the same time: "
-              f"{' '.join(command[2:])}", flush=True)
+        print(
+            f"running {', '.join(backends)} at the same time: {' '.join(command[2:])}",
+            flush=True,
+        )
         try:
             while running:
                 for backend, (process, log, start) in list(running.items()):
@@ -108,8 +121,11 @@ def _run_concurrent(backends, command, once_backend):
                     text = log.read()
                     log.close()
                     del running[backend]
-                    print(f"\n===== KERAS_BACKEND={backend} "
-                          f"(exit {code}, {seconds:.0f} s) =====", flush=True)
+                    print(
+                        f"\n===== KERAS_BACKEND={backend} "
+                        f"(exit {code}, {seconds:.0f} s) =====",
+                        flush=True,
+                    )
                     sys.stdout.write(text)
                     sys.stdout.flush()
                     results.append((backend, code, seconds, _closing_line(text)))
@@ -148,8 +164,10 @@ def main(argv):
             status = f"FAILED (exit {code})"
         print(f"{backend:<11} {status:<18} {seconds:7.1f} s  {closing}")
     failed = [code for code in ran if code != 0]
-    print(f"backends: {len(results) - len(failed)} passed, {len(failed)} "
-          f"failed ({wall:.0f} s wall{', --fast' if fast else ''})")
+    print(
+        f"backends: {len(results) - len(failed)} passed, {len(failed)} "
+        f"failed ({wall:.0f} s wall{', --fast' if fast else ''})"
+    )
     if not ran:
         return NO_TESTS
     return 1 if failed else 0

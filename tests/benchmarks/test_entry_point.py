@@ -68,8 +68,15 @@ def test_usage_errors_exit_2_naming_the_valid_choices(argv, message):
 def test_help_lists_every_benchmark():
     done = run_benchmarks("--help", timeout=120)
     assert done.returncode == 0
-    for name in ("op", "model", "memory", "formulations", "product-dense",
-                 "tflite", "deployment"):
+    for name in (
+        "op",
+        "model",
+        "memory",
+        "formulations",
+        "product-dense",
+        "tflite",
+        "deployment",
+    ):
         assert f"\n  {name} " in done.stdout
 
 
@@ -81,8 +88,16 @@ def test_op(tmp_path):
 
 
 def test_model(tmp_path):
-    rows = smoke("model", tmp_path, "--model", "mlp",
-                 "--activations", "ReLU", "APALU", "APALU (plain)")
+    rows = smoke(
+        "model",
+        tmp_path,
+        "--model",
+        "mlp",
+        "--activations",
+        "ReLU",
+        "APALU",
+        "APALU (plain)",
+    )
     assert [r["activation"] for r in rows] == ["ReLU", "APALU", "APALU (plain)"]
 
 

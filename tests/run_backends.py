@@ -26,6 +26,7 @@ list of backends.
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 import tempfile

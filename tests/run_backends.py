@@ -108,7 +108,7 @@ def _run_concurrent(backends, command, once_backend):
             )
             running[backend] = (process, log, time.perf_counter())
         print(
-            f"running {', '.join(backends)} at the same time: {' '.join(command[2:])}",
+            f"running {', '.join(backends)} at the same time: {shlex.join(command[2:])}",
             flush=True,
         )
         try:

@@ -9,6 +9,10 @@ from PIL import Image
 
 from applications.sign_language import data
 
+# File handling, hashing and image decoding: no Keras backend involved;
+# runs in one backend's pass only (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def _make_dataset(root, per_class=2, size=(20, 12)):
     """Writes Dataset/<digit>/IMG_<n>.JPG with a flat colour per class."""

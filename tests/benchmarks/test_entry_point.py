@@ -2,9 +2,12 @@
 
 The smoke runs use --quick (tiny sizes, few rounds) and only check that the
 benchmark runs end to end and reports every candidate without an error; the
-figures are not checked (speed figures come from benchmark runs only). A
-benchmark with per-backend code runs under this pass's backend; the TFLite
-one converts and runs under TensorFlow whatever the pass, so it runs once.
+figures are not checked (speed figures come from benchmark runs only). The
+op and memory benchmarks have code of their own per backend, so they run
+under each pass's backend; the others call only Keras' own train step and
+export, or the op benchmark's per-backend code (model, formulations,
+product-dense, deployment), or run under TensorFlow whatever the pass
+(tflite), so they run once.
 """
 
 import json
@@ -87,6 +90,8 @@ def test_op(tmp_path):
     assert {r["pass"] for r in rows} == {"fwd", "grad"}
 
 
+@pytest.mark.slow
+@pytest.mark.backend_independent
 def test_model(tmp_path):
     rows = smoke(
         "model",
@@ -110,12 +115,14 @@ def test_memory(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_independent
 def test_formulations(tmp_path):
     rows = smoke("formulations", tmp_path)
     assert "one expm1, custom gradient" in {r["activation"] for r in rows}
 
 
 @pytest.mark.slow
+@pytest.mark.backend_independent
 def test_product_dense(tmp_path):
     rows = smoke("product-dense", tmp_path)
     assert rows[0]["time"] and rows[0]["memory"]
@@ -129,6 +136,7 @@ def test_tflite(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_independent
 def test_deployment(tmp_path):
     rows = smoke("deployment", tmp_path)
     assert [(r["format"], r["route"] != "FAILED") for r in rows] == [("litert", True)]

@@ -83,6 +83,7 @@ def test_help_lists_every_benchmark():
         assert f"\n  {name} " in done.stdout
 
 
+@pytest.mark.slow
 def test_op(tmp_path):
     rows = smoke("op", tmp_path)
     names = {r["activation"] for r in rows}

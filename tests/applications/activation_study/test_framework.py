@@ -23,6 +23,7 @@ def test_run_folder_refuses_other_settings_and_names_them(tmp_path):
         runs.RunFolder(tmp_path, {"epochs": 3, "depths": [4], "lr": 0.1, "extra": 1})
 
 
+@pytest.mark.slow
 def test_run_jobs_runs_only_missing_jobs_and_resumes(tmp_path):
     calls = []
 
@@ -50,6 +51,7 @@ def test_run_jobs_runs_only_missing_jobs_and_resumes(tmp_path):
         runs.run_jobs(folder, [("k", job(1)), ("k", job(2))], verbose=False)
 
 
+@pytest.mark.slow
 def test_run_jobs_keeps_finished_records_when_a_job_fails(tmp_path):
     folder = runs.RunFolder(tmp_path, {})
 

@@ -39,6 +39,7 @@ def test_quick_run_writes_table_figure_and_resumes(x64, name, tmp_path, monkeypa
     assert runner.run(name, settings, tmp_path, verbose=0) == text
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_at_the_missing_cells(x64, tmp_path, monkeypatch):
     settings = quick("resnet")
     module = runner.experiment_module("resnet")
@@ -60,6 +61,7 @@ def test_interrupted_run_resumes_at_the_missing_cells(x64, tmp_path, monkeypatch
     assert len(done) == len(runner.cells("resnet", settings)) - 1
 
 
+@pytest.mark.slow
 def test_run_folder_with_other_settings_is_refused(x64, tmp_path):
     runner.run("resnet", quick("resnet", seeds=1), tmp_path, verbose=0)
     with pytest.raises(ValueError, match="other settings .*seeds"):
@@ -75,6 +77,7 @@ def test_bad_settings_fail_clearly():
         runner.settings_for("ntk", activations=("swish",))
 
 
+@pytest.mark.slow
 def test_command_line(x64, tmp_path, capsys):
     code = main(["resnet", "--quick", "--run-dir", str(tmp_path), "--seeds", "1",
                  "--activations", "relu", "--set", "depths=1,3", "--verbose", "0"])

@@ -73,6 +73,11 @@ def _command(pytest_args):
     return [sys.executable, "-m", "pytest", *([] if named else ["tests"]), *pytest_args]
 
 
+def _made(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
 def _closing_line(text):
     """pytest's last summary line ("== 12 passed in 3.4s =="), or ""."""
     for line in reversed(text.strip().splitlines()):
@@ -102,7 +107,12 @@ def _run_concurrent(backends, command, once_backend):
             process = subprocess.Popen(
                 command,
                 cwd=REPO,
-                env=_environment(backend, once_backend),
+                env=dict(
+                    _environment(backend, once_backend),
+                    # Each pass its own root of pytest's tmp_path folders, so
+                    # that no pass's clean-up of old folders meets another's.
+                    PYTEST_DEBUG_TEMPROOT=_made(pathlib.Path(folder, backend)),
+                ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -35,7 +35,7 @@ def add_arguments(parser):
 
 def settle(args):
     if not args.shapes:
-        args.shapes = ["2^16"] if args.quick else ["2^20", "2^22"]
+        args.shapes = ["2^14"] if args.quick else ["2^20", "2^22"]
     if args.modes == ["default"]:
         args.modes = ["eager"] if args.quick else ["eager", "compiled"]
     op.settle(args)

@@ -31,7 +31,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--shapes",
         nargs="+",
-        help="'nhwc', 'rows' or '2^k' (default: nhwc rows; --quick: 2^16)",
+        help="'nhwc', 'rows' or '2^k' (default: nhwc rows; --quick: 2^14)",
     )
     parser.add_argument(
         "--modes",
@@ -45,7 +45,7 @@ def settle(args):
     for key in args.shapes or ():
         if key not in SHAPES and not (key.startswith("2^") and key[2:].isdigit()):
             raise SystemExit(f"--shapes: {key!r} is not nhwc, rows or 2^k")
-    args.shapes = args.shapes or (["2^16"] if args.quick else ["nhwc", "rows"])
+    args.shapes = args.shapes or (["2^14"] if args.quick else ["nhwc", "rows"])
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.min_time = args.min_time or (0.01 if args.quick else 0.05)
 

@@ -371,6 +371,8 @@ def markdown_table(header, rows):
 def fmt_time(seconds):
     if seconds is None:
         return "n/a"
+    if seconds < 1e-5:
+        return f"{seconds * 1e6:.2f} µs"
     if seconds < 1e-3:
         return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:

@@ -1,30 +1,29 @@
-"""The activations the benchmarks compare, as functions of keras.ops tensors.
+"""The activations the benchmarks compare, as functions and as layers.
 
-Each entry maps a name to `(fn, n_params)`: `fn(x, *params)` applies the
-activation; `n_params` per-channel parameter vectors (shape `(channels,)`,
-broadcast along the last axis of `x`) are its trainable slopes.
+`FUNCTIONS[name] = (fn, n_params)`: `fn(x, *params)` applies the activation
+to keras.ops tensors; `n_params` per-channel slope vectors (broadcast along
+the last axis of `x`) are its trainable parameters.
+`LAYERS[name](shared_axes)` returns a fresh layer (`shared_axes` as in
+`keras.layers.PReLU`: `[1, 2]` after a Conv2D gives one slope per channel).
+
+"APALU" is the library's default (`implementation="fused"`), "APALU (plain)"
+the backend's autodiff of the keras.ops formula (`implementation="plain"`).
 """
 
+import keras
 from keras import ops
 
-from keras_apalu.ops import apalu
+from benchmarks import _common
+from keras_apalu import ops as apalu_ops
+from keras_apalu.layers import APALU
 
-
-def _relu(x):
-    return ops.relu(x)
-
-
-def _gelu(x):
-    # keras.activations.gelu's default, the exact (erf) form.
-    return ops.gelu(x, approximate=False)
-
-
-def _gelu_tanh(x):
-    return ops.gelu(x, approximate=True)
-
-
-def _elu(x):
-    return ops.elu(x)
+# "plain" is the name of the unfused autodiff path; until the library's
+# change that names it lands, the same path is called "autodiff".
+PLAIN = (
+    "plain"
+    if "plain" in getattr(apalu_ops, "IMPLEMENTATIONS", ("plain",))
+    else "autodiff"
+)
 
 
 def _prelu(x, alpha):
@@ -32,25 +31,32 @@ def _prelu(x, alpha):
     return ops.relu(x) - alpha * ops.relu(-x)
 
 
-def _apalu(x, a, b):
-    return apalu(x, a, b)
-
-
-def _apalu_ops(x, a, b):
-    return apalu(x, a, b, implementation="ops")
-
-
-def _apalu_autodiff(x, a, b):
-    return apalu(x, a, b, implementation="autodiff")
-
-
-ACTIVATIONS = {
-    "ReLU": (_relu, 0),
-    "GELU": (_gelu, 0),
-    "GELU (tanh)": (_gelu_tanh, 0),
-    "ELU": (_elu, 0),
+FUNCTIONS = {
+    "ReLU": (ops.relu, 0),
+    # keras.activations.gelu's default, the exact (erf) form.
+    "GELU": (lambda x: ops.gelu(x, approximate=False), 0),
+    "GELU (tanh)": (lambda x: ops.gelu(x, approximate=True), 0),
+    "ELU": (ops.elu, 0),
     "PReLU": (_prelu, 1),
-    "APALU": (_apalu, 2),
-    "APALU (ops)": (_apalu_ops, 2),
-    "APALU (autodiff)": (_apalu_autodiff, 2),
+    "APALU": (apalu_ops.apalu, 2),
+    "APALU (plain)": (
+        lambda x, a, b: apalu_ops.apalu(x, a, b, implementation=PLAIN),
+        2,
+    ),
 }
+
+LAYERS = {
+    "ReLU": lambda shared_axes: keras.layers.ReLU(),
+    "GELU": lambda shared_axes: keras.layers.Activation("gelu"),
+    "GELU (tanh)": lambda shared_axes: keras.layers.Activation(
+        lambda x: ops.gelu(x, approximate=True)
+    ),
+    "ELU": lambda shared_axes: keras.layers.ELU(),
+    "PReLU": lambda shared_axes: keras.layers.PReLU(shared_axes=shared_axes),
+    "APALU": lambda shared_axes: APALU(shared_axes=shared_axes),
+    "APALU (plain)": lambda shared_axes: APALU(
+        shared_axes=shared_axes, implementation=PLAIN
+    ),
+}
+
+assert tuple(FUNCTIONS) == tuple(LAYERS) == _common.ACTIVATION_NAMES

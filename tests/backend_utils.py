@@ -4,16 +4,20 @@ import keras
 import numpy as np
 
 
-def gradients(fn, *args):
-    """Returns `(fn(*args), [d sum(fn * w) / d arg])` as NumPy arrays.
+def gradients(fn, *args, upstream=None):
+    """Returns `(fn(*args), [d sum(fn * w) / d arg], w)` as NumPy arrays.
 
     `fn` maps backend tensors to one tensor; the loss is `sum(out * w)` with
-    a fixed random weight `w`, so the gradient of each argument is the
-    vector-Jacobian product with `w` (returned along with it).
+    a fixed random weight `w` (uniform in [0.5, 1.5]) or the given
+    `upstream`, so the gradient of each argument is the vector-Jacobian
+    product with `w` (returned along with it).
     """
     backend = keras.backend.backend()
     out_shape = np.shape(keras.ops.convert_to_numpy(fn(*args)))
-    w = np.random.default_rng(7).uniform(0.5, 1.5, out_shape)
+    if upstream is None:
+        w = np.random.default_rng(7).uniform(0.5, 1.5, out_shape)
+    else:
+        w = np.broadcast_to(np.asarray(upstream, np.float64), out_shape)
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -46,6 +50,7 @@ def gradients(fn, *args):
         grads = torch.autograd.grad(loss, tensors)
     else:  # pragma: no cover
         raise NotImplementedError(backend)
+
     def to_np(t):
         if keras.backend.standardize_dtype(t.dtype) == "bfloat16":
             t = keras.ops.cast(t, "float32")

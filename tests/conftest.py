@@ -3,6 +3,16 @@
 The backend is chosen by KERAS_BACKEND before keras is imported (see
 tests/run_backends.py, which runs this suite under each backend in its own
 process).
+
+Markers (declared in pyproject.toml):
+
+* `slow`: more than a few seconds; `tests/run_backends.py --fast` (or
+  `-m "not slow"`) leaves them out.
+* `backend_independent`: pure Python that no Keras backend changes
+  (argument parsing, run stores, statistics, plotting, packaging). When
+  KERAS_APALU_ONCE_BACKEND names a backend (run_backends.py sets it to the
+  first of its backends), the other backends' passes deselect them, so they
+  run once per suite run. A plain `pytest` run keeps them.
 """
 
 import os
@@ -20,8 +30,29 @@ settings.register_profile("ci", max_examples=40, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+#: See the module docstring; tests/run_backends.py sets it.
+ONCE_BACKEND_ENV = "KERAS_APALU_ONCE_BACKEND"
+
+
 def pytest_report_header(config):
-    return f"keras backend: {keras.backend.backend()} (keras {keras.__version__})"
+    once = os.environ.get(ONCE_BACKEND_ENV)
+    where = f"; backend_independent tests run under {once}" if once else ""
+    return (
+        f"keras backend: {keras.backend.backend()} (keras {keras.__version__}){where}"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    once = os.environ.get(ONCE_BACKEND_ENV)
+    if not once or once == keras.backend.backend():
+        return
+    keep, drop = [], []
+    for item in items:
+        once_only = item.get_closest_marker("backend_independent")
+        (drop if once_only else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture

@@ -14,6 +14,10 @@ from tests.tflite.int8_reference import apalu_int8_flatbuffer
 from tests.tflite.int8_reference import apalu_int8_reference
 from tests.tflite.reference import run
 
+# The C kernel on hand-made flatbuffers in the LiteRT interpreter: no Keras backend involved;
+# runs in one backend's pass only (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 LEVELS = np.arange(-128, 128, dtype=np.int8)
 # (input scale, zero point), (output scale, zero point)
 SCALES = [

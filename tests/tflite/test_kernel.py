@@ -8,6 +8,10 @@ from tests.tflite.reference import apalu_flatbuffer
 from tests.tflite.reference import apalu_reference
 from tests.tflite.reference import run
 
+# The C kernel on hand-made flatbuffers in the LiteRT interpreter: no Keras backend involved;
+# runs in one backend's pass only (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 SHAPE = (2, 5, 4, 3)
 
 

@@ -50,9 +50,30 @@ def figures(sign_language_dir, tmp_path_factory):
     return figures
 
 
-def test_tfmot_does_not_leak_into_this_process(figures):
-    assert "tensorflow_model_optimization" not in sys.modules
-    assert "TF_USE_LEGACY_KERAS" not in os.environ
+def test_tfmot_does_not_leak_into_the_importing_process():
+    # Importing the module must not import tfmot; using it imports tfmot
+    # but must leave TF_USE_LEGACY_KERAS as it was (unset, and "0").
+    probe = (
+        "import os, sys\n"
+        "from keras_apalu import model_optimization as mo\n"
+        "print('tfmot' if 'tensorflow_model_optimization' in sys.modules "
+        "else 'lazy')\n"
+        "mo.pruning_callbacks()\n"
+        "print('tfmot' if 'tensorflow_model_optimization' in sys.modules "
+        "else 'lazy')\n"
+        "print(os.environ.get('TF_USE_LEGACY_KERAS'))\n"
+    )
+    for before, after in ((None, "None"), ("0", "0")):
+        env = dict(os.environ, KERAS_BACKEND="tensorflow")
+        env.pop("TF_USE_LEGACY_KERAS", None)
+        if before is not None:
+            env["TF_USE_LEGACY_KERAS"] = before
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT,
+                                env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert result.stdout.split()[-3:] == ["lazy", "tfmot", after]
 
 
 def test_tf_keras_twin_matches_keras3_model(figures):

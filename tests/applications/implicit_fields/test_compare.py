@@ -45,6 +45,7 @@ def test_fourier_features_stay_below_the_grid_nyquist_frequency(size):
     assert np.abs(frequencies).max() > size / 32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", models.MODELS)
 def test_models_start_near_the_scale_of_the_target(name):
     # Regression: apalu_mlp (Glorot kernels, APALU's a, b ~ U(0, 2)) started

@@ -5,6 +5,10 @@ import pytest
 
 from applications.neural_ode import data
 
+# The digits subset is NumPy only: no Keras backend involved;
+# runs in one backend's pass only (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def test_subset_is_balanced_reproducible_and_scaled():
     x, y = data.digits(100, seed=3)

@@ -43,6 +43,7 @@ def test_quick_run_writes_table_figure_and_resumes(x64, name, tmp_path, monkeypa
     assert runner.run(name, settings, tmp_path, verbose=0) == text
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_at_the_missing_cells(x64, tmp_path, monkeypatch):
     settings = quick("resnet")
     module = runner.experiment_module("resnet")
@@ -64,6 +65,7 @@ def test_interrupted_run_resumes_at_the_missing_cells(x64, tmp_path, monkeypatch
     assert len(done) == len(runner.cells("resnet", settings)) - 1
 
 
+@pytest.mark.slow
 def test_run_folder_with_other_settings_is_refused(x64, tmp_path):
     runner.run("resnet", quick("resnet", seeds=(0,)), tmp_path, verbose=0)
     with pytest.raises(UsageError, match="other settings .*seeds"):
@@ -81,6 +83,7 @@ def test_bad_settings_fail_clearly():
         runner.settings_for("ntk", seeds=())
 
 
+@pytest.mark.slow
 def test_command_line(x64, tmp_path, capsys):
     code = main(["resnet", "--quick", "--run-dir", str(tmp_path), "--seeds", "0",
                  "--activations", "relu", "--set", "depths=1,3", "--quiet"])

@@ -111,6 +111,7 @@ def test_every_activation_matches_the_numpy_model(x64, activation):
                                h @ params["B"] / np.sqrt(WIDTH) + params["B0"], rtol=1e-7)
 
 
+@pytest.mark.slow
 def test_kinked_adjoint_and_backprop_agree_as_steps_grow(x64):
     """For a kinked field both gradients still converge to one another."""
     config, outer, theta, x, labels = tiny_problem("relu", seed=2)

@@ -6,6 +6,10 @@ import pytest
 
 from applications.sign_language import compare as compare_lib
 
+# The run store and the statistics table (training on each backend: test_train.py);
+# runs in one backend's pass only (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def test_compare_writes_table_and_plot_and_reuses_runs(tiny_config, tmp_path, monkeypatch):
     config = tiny_config(epochs=1, plots=False)

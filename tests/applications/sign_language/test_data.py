@@ -15,6 +15,10 @@ from tests.conftest import REPO
 PUBLIC_MANIFEST = (REPO.parent / "shared" / "datasets" / "manifests"
                    / "sign-language-digits-4b09433.sha256")
 
+# File handling, hashing and image decoding: no Keras backend involved;
+# runs in one backend's pass only (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def _make_dataset(root, per_class=2, size=(20, 12)):
     """Writes Dataset/<digit>/IMG_<n>.JPG with a flat colour per class."""

@@ -63,6 +63,7 @@ print("RESULT " + json.dumps({
 
 @pytest.mark.skipif(keras.backend.backend() == "torch",
                     reason="Keras' distribution API has no torch backend (see next test)")
+@pytest.mark.slow
 def test_two_devices_match_one_device(tiny_dataset, tmp_path):
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()

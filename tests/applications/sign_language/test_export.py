@@ -14,6 +14,9 @@ from applications.sign_language import inference  # noqa: E402
 from applications.sign_language.export import OUTPUTS  # noqa: E402
 from applications.sign_language.train import train  # noqa: E402
 
+# Trains and exports a run: left out of the fast tier (run_backends.py --fast).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def exported_run(tiny_dataset, tmp_path_factory):

@@ -29,6 +29,7 @@ def test_apalu_starts_at_chosen_slopes_one_per_channel():
     np.testing.assert_array_equal(b, 1.0)
 
 
+@pytest.mark.slow
 def test_augmentation_only_in_training(rng):
     model = model_lib.build_model((16, 16, 3), width=4, blocks=2, augment=1.0, seed=0)
     images = rng.uniform(0, 255, (2, 16, 16, 3)).astype("float32")

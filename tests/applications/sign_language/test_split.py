@@ -4,6 +4,10 @@ import pytest
 from applications.sign_language import data
 from applications.sign_language import split
 
+# The signer split is NumPy only: no Keras backend involved;
+# runs in one backend's pass only (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 
 def _files(numbers_and_labels):
     files = [f"{label}/IMG_{number}.JPG" for number, label in numbers_and_labels]

@@ -11,6 +11,9 @@ from applications.sign_language import inference
 from applications.sign_language import split as split_lib
 from applications.sign_language.train import train
 
+# Trains runs: left out of the fast tier (run_backends.py --fast).
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = (
     "config.json", "split.json", "history.csv", "apalu_params.json",
     "best.weights.h5", "model.keras", "metrics.json",

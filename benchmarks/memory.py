@@ -1,12 +1,13 @@
-"""Training-step memory with APALU against ReLU, GELU, ELU and PReLU, per backend.
+"""Train-step memory: APALU against ReLU and GELU, per backend.
 
-    python benchmarks/memory_benchmark.py
-    python benchmarks/memory_benchmark.py --quick --backends torch
-    python benchmarks/memory_benchmark.py --model mypackage.models:build
+    python -m benchmarks memory
+    python -m benchmarks memory --backends torch --activations ReLU APALU
+    python -m benchmarks memory --model mypackage.models:build
 
 One training step = forward, loss, gradients of all trainable weights and a
 plain SGD update, on the sign-language CNN (64x64x1 input, batch 64) and on a
-deep MLP (8 x Dense(1024), batch 256). Each backend runs in its own process
+deep MLP (8 x Dense(1024), batch 256); default activations ReLU, GELU, APALU
+and APALU (plain). Each backend runs in its own process
 and reports two figures per model and activation:
 
 * Saved for backward: the bytes of the tensors the forward pass keeps for the
@@ -32,20 +33,34 @@ and reports two figures per model and activation:
     above the level at the start of the step (eager).
 """
 
-import argparse
 import os
-import pathlib
 import sys
 import time
 import traceback
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks import _common
 
-from benchmarks import _common  # noqa: E402
-
-ACTIVATIONS = ("ReLU", "GELU", "APALU", "APALU (ops)", "APALU (autodiff)")
+TITLE = "APALU training-step memory"
+CANDIDATES = _common.ACTIVATION_NAMES
+DEFAULT_ACTIVATIONS = ("ReLU", "GELU", "APALU", "APALU (plain)")
 TARGET_RATIO_RELU = 1.1
 LEARNING_RATE = 0.01
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--model",
+        default="cnn",
+        help="'cnn', 'cnn-pool-first', 'app' or "
+        "'module:function' (benchmarks/models.py)",
+    )
+    parser.add_argument("--cnn-batch", type=int, help="default 64; --quick: 4")
+    parser.add_argument("--mlp-batch", type=int, help="default 256; --quick: 16")
+
+
+def settle(args):
+    args.cnn_batch = args.cnn_batch or (4 if args.quick else 64)
+    args.mlp_batch = args.mlp_batch or (16 if args.quick else 256)
 
 
 def _batch(input_shape, num_classes, batch_size, seed=0):
@@ -81,8 +96,10 @@ def _tensorflow_memory(model, x, y):
     graph_step = tf.function(step)
     graph = graph_step.get_concrete_function(x, y).graph
     result["saved"] = _tf_saved_bytes(graph)
-    for label, fn in (("peak", graph_step),
-                      ("peak_xla", tf.function(step, jit_compile=True))):
+    for label, fn in (
+        ("peak", graph_step),
+        ("peak_xla", tf.function(step, jit_compile=True)),
+    ):
         fn(x, y)  # trace, compile, warm up
         before = tf.config.experimental.get_memory_info("CPU:0")["current"]
         tf.config.experimental.reset_memory_stats("CPU:0")
@@ -94,6 +111,7 @@ def _tensorflow_memory(model, x, y):
 
 def _tf_saved_bytes(graph):
     """Bytes of forward tensors read by the gradient ops of a tape graph."""
+
     def is_gradient(op):
         return op.name.startswith("gradient_tape/")
 
@@ -129,12 +147,14 @@ def _jax_memory(model, x, y):
 
     def loss_of(trainable, non_trainable, x, y):
         pred, non_trainable = model.stateless_call(
-            trainable, non_trainable, x, training=True)
+            trainable, non_trainable, x, training=True
+        )
         return loss_fn(y, pred), non_trainable
 
     def step(trainable, non_trainable, x, y):
-        (loss, non_trainable), grads = jax.value_and_grad(
-            loss_of, has_aux=True)(trainable, non_trainable, x, y)
+        (loss, non_trainable), grads = jax.value_and_grad(loss_of, has_aux=True)(
+            trainable, non_trainable, x, y
+        )
         trainable = [w - LEARNING_RATE * g for w, g in zip(trainable, grads)]
         return loss, trainable, non_trainable
 
@@ -143,17 +163,22 @@ def _jax_memory(model, x, y):
         from jax._src.ad_checkpoint import saved_residuals
 
         residuals = saved_residuals(
-            lambda t: loss_of(t, non_trainable, x, y)[0], trainable)
+            lambda t: loss_of(t, non_trainable, x, y)[0], trainable
+        )
         result["saved"] = sum(
-            int(aval.size) * aval.dtype.itemsize for aval, _ in residuals
-            if "argument" not in str(_) and hasattr(aval, "size"))
+            int(aval.size) * aval.dtype.itemsize
+            for aval, _ in residuals
+            if "argument" not in str(_) and hasattr(aval, "size")
+        )
     except Exception as error:  # private API: record and go on
         result["saved_error"] = f"{type(error).__name__}: {error}"[:200]
     compiled = jax.jit(step).lower(trainable, non_trainable, x, y).compile()
     analysis = compiled.memory_analysis()
-    result["peak"] = (analysis.temp_size_in_bytes
-                      + analysis.output_size_in_bytes
-                      - analysis.alias_size_in_bytes)
+    result["peak"] = (
+        analysis.temp_size_in_bytes
+        + analysis.output_size_in_bytes
+        - analysis.alias_size_in_bytes
+    )
     result["temp"] = analysis.temp_size_in_bytes
     return result
 
@@ -191,8 +216,8 @@ def _torch_memory(model, x, y):
     del pred, loss
 
     with torch.profiler.profile(
-            activities=[torch.profiler.ProfilerActivity.CPU],
-            profile_memory=True) as prof:
+        activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
+    ) as prof:
         step()
     # Each allocation is booked (once, as self memory) on the op that made
     # it, each free on a "[memory]" event; in time order they give the level.
@@ -213,13 +238,21 @@ def child(args):
     from benchmarks import models
 
     backend = keras.backend.backend()
-    measure = {"tensorflow": _tensorflow_memory, "jax": _jax_memory,
-               "torch": _torch_memory}[backend]
+    measure = {
+        "tensorflow": _tensorflow_memory,
+        "jax": _jax_memory,
+        "torch": _torch_memory,
+    }[backend]
     rows = []
-    for spec, batch_size in ((args.model, args.cnn_batch), ("mlp", args.mlp_batch)):
-        for name in ACTIVATIONS:
-            row = {"backend": backend, "model": spec, "batch": batch_size,
-                   "activation": name}
+    specs = ((args.model, args.cnn_batch), ("mlp", args.mlp_batch))
+    for spec, batch_size in specs:
+        for name in args.activations or DEFAULT_ACTIVATIONS:
+            row = {
+                "backend": backend,
+                "model": spec,
+                "batch": batch_size,
+                "activation": name,
+            }
             start = time.perf_counter()
             try:
                 model, input_shape, num_classes = models.build(spec, name)
@@ -239,8 +272,10 @@ def child(args):
 # --------------------------------------------------------------------------
 
 _PEAK_COLUMNS = {
-    "tensorflow": [("peak", "peak, tf.function"),
-                   ("peak_xla", "peak, tf.function(jit_compile=True)")],
+    "tensorflow": [
+        ("peak", "peak, tf.function"),
+        ("peak_xla", "peak, tf.function(jit_compile=True)"),
+    ],
     "jax": [("peak", "peak, jax.jit (XLA temp + outputs)")],
     "torch": [("peak", "peak, eager (profiler)")],
 }
@@ -259,31 +294,45 @@ def _sections(rows):
     headline = []
     for backend in _common.BACKENDS:
         for spec in dict.fromkeys(r["model"] for r in rows):
-            sub = {r["activation"]: r for r in rows
-                   if r["backend"] == backend and r["model"] == spec}
+            sub = {
+                r["activation"]: r
+                for r in rows
+                if r["backend"] == backend and r["model"] == spec
+            }
             if not sub:
                 continue
             relu = sub.get("ReLU", {})
             apalu = sub.get("APALU", {})
-            plain = sub.get("APALU (autodiff)", {})
+            plain = sub.get("APALU (plain)", {})
             for key, label in _PEAK_COLUMNS[backend]:
-                ratio = (apalu.get(key) / relu.get(key)
-                         if apalu.get(key) and relu.get(key) else None)
-                headline.append([
-                    backend, spec, label, _ratio(apalu.get(key), relu.get(key)),
-                    _ratio(plain.get(key), relu.get(key)),
-                    "n/a" if ratio is None else
-                    ("yes" if ratio <= TARGET_RATIO_RELU else "**no**"),
-                    _ratio(apalu.get("saved"), relu.get("saved")),
-                    _saving(apalu.get("saved"), plain.get("saved")),
-                ])
+                ratio = (
+                    apalu.get(key) / relu.get(key)
+                    if apalu.get(key) and relu.get(key)
+                    else None
+                )
+                headline.append(
+                    [
+                        backend,
+                        spec,
+                        label,
+                        _ratio(apalu.get(key), relu.get(key)),
+                        _ratio(plain.get(key), relu.get(key)),
+                        "n/a"
+                        if ratio is None
+                        else ("yes" if ratio <= TARGET_RATIO_RELU else "**no**"),
+                        _ratio(apalu.get("saved"), relu.get("saved")),
+                        _saving(apalu.get("saved"), plain.get("saved")),
+                    ]
+                )
             table = []
             for name, r in sub.items():
-                cells = [name, _fmt_mib(r.get("saved")),
-                         _ratio(r.get("saved"), relu.get("saved"))]
+                cells = [
+                    name,
+                    _fmt_mib(r.get("saved")),
+                    _ratio(r.get("saved"), relu.get("saved")),
+                ]
                 for key, _ in _PEAK_COLUMNS[backend]:
-                    cells += [_fmt_mib(r.get(key)),
-                              _ratio(r.get(key), relu.get(key))]
+                    cells += [_fmt_mib(r.get(key)), _ratio(r.get(key), relu.get(key))]
                 cells.append(r.get("error") or r.get("saved_error") or "")
                 table.append(cells)
             header = ["activation", "saved for backward", "x ReLU"]
@@ -291,62 +340,48 @@ def _sections(rows):
                 header += [label, "x ReLU"]
             header.append("note")
             batch = next(iter(sub.values()))["batch"]
-            sections.append([f"## {backend}, {spec} (batch {batch})", ""]
-                            + _common.markdown_table(header, table))
-    sections.insert(0, [
-        "## Headline", "",
-        f"Target: APALU peak step memory <= {TARGET_RATIO_RELU}x ReLU; the "
-        "custom gradient saves memory against plain autodiff.", ""]
+            sections.append(
+                [f"## {backend}, {spec} (batch {batch})", ""]
+                + _common.markdown_table(header, table)
+            )
+    sections.insert(
+        0,
+        [
+            "## Headline",
+            "",
+            f"Target: APALU peak step memory <= {TARGET_RATIO_RELU}x ReLU; the "
+            "fused default saves memory against the plain autodiff path.",
+            "",
+        ]
         + _common.markdown_table(
-            ["backend", "model", "peak measure", "APALU / ReLU",
-             "autodiff APALU / ReLU", "target met",
-             "saved-for-backward APALU / ReLU",
-             "custom gradient saves (saved for backward)"], headline))
+            [
+                "backend",
+                "model",
+                "peak measure",
+                "APALU / ReLU",
+                "APALU (plain) / ReLU",
+                "target met",
+                "saved-for-backward APALU / ReLU",
+                "APALU saves against plain (saved for backward)",
+            ],
+            headline,
+        ),
+    )
     return sections
 
 
 def _saving(custom, plain):
     if not custom or not plain:
         return "n/a"
-    return (f"{(plain - custom) / 2**20:.1f} MiB "
-            f"({100 * (plain - custom) / plain:.0f}% of autodiff's)")
+    return (
+        f"{(plain - custom) / 2**20:.1f} MiB "
+        f"({100 * (plain - custom) / plain:.0f}% of plain's)"
+    )
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    _common.add_run_arguments(
-        parser, quick_help="smaller batches (16 and 64): a smoke run", timing=False)
-    parser.add_argument("--model", default="cnn",
-                        help="'cnn', 'cnn-pool-first' (built in), 'app' "
-                        "(applications/sign_language) "
-                        "or 'module:function', a builder as described in "
-                        "benchmarks/models.py")
-    parser.add_argument("--cnn-batch", type=int)
-    parser.add_argument("--mlp-batch", type=int)
-    args = parser.parse_args(argv)
-    if args.cnn_batch is None:
-        args.cnn_batch = 16 if args.quick else 64
-    if args.mlp_batch is None:
-        args.mlp_batch = 64 if args.quick else 256
-    return args
-
-
-def main(argv):
-    args = parse_args(argv)
-    if args.child:
-        child(args)
-        return 0
-    child_args = ["--model", args.model, "--cnn-batch", str(args.cnn_batch),
-                  "--mlp-batch", str(args.mlp_batch)]
-    rows, bandwidth, failures = _common.run_backends(__file__, args, child_args)
+def main(args):
+    rows, failures = _common.run_children(args)
     sections = _sections(rows) if rows else []
-    if failures:
-        sections.append(failures)
     sections.append([(__doc__.split("\n\n", 2)[2]).strip()])
-    _common.write_report("memory_benchmark", "APALU training-step memory",
-                         sections, bandwidth, args.output)
-    return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    _common.write_report(args, TITLE, sections, rows, failures)
+    return _common.exit_status(rows, failures)

@@ -17,13 +17,8 @@ from benchmarks import _common
 from keras_apalu import ops as apalu_ops
 from keras_apalu.layers import APALU
 
-# "plain" is the name of the unfused autodiff path; until the library's
-# change that names it lands, the same path is called "autodiff".
-PLAIN = (
-    "plain"
-    if "plain" in getattr(apalu_ops, "IMPLEMENTATIONS", ("plain",))
-    else "autodiff"
-)
+#: The library's unfused path (autodiff of the keras.ops formula).
+PLAIN = "plain"
 
 
 def _prelu(x, alpha):

@@ -13,7 +13,8 @@ as `python -m benchmarks op`; default shapes 2^20 and 2^22, modes eager
 and compiled.
 """
 
-from benchmarks import _common, op
+from benchmarks import _common
+from benchmarks import op
 
 TITLE = "APALU formulations"
 CANDIDATES = (

@@ -351,7 +351,8 @@ def builds_mode(args):
     import tempfile
 
     import keras
-    from ai_edge_litert.interpreter import InterpreterWithCustomOps, OpResolverType
+    from ai_edge_litert.interpreter import InterpreterWithCustomOps
+    from ai_edge_litert.interpreter import OpResolverType
 
     from keras_apalu import tflite
     from keras_apalu.layers import APALU
@@ -402,7 +403,8 @@ def app_mode(args):
     import numpy as np
 
     from applications.sign_language.model import build_model
-    from keras_apalu import export, tflite
+    from keras_apalu import export
+    from keras_apalu import tflite
 
     model = build_model(input_shape=args.input_shape, seed=0, augment=0.0)
     rng = np.random.default_rng(1)

@@ -42,7 +42,9 @@ def load(data_dir, image_size, max_per_class, seed):
     if data_dir is None and SHARED.is_dir():
         data_dir = SHARED
     root = data_lib.resolve_data_dir(data_dir)
-    loaded = data_lib.load_dataset(root, image_size, files=data_lib.verified_files(root))
+    loaded = data_lib.load_dataset(
+        root, image_size, files=data_lib.verified_files(root)
+    )
     images, labels = loaded["images"], loaded["labels"]
     rng = np.random.default_rng(seed)
     train, val = [], []
@@ -52,8 +54,10 @@ def load(data_dir, image_size, max_per_class, seed):
         val.extend(index[:cut])
         train.extend(index[cut:])
     train, val = rng.permutation(train), np.array(val)
-    return ((images[train].astype("float32"), labels[train]),
-            (images[val].astype("float32"), labels[val]))
+    return (
+        (images[train].astype("float32"), labels[train]),
+        (images[val].astype("float32"), labels[val]),
+    )
 
 
 def build(image_size, seed):
@@ -61,8 +65,12 @@ def build(image_size, seed):
     inputs = keras.Input((image_size, image_size, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     backbone = keras.applications.MobileNetV2(
-        input_shape=(image_size, image_size, 3), alpha=0.35, weights=None,
-        include_top=False, pooling="avg")
+        input_shape=(image_size, image_size, 3),
+        alpha=0.35,
+        weights=None,
+        include_top=False,
+        pooling="avg",
+    )
     # Keras' MobileNetV2 keeps BatchNormalization statistics with momentum
     # 0.999, which needs thousands of steps; a few epochs of this small
     # dataset are ~200 steps, so follow the weights faster.
@@ -79,12 +87,22 @@ def train(model, data, epochs, batch_size, callbacks=()):
     # Under TensorFlow, XLA-compiling MobileNetV2's train step takes minutes
     # on a CPU (11 min on a busy 2-core machine); its plain graph mode does not.
     jit = False if keras.backend.backend() == "tensorflow" else "auto"
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit,
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        jit_compile=jit,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val),
-                        epochs=epochs, batch_size=batch_size, verbose=2,
-                        callbacks=list(callbacks))
+    history = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=2,
+        callbacks=list(callbacks),
+    )
     return history.history, time.perf_counter() - start
 
 
@@ -110,8 +128,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--max-per-class", type=int, default=None,
-                        help="use at most N images per class (quick runs)")
+    parser.add_argument(
+        "--max-per-class",
+        type=int,
+        default=None,
+        help="use at most N images per class (quick runs)",
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="runs/mobilenet_v2_apalu")
     parser.add_argument("--seed", type=int, default=0)
@@ -124,34 +146,49 @@ def main(argv=None):
     # Same weights, every ReLU6 (MobileNetV2's activation) replaced by APALU.
     apalu_model = keras_apalu.replace_activations(relu_model, target="relu6")
     x_val = data[1][0]
-    start_gap = float(np.max(np.abs(relu_model.predict(x_val, verbose=0)
-                                    - apalu_model.predict(x_val, verbose=0))))
+    start_gap = float(
+        np.max(
+            np.abs(
+                relu_model.predict(x_val, verbose=0)
+                - apalu_model.predict(x_val, verbose=0)
+            )
+        )
+    )
 
     recorder = APALURecorder(out / "apalu_params.json")
     print(f"ReLU6: {len(data[0][1])} training, {len(data[1][1])} validation images")
     relu_history, relu_seconds = train(relu_model, data, args.epochs, args.batch_size)
     print("APALU:")
-    apalu_history, apalu_seconds = train(apalu_model, data, args.epochs,
-                                         args.batch_size, [recorder])
+    apalu_history, apalu_seconds = train(
+        apalu_model, data, args.epochs, args.batch_size, [recorder]
+    )
 
     plotting.plot_apalu_curves(out / "apalu_params.json", out / "apalu_curves.png")
-    plotting.plot_apalu_evolution(out / "apalu_params.json", out / "apalu_evolution.png")
+    plotting.plot_apalu_evolution(
+        out / "apalu_params.json", out / "apalu_evolution.png"
+    )
     plot_accuracy({"ReLU6": relu_history, "APALU": apalu_history}, out / "accuracy.png")
     results = {
         "backend": keras.backend.backend(),
         "epochs": args.epochs,
         "images": {"train": int(len(data[0][1])), "val": int(len(data[1][1]))},
         "max_abs_probability_gap_before_training": start_gap,
-        "relu6": {"val_accuracy": relu_history["val_accuracy"][-1],
-                  "seconds": relu_seconds},
-        "apalu": {"val_accuracy": apalu_history["val_accuracy"][-1],
-                  "seconds": apalu_seconds},
+        "relu6": {
+            "val_accuracy": relu_history["val_accuracy"][-1],
+            "seconds": relu_seconds,
+        },
+        "apalu": {
+            "val_accuracy": apalu_history["val_accuracy"][-1],
+            "seconds": apalu_seconds,
+        },
     }
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"\nvalidation accuracy after {args.epochs} epochs: "
-          f"ReLU6 {results['relu6']['val_accuracy']:.2%} ({relu_seconds:.0f} s), "
-          f"APALU {results['apalu']['val_accuracy']:.2%} ({apalu_seconds:.0f} s); "
-          f"figures in {out}")
+    print(
+        f"\nvalidation accuracy after {args.epochs} epochs: "
+        f"ReLU6 {results['relu6']['val_accuracy']:.2%} ({relu_seconds:.0f} s), "
+        f"APALU {results['apalu']['val_accuracy']:.2%} ({apalu_seconds:.0f} s); "
+        f"figures in {out}"
+    )
     return results
 
 

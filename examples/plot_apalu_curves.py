@@ -1,6 +1,6 @@
 """Draws APALU for a few (a, b) and its derivative; writes docs/apalu_curves.png.
 
-    python examples/plot_apalu_curves.py [--output docs/apalu_curves.png]
+python examples/plot_apalu_curves.py [--output docs/apalu_curves.png]
 """
 
 import argparse
@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from keras_apalu.ops import apalu, apalu_derivatives  # noqa: E402
+from keras_apalu.ops import apalu  # noqa: E402
+from keras_apalu.ops import apalu_derivatives  # noqa: E402
 
 PARAMS = [(1.0, 1.0), (0.5, 1.5), (1.5, 0.5), (0.6, 0.9)]
 
@@ -24,7 +25,9 @@ def main():
     x = np.linspace(-4, 3, 701).astype("float32")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for a, b in PARAMS:
-        label = f"a={a}, b={b}" + ("  (C1: b = 1.5 a)" if abs(b - 1.5 * a) < 1e-9 else "")
+        label = f"a={a}, b={b}" + (
+            "  (C1: b = 1.5 a)" if abs(b - 1.5 * a) < 1e-9 else ""
+        )
         left.plot(x, ops.convert_to_numpy(apalu(x, a, b)), label=label)
         dfdx = apalu_derivatives(x, a, b)[0]
         right.plot(x, ops.convert_to_numpy(dfdx), label=label)

@@ -19,18 +19,25 @@ from PIL import Image
 
 from keras_apalu import layers
 
-SHARED = (pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets"
-          / "sign-language-digits")
-ARCHIVE = ("https://github.com/ardamavi/Sign-Language-Digits-Dataset/"
-           "archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip")
+SHARED = (
+    pathlib.Path(__file__).resolve().parents[2]
+    / "shared"
+    / "datasets"
+    / "sign-language-digits"
+)
+ARCHIVE = (
+    "https://github.com/ardamavi/Sign-Language-Digits-Dataset/"
+    "archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip"
+)
 
 
 def find_dataset(data_dir):
     for root in [data_dir, SHARED]:
         if root and (pathlib.Path(root) / "Dataset").is_dir():
             return pathlib.Path(root) / "Dataset"
-    extracted = pathlib.Path(keras.utils.get_file(
-        "sign-language-digits.zip", ARCHIVE, extract=True))
+    extracted = pathlib.Path(
+        keras.utils.get_file("sign-language-digits.zip", ARCHIVE, extract=True)
+    )
     return next(extracted.rglob("Dataset"))
 
 
@@ -57,25 +64,34 @@ def main():
     x, y = x[order], y[order]
     split = int(0.8 * len(x))
 
-    model = keras.Sequential([
-        keras.Input(x.shape[1:]),
-        # Pooling before APALU: the same values and gradients as after it
-        # (APALU is increasing, so it commutes with max), a quarter of the work.
-        keras.layers.Conv2D(16, 3, padding="same"),
-        keras.layers.MaxPooling2D(),
-        layers.APALU(shared_axes=[1, 2]),  # one (a, b) per channel
-        keras.layers.Conv2D(32, 3, padding="same"),
-        keras.layers.MaxPooling2D(),
-        layers.APALU(shared_axes=[1, 2]),
-        keras.layers.Flatten(),
-        keras.layers.Dense(64),
-        layers.APALU(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(x[:split], y[:split], validation_data=(x[split:], y[split:]),
-              epochs=args.epochs, batch_size=64, verbose=2)
+    model = keras.Sequential(
+        [
+            keras.Input(x.shape[1:]),
+            # Pooling before APALU: the same values and gradients as after it
+            # (APALU is increasing, so it commutes with max), a quarter of the work.
+            keras.layers.Conv2D(16, 3, padding="same"),
+            keras.layers.MaxPooling2D(),
+            layers.APALU(shared_axes=[1, 2]),  # one (a, b) per channel
+            keras.layers.Conv2D(32, 3, padding="same"),
+            keras.layers.MaxPooling2D(),
+            layers.APALU(shared_axes=[1, 2]),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64),
+            layers.APALU(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    model.fit(
+        x[:split],
+        y[:split],
+        validation_data=(x[split:], y[split:]),
+        epochs=args.epochs,
+        batch_size=64,
+        verbose=2,
+    )
     loss, accuracy = model.evaluate(x[split:], y[split:], verbose=0)
     print(f"backend={keras.backend.backend()} validation accuracy={accuracy:.3f}")
 

@@ -42,8 +42,11 @@ def _relative(a, b):
 
 
 def _calibrate(model, x):
-    layers = [layer for layer in model._flatten_layers(include_self=False)
-              if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     momenta = [layer.momentum for layer in layers]
     for layer in layers:
         layer.momentum = 0.0
@@ -63,8 +66,12 @@ def measure(name, calibrated, seed=0):
     kwargs, target = MODELS[name]
     keras.utils.set_random_seed(seed)
     model = getattr(keras.applications, name)(
-        weights=None, input_shape=(32, 32, 3), classes=10,
-        classifier_activation=None, **kwargs)
+        weights=None,
+        input_shape=(32, 32, 3),
+        classes=10,
+        classifier_activation=None,
+        **kwargs,
+    )
     x = np.random.default_rng(seed).uniform(-1, 1, (16, 32, 32, 3)).astype("float32")
     if name == "EfficientNetB0":
         x = (x + 1.0) * 127.5
@@ -75,23 +82,34 @@ def measure(name, calibrated, seed=0):
     fitted = keras.ops.convert_to_numpy(swapped(x[12:]))
     _randomise(swapped, seed)
     random = keras.ops.convert_to_numpy(swapped(x[12:]))
-    return (_relative(fitted, y), _cosine(fitted, y),
-            _relative(random, y), _cosine(random, y))
+    return (
+        _relative(fitted, y),
+        _cosine(fitted, y),
+        _relative(random, y),
+        _cosine(random, y),
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument(
+        "--models", nargs="+", default=list(MODELS), choices=list(MODELS)
+    )
     args = parser.parse_args(argv)
     print(f"backend {keras.backend.backend()}\n")
-    print("| model | BN statistics | fitted: rel. L2 | fitted: cosine "
-          "| U(0, 2): rel. L2 | U(0, 2): cosine |")
+    print(
+        "| model | BN statistics | fitted: rel. L2 | fitted: cosine "
+        "| U(0, 2): rel. L2 | U(0, 2): cosine |"
+    )
     print("|---|---|---|---|---|---|")
     for name in args.models:
         for calibrated in (False, True):
             r, c, rr, rc = measure(name, calibrated)
-            print(f"| {name} | {'calibrated' if calibrated else 'init'} | {r:.3g} "
-                  f"| {c:.3f} | {rr:.3g} | {rc:.3f} |", flush=True)
+            print(
+                f"| {name} | {'calibrated' if calibrated else 'init'} | {r:.3g} "
+                f"| {c:.3f} | {rr:.3g} | {rc:.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,7 @@ def main():
     sample = x[:4]
     expected = keras.ops.convert_to_numpy(model(sample))
     for mode in ("custom", "builtin"):
-        path = tflite.export(model, args.out / f"model_{mode}.tflite",
-                             mode=mode)
+        path = tflite.export(model, args.out / f"model_{mode}.tflite", mode=mode)
         runner = tflite.interpreter(path)  # registers the APALU kernel
         detail = runner.get_input_details()[0]
         runner.resize_tensor_input(detail["index"], sample.shape)
@@ -62,9 +61,11 @@ def main():
         runner.invoke()
         got = runner.get_tensor(runner.get_output_details()[0]["index"])
         ops = tflite.op_names(path)
-        print(f"{path}: {path.stat().st_size} bytes, "
-              f"{ops.count('APALU')} APALU ops, {len(ops)} ops in all, "
-              f"max |tflite - keras| = {np.max(np.abs(got - expected)):.2e}")
+        print(
+            f"{path}: {path.stat().st_size} bytes, "
+            f"{ops.count('APALU')} APALU ops, {len(ops)} ops in all, "
+            f"max |tflite - keras| = {np.max(np.abs(got - expected)):.2e}"
+        )
 
 
 if __name__ == "__main__":

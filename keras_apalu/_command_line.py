@@ -22,8 +22,10 @@ def _started_as_command_line():
     if "--verbose" in argv:
         return False
     if "-m" in argv and argv.index("-m") + 1 < len(argv):
-        return argv[argv.index("-m") + 1] in ("keras_apalu.tflite",
-                                              "keras_apalu.tflite.__main__")
+        return argv[argv.index("-m") + 1] in (
+            "keras_apalu.tflite",
+            "keras_apalu.tflite.__main__",
+        )
     return pathlib.Path(sys.argv[0]).name == "keras-apalu-tflite"
 
 

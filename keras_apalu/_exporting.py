@@ -81,7 +81,8 @@ if keras.backend.backend() == "tensorflow":
     # Runs as it is inside a traced function (AutoGraph would convert the
     # registration's calls).
     _tensorflow_is_tracing = tf.autograph.experimental.do_not_convert(
-        _tensorflow_is_tracing)
+        _tensorflow_is_tracing
+    )
 _BACKEND_IS_EXPORTING = {
     "torch": _torch_is_tracing,
     "tensorflow": _tensorflow_is_tracing,

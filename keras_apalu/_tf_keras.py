@@ -70,8 +70,7 @@ def twin_class():
 
         fused = False
 
-        def __init__(self, param_shape, smooth=False, min_value=1e-3,
-                     **kwargs):
+        def __init__(self, param_shape, smooth=False, min_value=1e-3, **kwargs):
             super().__init__(**kwargs)
             self.param_shape = [int(d) for d in param_shape]
             self.smooth = bool(smooth)
@@ -80,12 +79,18 @@ def twin_class():
         def build(self, input_shape):
             constraint = lambda w: tf.maximum(w, self.min_value)  # noqa: E731
             self.a = self.add_weight(
-                name="a", shape=self.param_shape, initializer="ones",
-                constraint=constraint)
+                name="a",
+                shape=self.param_shape,
+                initializer="ones",
+                constraint=constraint,
+            )
             if not self.smooth:
                 self.b = self.add_weight(
-                    name="b", shape=self.param_shape, initializer="ones",
-                    constraint=constraint)
+                    name="b",
+                    shape=self.param_shape,
+                    initializer="ones",
+                    constraint=constraint,
+                )
             super().build(input_shape)
 
         def call(self, inputs):
@@ -97,8 +102,11 @@ def twin_class():
 
         def get_config(self):
             config = super().get_config()
-            config.update(param_shape=self.param_shape, smooth=self.smooth,
-                          min_value=self.min_value)
+            config.update(
+                param_shape=self.param_shape,
+                smooth=self.smooth,
+                min_value=self.min_value,
+            )
             return config
 
     _TWIN = ApaluTwin
@@ -134,17 +142,23 @@ def _tf_keras_layer(layer):
     if isinstance(layer, APALU):
         twin = twin_class()
         min_value = getattr(layer.a_constraint, "min_value", 0.0)
-        return twin(param_shape=tuple(layer.a.shape), smooth=layer.smooth,
-                    min_value=min_value, name=layer.name)
+        return twin(
+            param_shape=tuple(layer.a.shape),
+            smooth=layer.smooth,
+            min_value=min_value,
+            name=layer.name,
+        )
     if isinstance(layer, keras.Model):
         raise InvalidModelError(
             f"Nested model {layer.name!r}: only flat Functional or Sequential "
-            "models can be rebuilt for tfmot.")
+            "models can be rebuilt for tfmot."
+        )
     cls = getattr(tf_keras.layers, type(layer).__name__, None)
     if cls is None:
         raise InvalidModelError(
             f"Layer {layer.name!r} ({type(layer).__name__}) has no tf_keras "
-            "equivalent; only APALU and built-in Keras layers are supported.")
+            "equivalent; only APALU and built-in Keras layers are supported."
+        )
     return cls(**_clean_config(cls, layer.get_config()))
 
 
@@ -154,16 +168,14 @@ def copy_weights(source_layers, target_model, to_tf_keras):
             continue
         twin = target_model.get_layer(layer.name)
         if to_tf_keras:
-            twin.set_weights([keras.ops.convert_to_numpy(w)
-                              for w in layer.weights])
+            twin.set_weights([keras.ops.convert_to_numpy(w) for w in layer.weights])
         else:
             layer.set_weights([np.asarray(w) for w in twin.get_weights()])
 
 
 def _history(value):
     """(layer name, node index, tensor index) of a serialised KerasTensor."""
-    if isinstance(value, dict) and value.get("class_name") == \
-            "__keras_tensor__":
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
         return tuple(value["config"]["keras_history"])
     return None
 
@@ -202,7 +214,8 @@ def to_tf_keras(model):
         return value
 
     if isinstance(model, keras.Sequential) or "inbound_nodes" not in str(
-            config.get("layers", [{}])[:1]):
+        config.get("layers", [{}])[:1]
+    ):
         shape = model.inputs[0].shape[1:]
         x = inputs = tf_keras.Input(shape=shape, name="input")
         for layer in model.layers:
@@ -221,8 +234,7 @@ def to_tf_keras(model):
                 args = resolve(node.get("args", []))
                 kwargs = resolve(node.get("kwargs", {}))
                 outputs = twin(*args, **kwargs)
-                flat = outputs if isinstance(outputs, (list, tuple)) else [
-                    outputs]
+                flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
                 for index, tensor in enumerate(flat):
                     tensors[(name, node_index, index)] = tensor
 

@@ -23,6 +23,7 @@ import tempfile
 
 from keras_apalu import errors
 
+
 def package_root():
     """The folder holding the `keras_apalu` package (put on the
     subprocess' PYTHONPATH, so a source checkout runs its own code)."""
@@ -46,14 +47,18 @@ def run_job(job, backend, verbose=False, what="export"):
     # Set by tensorflow-model-optimization; would make TensorFlow load tf_keras.
     env.pop("TF_USE_LEGACY_KERAS", None)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_root(), env.get("PYTHONPATH")) if p)
+        p for p in (package_root(), env.get("PYTHONPATH")) if p
+    )
     with tempfile.TemporaryDirectory(prefix="keras_apalu_job_") as tmp:
         # The job's own error, if it raises one on purpose (see `main`).
         error_file = pathlib.Path(tmp) / "error.json"
         job = dict(job, verbose=verbose, error_file=str(error_file))
         result = subprocess.run(
             [sys.executable, "-m", "keras_apalu._worker", json.dumps(job)],
-            env=env, text=True, capture_output=not verbose)
+            env=env,
+            text=True,
+            capture_output=not verbose,
+        )
         if result.returncode == 0:
             return
         if error_file.exists():
@@ -62,7 +67,8 @@ def run_job(job, backend, verbose=False, what="export"):
     tail = "\n".join((result.stderr or "").strip().splitlines()[-25:])
     raise errors.ExportError(
         f"{what} runs in a {backend}-backend subprocess here; it failed "
-        f"(exit {result.returncode}):\n{tail}")
+        f"(exit {result.returncode}):\n{tail}"
+    )
 
 
 class Staging:
@@ -76,8 +82,9 @@ class Staging:
     def __init__(self, path):
         self.path = pathlib.Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.dir = pathlib.Path(tempfile.mkdtemp(
-            dir=self.path.parent, prefix=f".{self.path.name}."))
+        self.dir = pathlib.Path(
+            tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        )
         self.partial = self.dir / self.path.name
 
     def write_bytes(self, content):
@@ -127,10 +134,14 @@ def _tflite(job):
     from keras_apalu.tflite import int8
 
     content = _convert.convert(
-        job["model"], mode=job["mode"], quantize=job["quantize"],
+        job["model"],
+        mode=job["mode"],
+        quantize=job["quantize"],
         representative_data=int8.load_samples(job["representative"]),
-        reorder_max_pool=job["reorder_max_pool"], verbose=job["verbose"],
-        library=job["library"])
+        reorder_max_pool=job["reorder_max_pool"],
+        verbose=job["verbose"],
+        library=job["library"],
+    )
     pathlib.Path(job["output"]).write_bytes(content)
 
 
@@ -143,7 +154,8 @@ def main(argv=None):
         {"export": _export, "tflite": _tflite}[job["kind"]](job)
     except errors.APALUError as error:
         pathlib.Path(job["error_file"]).write_text(
-            json.dumps([type(error).__name__, str(error)]))
+            json.dumps([type(error).__name__, str(error)])
+        )
         return 3
     return 0
 

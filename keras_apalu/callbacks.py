@@ -75,12 +75,14 @@ class APALURecorder(keras.callbacks.Callback):
             prints them as well, so it is off by default.
     """
 
-    def __init__(self, path=None, full_arrays_every=1, tensorboard=None,
-                 log_statistics=False):
+    def __init__(
+        self, path=None, full_arrays_every=1, tensorboard=None, log_statistics=False
+    ):
         super().__init__()
         if int(full_arrays_every) < 0:
             raise ValueError(
-                f"full_arrays_every must be >= 0; got {full_arrays_every}.")
+                f"full_arrays_every must be >= 0; got {full_arrays_every}."
+            )
         self.path = None if path is None else pathlib.Path(path)
         self.full_arrays_every = int(full_arrays_every)
         if isinstance(tensorboard, keras.callbacks.TensorBoard):
@@ -97,8 +99,10 @@ class APALURecorder(keras.callbacks.Callback):
     @staticmethod
     def _statistics(values):
         return {
-            name: {p: {s: float(getattr(np, s)(v)) for s in STATISTICS}
-                   for p, v in params.items()}
+            name: {
+                p: {s: float(getattr(np, s)(v)) for s in STATISTICS}
+                for p, v in params.items()
+            }
             for name, params in values.items()
         }
 
@@ -133,7 +137,8 @@ class APALURecorder(keras.callbacks.Callback):
             ) from None
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(
-                os.path.join(self.log_dir, "apalu"))
+                os.path.join(self.log_dir, "apalu")
+            )
         with self._writer.as_default(step=epoch):
             for name, params in values.items():
                 for p, v in params.items():
@@ -148,12 +153,14 @@ class APALURecorder(keras.callbacks.Callback):
         if self.path is not None and self.path.exists():
             previous = json.loads(self.path.read_text())
             self.record.update(
-                {k: previous.get(k, self.record[k]) for k in self.record})
+                {k: previous.get(k, self.record[k]) for k in self.record}
+            )
         self.record["layers"] = [layer.name for layer in self._layers]
         if self._layers and "0" not in self.record["stats"]:
             values = self._snapshot()
             self.record["shapes"] = {
-                name: list(v["a"].shape) for name, v in values.items()}
+                name: list(v["a"].shape) for name, v in values.items()
+            }
             self._store(0, values, full=True)
         self._write()
 

@@ -17,9 +17,7 @@ class StrictlyPositive(keras.constraints.Constraint):
 
     def __init__(self, min_value=1e-3):
         if not min_value > 0:
-            raise ValueError(
-                f"StrictlyPositive needs min_value > 0; got {min_value}."
-            )
+            raise ValueError(f"StrictlyPositive needs min_value > 0; got {min_value}.")
         self.min_value = float(min_value)
 
     def __call__(self, w):

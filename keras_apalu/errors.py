@@ -37,5 +37,10 @@ class KernelUnavailableError(APALUError, RuntimeError):
     message says how to register the kernel another way."""
 
 
-__all__ = ["APALUError", "ExportError", "InvalidModelError",
-           "KernelUnavailableError", "ModelNotFoundError"]
+__all__ = [
+    "APALUError",
+    "ExportError",
+    "InvalidModelError",
+    "KernelUnavailableError",
+    "ModelNotFoundError",
+]

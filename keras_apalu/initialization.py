@@ -203,7 +203,7 @@ def fit(target, x_range=DEFAULT_RANGE, smooth=False, num_points=DEFAULT_POINTS):
     return _fit(target, x_range, bool(smooth), num_points)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_fit(target, x_range, smooth, num_points):
     return _fit(target, x_range, smooth, num_points)
 
@@ -220,8 +220,9 @@ def _fit(target, x_range, smooth, num_points):
         a = max(float(g @ t / (g @ g)), MIN_VALUE)
         b = max(float(h @ t / (h @ h)), MIN_VALUE)
     residual = a * g + b * h - t
-    name = target if isinstance(target, str) else getattr(
-        target, "__name__", repr(target))
+    name = (
+        target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+    )
     return APALUFit(
         a=a,
         b=b,
@@ -240,10 +241,14 @@ def error_table(x_range=DEFAULT_RANGE):
         if name == "swish":
             continue
         result = fit(name, x_range)
-        label = {"silu": "silu / swish",
-                 "leaky_relu": f"leaky_relu (slope {LEAKY_RELU_SLOPE})"}.get(name, name)
-        rows.append(f"| {label} | {result.a:.4f} | {result.b:.4f} | "
-                    f"{result.rms_error:.4f} | {result.max_error:.4f} |")
+        label = {
+            "silu": "silu / swish",
+            "leaky_relu": f"leaky_relu (slope {LEAKY_RELU_SLOPE})",
+        }.get(name, name)
+        rows.append(
+            f"| {label} | {result.a:.4f} | {result.b:.4f} | "
+            f"{result.rms_error:.4f} | {result.max_error:.4f} |"
+        )
     return "\n".join(rows)
 
 

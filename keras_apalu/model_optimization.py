@@ -96,9 +96,11 @@ def _quantize_config_class():
             pass
 
         def get_output_quantizers(self, layer):
-            return [quantizers.MovingAverageQuantizer(
-                num_bits=8, per_axis=False, symmetric=False,
-                narrow_range=False)]
+            return [
+                quantizers.MovingAverageQuantizer(
+                    num_bits=8, per_axis=False, symmetric=False, narrow_range=False
+                )
+            ]
 
         def get_config(self):
             return {}
@@ -127,6 +129,7 @@ def custom_objects():
 
 # ---- quantisation-aware training -------------------------------------------
 
+
 def quantize_aware(model):
     """The Keras 3 `model` as a tf_keras quantisation-aware model.
 
@@ -147,8 +150,7 @@ def quantize_aware(model):
 
     def annotate(layer):
         if isinstance(layer, twin):
-            return quantization.quantize_annotate_layer(
-                layer, quantize_config())
+            return quantization.quantize_annotate_layer(layer, quantize_config())
         if isinstance(layer, tf_keras.layers.InputLayer):
             return layer
         return quantization.quantize_annotate_layer(layer)
@@ -205,8 +207,15 @@ def convert_qat(qat_model, representative_data, mode="custom"):
 
 # ---- pruning -------------------------------------------------------------
 
-PRUNABLE = ("Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D",
-            "SeparableConv2D", "Conv2DTranspose")
+PRUNABLE = (
+    "Dense",
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Conv2DTranspose",
+)
 
 
 def prune(model, sparsity=0.5, begin_step=0, frequency=10):
@@ -231,13 +240,13 @@ def prune(model, sparsity=0.5, begin_step=0, frequency=10):
     _, tf_keras, tfmot = _import_tfmot()
     sparsity_api = tfmot.sparsity.keras
     schedule = sparsity_api.ConstantSparsity(
-        sparsity, begin_step=begin_step, frequency=frequency)
+        sparsity, begin_step=begin_step, frequency=frequency
+    )
     base = to_tf_keras(model)
 
     def wrap(layer):
         if type(layer).__name__ in PRUNABLE:
-            return sparsity_api.prune_low_magnitude(
-                layer, pruning_schedule=schedule)
+            return sparsity_api.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer
 
     pruned = tf_keras.models.clone_model(base, clone_function=wrap)
@@ -284,6 +293,14 @@ def kernel_sparsity(model):
     return result
 
 
-__all__ = ["PRUNABLE", "convert_qat", "custom_objects", "kernel_sparsity",
-           "prune", "pruning_callbacks", "quantize_aware",
-           "strip_pruning_into", "to_tf_keras"]
+__all__ = [
+    "PRUNABLE",
+    "convert_qat",
+    "custom_objects",
+    "kernel_sparsity",
+    "prune",
+    "pruning_callbacks",
+    "quantize_aware",
+    "strip_pruning_into",
+    "to_tf_keras",
+]

@@ -94,9 +94,7 @@ def apalu_forward(x, a, b):
     """
     p = ops.relu(x)
     positive = ops.multiply(p, ops.add(1.0, ops.sigmoid(SIGMOID_SCALE * x)))
-    return ops.add(
-        ops.multiply(a, positive), ops.multiply(b, ops.expm1(x - p))
-    )
+    return ops.add(ops.multiply(a, positive), ops.multiply(b, ops.expm1(x - p)))
 
 
 def _terms(x, a, b):
@@ -149,9 +147,7 @@ def _sum_to_shape(g, shape):
     """
     shape = tuple(shape)
     extra = len(g.shape) - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, d in enumerate(shape) if d == 1
-    )
+    axes = tuple(range(extra)) + tuple(extra + i for i, d in enumerate(shape) if d == 1)
     if axes:
         dtype = keras.backend.standardize_dtype(g.dtype)
         if dtype in ("float16", "bfloat16"):

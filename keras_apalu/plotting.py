@@ -95,8 +95,9 @@ def plot_apalu_curves(source, path=None, x_range=(-4.0, 4.0), points=200):
         label = f"a={a.mean():.2f}, b={b.mean():.2f}"
         if last.isdigit():
             label = f"epoch {last}: {label}"
-        axis.plot(x, apalu_numpy(x, a.mean(), b.mean()), color="tab:blue", lw=2,
-                  label=label)
+        axis.plot(
+            x, apalu_numpy(x, a.mean(), b.mean()), color="tab:blue", lw=2, label=label
+        )
         if first != last:
             a0 = np.asarray(record["epochs"][first][name]["a"]).mean()
             b0 = np.asarray(record["epochs"][first][name]["b"]).mean()
@@ -129,16 +130,20 @@ def plot_apalu_evolution(source, path=None):
     if not record["layers"] or not stats:
         raise ValueError(
             "plot_apalu_evolution: the record has no APALU statistics "
-            "(an APALURecorder record with 'stats' is needed).")
+            "(an APALURecorder record with 'stats' is needed)."
+        )
     epochs = sorted(stats, key=int)
     steps = np.array([int(e) for e in epochs])
     figure, axes = _figure(len(record["layers"]))
     for axis, name in zip(axes, record["layers"]):
         for p, color in (("a", "tab:blue"), ("b", "tab:orange")):
-            values = {s: np.array([stats[e][name][p][s] for e in epochs])
-                      for s in ("mean", "min", "max")}
-            axis.fill_between(steps, values["min"], values["max"], color=color,
-                              alpha=0.2)
+            values = {
+                s: np.array([stats[e][name][p][s] for e in epochs])
+                for s in ("mean", "min", "max")
+            }
+            axis.fill_between(
+                steps, values["min"], values["max"], color=color, alpha=0.2
+            )
             axis.plot(steps, values["mean"], color=color, lw=2, label=p)
         axis.set_title(name, fontsize=9)
         axis.set_xlabel("epoch")

@@ -22,10 +22,18 @@ _ALIASES = {"swish": "silu"}
 _SPLITTABLE = tuple(
     getattr(keras.layers, name)
     for name in (
-        "Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D",
-        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-        "SeparableConv1D", "SeparableConv2D",
-        "DepthwiseConv1D", "DepthwiseConv2D",
+        "Dense",
+        "EinsumDense",
+        "Conv1D",
+        "Conv2D",
+        "Conv3D",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+        "SeparableConv1D",
+        "SeparableConv2D",
+        "DepthwiseConv1D",
+        "DepthwiseConv2D",
     )
     if hasattr(keras.layers, name)
 )
@@ -70,8 +78,9 @@ def _activation_spec(layer):
         return None, None
     if isinstance(layer, keras.layers.LeakyReLU):
         slope = float(layer.negative_slope)
-        return "leaky_relu", ("leaky_relu" if slope == 0.2
-                              else functools.partial(_leaky, slope))
+        return "leaky_relu", (
+            "leaky_relu" if slope == 0.2 else functools.partial(_leaky, slope)
+        )
     if isinstance(layer, keras.layers.ELU):
         alpha = float(layer.alpha)
         return "elu", "elu" if alpha == 1.0 else functools.partial(_elu, alpha)
@@ -141,15 +150,15 @@ class _Rewriter:
         init = fit_target if self.init == "fit" else self.init
         kwargs = dict(self.layer_kwargs)
         if init is not None and self.x_range is not None:
-            result = initialization.fit(init, x_range=self.x_range,
-                                        smooth=kwargs.get("smooth", False))
+            result = initialization.fit(
+                init, x_range=self.x_range, smooth=kwargs.get("smooth", False)
+            )
             kwargs["a_initializer"] = keras.initializers.Constant(result.a)
             kwargs["b_initializer"] = keras.initializers.Constant(result.b)
         elif init is not None:
             kwargs["init"] = init
         self.replaced += 1
-        return APALU(shared_axes=shared, name=self._unique(name), dtype=dtype,
-                     **kwargs)
+        return APALU(shared_axes=shared, name=self._unique(name), dtype=dtype, **kwargs)
 
     def _clone(self, layer):
         clone = layer.__class__.from_config(layer.get_config())
@@ -192,16 +201,28 @@ class _Rewriter:
         if name in self.targets:
             inputs = args[0]
             channel_axis = _channel_axis_of(inputs)
-            apalu = self._apalu(layer.name, fit_target, len(inputs.shape),
-                                channel_axis, layer.dtype_policy)
+            apalu = self._apalu(
+                layer.name,
+                fit_target,
+                len(inputs.shape),
+                channel_axis,
+                layer.dtype_policy,
+            )
             return apalu(inputs)
         outputs = layer(*args, **kwargs)
         original = self._split.get(id(layer))
         if original is not None:
             _, fit_target = _split_spec(original)
-            channel_axis = 1 if getattr(layer, "data_format", None) == "channels_first" else -1
-            apalu = self._apalu(f"{layer.name}_apalu", fit_target,
-                                len(outputs.shape), channel_axis, layer.dtype_policy)
+            channel_axis = (
+                1 if getattr(layer, "data_format", None) == "channels_first" else -1
+            )
+            apalu = self._apalu(
+                f"{layer.name}_apalu",
+                fit_target,
+                len(outputs.shape),
+                channel_axis,
+                layer.dtype_policy,
+            )
             outputs = apalu(outputs)
         return outputs
 
@@ -222,8 +243,9 @@ class _Rewriter:
             split_name, split_target = _split_spec(layer)
             if self._match(name):
                 rank = len(_output_shape(layer, model))
-                layers.append(self._apalu(layer.name, fit_target, rank, -1,
-                                          layer.dtype_policy))
+                layers.append(
+                    self._apalu(layer.name, fit_target, rank, -1, layer.dtype_policy)
+                )
                 continue
             self._check_opaque(layer)
             clone = self._clone(layer)
@@ -233,18 +255,29 @@ class _Rewriter:
                 self.pairs.pop()
                 clone = clone.__class__.from_config(config)
                 self.pairs.append((layer, clone))
-                channel_axis = (1 if getattr(layer, "data_format", None) == "channels_first"
-                                else -1)
+                channel_axis = (
+                    1 if getattr(layer, "data_format", None) == "channels_first" else -1
+                )
                 layers.append(clone)
-                layers.append(self._apalu(
-                    f"{layer.name}_apalu", split_target,
-                    len(_output_shape(layer, model)), channel_axis, layer.dtype_policy))
+                layers.append(
+                    self._apalu(
+                        f"{layer.name}_apalu",
+                        split_target,
+                        len(_output_shape(layer, model)),
+                        channel_axis,
+                        layer.dtype_policy,
+                    )
+                )
                 continue
             layers.append(clone)
-        inputs = keras.Input(batch_shape=model.inputs[0].shape,
-                             dtype=model.inputs[0].dtype, name=model.inputs[0].name)
-        return keras.Sequential([inputs] + layers, name=model.name,
-                                trainable=model.trainable)
+        inputs = keras.Input(
+            batch_shape=model.inputs[0].shape,
+            dtype=model.inputs[0].dtype,
+            name=model.inputs[0].name,
+        )
+        return keras.Sequential(
+            [inputs] + layers, name=model.name, trainable=model.trainable
+        )
 
 
 def _channel_axis_of(tensor):
@@ -285,8 +318,14 @@ def _targets(target):
     return resolved
 
 
-def replace_activations(model, target="relu", init="fit", shared_axes="channel",
-                        x_range=None, **apalu_kwargs):
+def replace_activations(
+    model,
+    target="relu",
+    init="fit",
+    shared_axes="channel",
+    x_range=None,
+    **apalu_kwargs,
+):
     """A copy of `model` with APALU in place of the activations named by `target`.
 
     Matches `keras.layers.Activation` layers, `ReLU` (relu, relu6, leaky
@@ -338,11 +377,13 @@ def replace_activations(model, target="relu", init="fit", shared_axes="channel",
     if init is not None and ({"a_initializer", "b_initializer"} & set(apalu_kwargs)):
         raise ValueError(
             "replace_activations: give the initialisation with `init=` "
-            "(init=None to use a_initializer/b_initializer).")
+            "(init=None to use a_initializer/b_initializer)."
+        )
     if not model.built:
         raise ValueError(
             f"replace_activations: model {model.name!r} is not built; build "
-            "it on an input first (keras.Input or model.build).")
+            "it on an input first (keras.Input or model.build)."
+        )
     rewriter = _Rewriter(targets, init, shared_axes, apalu_kwargs, x_range)
     new_model = rewriter.rewrite(model)
     if not rewriter.replaced:

@@ -13,17 +13,23 @@ from keras_apalu.layers import APALU
 
 def _model():
     inner = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3), APALU(smooth=True, name="inner_apalu")],
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(3),
+            APALU(smooth=True, name="inner_apalu"),
+        ],
         name="inner",
     )
-    return keras.Sequential([
-        keras.Input((6, 6, 2)),
-        keras.layers.Conv2D(5, 3),
-        APALU(shared_axes=[1, 2], name="conv_apalu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(4),
-        inner,
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            keras.layers.Conv2D(5, 3),
+            APALU(shared_axes=[1, 2], name="conv_apalu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(4),
+            inner,
+        ]
+    )
 
 
 class _Weights(keras.callbacks.Callback):
@@ -56,8 +62,14 @@ def data():
 
 def _fit(model, data, callbacks, epochs=3, initial_epoch=0):
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
-    return model.fit(*data, epochs=epochs, initial_epoch=initial_epoch,
-                     batch_size=8, verbose=0, callbacks=callbacks)
+    return model.fit(
+        *data,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        batch_size=8,
+        verbose=0,
+        callbacks=callbacks,
+    )
 
 
 def test_records_statistics_into_history_and_json(tmp_path, data):
@@ -78,15 +90,21 @@ def test_records_statistics_into_history_and_json(tmp_path, data):
                 stats = record["stats"][key][name][p]
                 np.testing.assert_allclose(
                     [stats["mean"], stats["min"], stats["max"]],
-                    [v.mean(), v.min(), v.max()], rtol=1e-6)
+                    [v.mean(), v.min(), v.max()],
+                    rtol=1e-6,
+                )
                 if key in record["epochs"]:
                     np.testing.assert_allclose(
-                        record["epochs"][key][name][p], v.ravel(), rtol=1e-6)
+                        record["epochs"][key][name][p], v.ravel(), rtol=1e-6
+                    )
                 if key != "0":
                     logged = history.history[f"apalu/{name}/{p}_mean"][int(key) - 1]
                     assert logged == pytest.approx(v.mean(), rel=1e-6)
     # The slopes moved (the record is not of constants).
-    assert record["stats"]["3"]["conv_apalu"]["a"] != record["stats"]["0"]["conv_apalu"]["a"]
+    assert (
+        record["stats"]["3"]["conv_apalu"]["a"]
+        != record["stats"]["0"]["conv_apalu"]["a"]
+    )
 
 
 class _Logs(keras.callbacks.Callback):
@@ -104,8 +122,12 @@ def test_statistics_reach_the_epoch_logs_only_on_request(tmp_path, data):
     assert not any(key.startswith("apalu/") for key in seen.keys[0])
     seen = _Logs()
     csv = tmp_path / "history.csv"
-    _fit(_model(), data, [APALURecorder(log_statistics=True), seen,
-                          keras.callbacks.CSVLogger(str(csv))], epochs=2)
+    _fit(
+        _model(),
+        data,
+        [APALURecorder(log_statistics=True), seen, keras.callbacks.CSVLogger(str(csv))],
+        epochs=2,
+    )
     assert "apalu/conv_apalu/b_max" in seen.keys[1]
     assert "apalu/inner_apalu/a_min" in csv.read_text().splitlines()[0]
 
@@ -121,8 +143,9 @@ def test_a_resumed_run_continues_the_record(tmp_path, data):
 
 
 def test_model_without_apalu(tmp_path, data):
-    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Flatten(),
-                              keras.layers.Dense(3)])
+    model = keras.Sequential(
+        [keras.Input((6, 6, 2)), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
     history = _fit(model, data, [APALURecorder(tmp_path / "a.json")], epochs=1)
     assert json.loads((tmp_path / "a.json").read_text())["layers"] == []
     assert not any(key.startswith("apalu/") for key in history.history)
@@ -166,7 +189,8 @@ def test_tensorboard_scalars_and_histograms(tmp_path, data):
         # to the number of values.
         buckets = histograms["inner_apalu/b"][step]
         assert buckets[:, 2].sum() == pytest.approx(3)
-        assert buckets[0, 0] == pytest.approx(weights.seen[str(step)]["inner_apalu"][1].min(),
-                                              rel=1e-5)
+        assert buckets[0, 0] == pytest.approx(
+            weights.seen[str(step)]["inner_apalu"][1].min(), rel=1e-5
+        )
     # Keras's own TensorBoard callback wrote its logs beside ours.
     assert list((tmp_path / "logs" / "train").glob("events.out.tfevents.*"))

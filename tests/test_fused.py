@@ -49,9 +49,10 @@ def test_small_inputs_run_the_same_math_uncompiled(rng, monkeypatch):
     """Below MIN_ELEMENTS torch runs the fused forward and VJP uncompiled:
     the same values and the same gradient (right-hand slope at 0)."""
     module = fused._backend_module()
-    monkeypatch.setattr(module, "MIN_ELEMENTS", 10 ** 9)
-    monkeypatch.setattr(fused, "cached",
-                        lambda *args: pytest.fail("compiled kernel used"))
+    monkeypatch.setattr(module, "MIN_ELEMENTS", 10**9)
+    monkeypatch.setattr(
+        fused, "cached", lambda *args: pytest.fail("compiled kernel used")
+    )
     x, a, b = _case(rng, "channel")
     out, grads, w = gradients(apalu, x, a, b)
     for got, ref in zip([out, *grads], _reference(x, a, b, w)):
@@ -73,9 +74,12 @@ def _reference(x, a, b, w, left_at_zero=False):
     dx, da, db = reference.derivatives(x, a, b)
     if left_at_zero:
         dx = np.where(x == 0, np.broadcast_to(b, np.shape(x)), dx)
-    return (reference.apalu(x, a, b), w * dx,
-            reference.sum_to_shape(w * da, np.shape(a)),
-            reference.sum_to_shape(w * db, np.shape(b)))
+    return (
+        reference.apalu(x, a, b),
+        w * dx,
+        reference.sum_to_shape(w * da, np.shape(a)),
+        reference.sum_to_shape(w * db, np.shape(b)),
+    )
 
 
 def _fused_used(monkeypatch):
@@ -86,8 +90,7 @@ def _fused_used(monkeypatch):
 
     def counting(x, training):
         kernel = original(x, training)
-        if kernel is not None and kernel is not getattr(module, "_eager",
-                                                        None):
+        if kernel is not None and kernel is not getattr(module, "_eager", None):
             calls.append(keras.backend.standardize_dtype(x.dtype))
         return kernel
 
@@ -105,7 +108,8 @@ def test_fused_matches_reference_and_unfused(rng, layout, monkeypatch):
     for got, ref in zip([out, *grads], want):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     out_ops, grads_ops, _ = gradients(
-        lambda *t: apalu(*t, implementation="plain"), x, a, b)
+        lambda *t: apalu(*t, implementation="plain"), x, a, b
+    )
     # (at the kink the plain path takes the left slope: compared apart)
     kink = np.zeros_like(x, bool)
     kink.flat[:2] = True
@@ -127,8 +131,10 @@ def test_fused_float64_is_exact(x64, rng, monkeypatch):
 def test_fused_half_precision(rng, dtype, tol, monkeypatch):
     x, a, b = _case(rng, "channel", "float32", scale=2.0)
     xt, at, bt = (ops.cast(v, dtype) for v in (x, a, b))
-    xq, aq, bq = (np.asarray(ops.convert_to_numpy(ops.cast(v, "float32")),
-                             np.float64) for v in (xt, at, bt))
+    xq, aq, bq = (
+        np.asarray(ops.convert_to_numpy(ops.cast(v, "float32")), np.float64)
+        for v in (xt, at, bt)
+    )
     calls = _fused_used(monkeypatch)
     out, grads, w = gradients(apalu, xt, at, bt)
     assert set(calls) == {dtype}
@@ -143,8 +149,9 @@ def test_fused_half_precision(rng, dtype, tol, monkeypatch):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_fused_large_inputs_stay_finite(dtype, monkeypatch):
-    x = np.concatenate([np.linspace(-1e4, 1e4, 201),
-                        [-88.0, -1e-30, 0.0, 1e-30, 88.0]]).astype("float32")
+    x = np.concatenate(
+        [np.linspace(-1e4, 1e4, 201), [-88.0, -1e-30, 0.0, 1e-30, 88.0]]
+    ).astype("float32")
     xt = ops.cast(x, dtype)
     a = ops.cast(np.full(x.shape, 1.5), dtype)
     b = ops.cast(np.full(x.shape, 1.5), dtype)
@@ -168,8 +175,7 @@ def test_environment_variable_turns_it_off(rng, monkeypatch):
     monkeypatch.setenv("KERAS_APALU_FUSED", "0")
     x, a, b = _case(rng, "unit")
     out, _, _ = gradients(apalu, x, a, b)
-    np.testing.assert_allclose(out, reference.apalu(x, a, b), rtol=2e-6,
-                               atol=2e-6)
+    np.testing.assert_allclose(out, reference.apalu(x, a, b), rtol=2e-6, atol=2e-6)
     layer = layers.APALU(implementation="fused")
     layer(x)
     monkeypatch.delenv("KERAS_APALU_FUSED")
@@ -186,7 +192,8 @@ def test_unavailable_compiler_falls_back_with_one_warning(rng, monkeypatch):
         raise fused.Unavailable("test: no compiler")
 
     monkeypatch.setattr(
-        module, "kernel", lambda x, training: fused.cached("test", broken))
+        module, "kernel", lambda x, training: fused.cached("test", broken)
+    )
     monkeypatch.setattr(fused, "_KERNELS", {})
     monkeypatch.setattr(fused, "_WARNED", set())
     x, a, b = _case(rng, "unit")
@@ -195,12 +202,10 @@ def test_unavailable_compiler_falls_back_with_one_warning(rng, monkeypatch):
         gradients(apalu, x, a, b)
     assert len([r for r in record if "test: no compiler" in str(r.message)]) == 1
     assert len(builds) == 1  # the failure is remembered, not retried
-    for got, ref in zip([out, *grads],
-                        _reference(x, a, b, w, left_at_zero=True)):
+    for got, ref in zip([out, *grads], _reference(x, a, b, w, left_at_zero=True)):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     # ... and `fit` runs through on the fallback.
-    model = keras.Sequential([keras.Input((6,)), layers.APALU(),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((6,)), layers.APALU(), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no second warning
@@ -215,8 +220,7 @@ def test_layouts_that_do_not_fit_take_the_unfused_path():
     assert fused.rows_layout((2, 3, 4, 5), (3, 4, 1), (1,)) == 1
     assert fused.rows_layout((2, 3, 4, 5), (), ()) == 3
     out = apalu(np.float32(-1.0), 1.0, 1.0)  # scalar input
-    np.testing.assert_allclose(ops.convert_to_numpy(out), np.expm1(-1.0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(out), np.expm1(-1.0), rtol=1e-6)
 
 
 def _model(implementation, small=False):
@@ -260,12 +264,13 @@ def test_fit_matches_unfused_with_a_partial_last_batch(rng, jit_compile):
         model = _model(implementation, small)
         # A rate at which training does not diverge: diverging weights
         # (1e9 after three steps at 0.05) amplify rounding differences.
-        model.compile(keras.optimizers.SGD(0.005), "mse",
-                      jit_compile=jit_compile if implementation == "fused"
-                      else "auto")
+        model.compile(
+            keras.optimizers.SGD(0.005),
+            "mse",
+            jit_compile=jit_compile if implementation == "fused" else "auto",
+        )
         model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
-        weights[implementation] = [ops.convert_to_numpy(w)
-                                   for w in model.weights]
+        weights[implementation] = [ops.convert_to_numpy(w) for w in model.weights]
         if implementation == "fused" and jit_compile == "auto":
             compiled = fused.cache_size()
             model.fit(x[:30], y[:30], epochs=1, batch_size=7, verbose=0)
@@ -280,10 +285,14 @@ def test_fit_matches_unfused_with_a_partial_last_batch(rng, jit_compile):
 def test_mixed_precision_fit_is_finite(rng, policy, monkeypatch):
     keras.config.set_dtype_policy(policy)
     calls = _fused_used(monkeypatch)
-    model = keras.Sequential([
-        keras.Input((8,)), keras.layers.Dense(16),
-        layers.APALU(shared_axes=[1]), keras.layers.Dense(1, dtype="float32"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16),
+            layers.APALU(shared_axes=[1]),
+            keras.layers.Dense(1, dtype="float32"),
+        ]
+    )
     model.compile("adam", "mse")
     x = rng.normal(0, 3, (40, 8)).astype("float32")
     history = model.fit(x, x[:, :1], epochs=1, batch_size=16, verbose=0)
@@ -303,24 +312,33 @@ def test_inference_calls_match_reference(rng, training, monkeypatch):
         assert bool(calls) == training
     else:
         assert calls
-    np.testing.assert_allclose(ops.convert_to_numpy(out),
-                               reference.apalu(x, a, b), rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(out), reference.apalu(x, a, b), rtol=2e-6, atol=2e-6
+    )
 
 
-@pytest.mark.parametrize("old, new", [
-    ({"custom_gradient": True}, "fused"),
-    ({"custom_gradient": False}, "plain"),
-    ({"implementation": "ops"}, "plain"),
-    ({"implementation": "autodiff"}, "plain"),
-    ({"implementation": "one_exp"}, "fused"),
-    ({"implementation": "fused"}, "fused"),
-    ({"implementation": "fused", "custom_gradient": False}, "plain"),
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ({"custom_gradient": True}, "fused"),
+        ({"custom_gradient": False}, "plain"),
+        ({"implementation": "ops"}, "plain"),
+        ({"implementation": "autodiff"}, "plain"),
+        ({"implementation": "one_exp"}, "fused"),
+        ({"implementation": "fused"}, "fused"),
+        ({"implementation": "fused", "custom_gradient": False}, "plain"),
+    ],
+)
 def test_old_configs_are_translated(old, new):
     """0.1.0 configs (and those from before `implementation`) load with the
     value of today, silently."""
-    base = {"name": "apalu", "trainable": True, "dtype": "float32",
-            "shared_axes": [1, 2], "smooth": False}
+    base = {
+        "name": "apalu",
+        "trainable": True,
+        "dtype": "float32",
+        "shared_axes": [1, 2],
+        "smooth": False,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         layer = layers.APALU.from_config(dict(base, **old))
@@ -355,10 +373,18 @@ def test_environment_variable_in_a_fresh_process():
         "print(layer.implementation, fused._MODULES == {},\n"
         "      fused._KERNELS == {}, np.allclose(y, 0.0))\n"
     )
-    env = dict(os.environ, KERAS_APALU_FUSED="0",
-               PYTHONPATH=os.pathsep.join(
-                   [str(REPO), os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ,
+        KERAS_APALU_FUSED="0",
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-4:] == ["fused", "True", "True", "True"]

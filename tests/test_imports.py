@@ -31,8 +31,9 @@ def _modules():
 def _python(code, backend):
     env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(REPO))
     env.pop("TF_USE_LEGACY_KERAS", None)
-    return subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True
+    )
 
 
 def test_every_module_is_listed():
@@ -40,8 +41,9 @@ def test_every_module_is_listed():
     assert len(_modules()) > 20
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="one backend is enough: the JAX pass")
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="one backend is enough: the JAX pass"
+)
 @pytest.mark.parametrize("module", _modules())
 def test_module_imports_on_its_own(module):
     """A cycle shows as an ImportError of a partly initialised module."""
@@ -50,24 +52,30 @@ def test_module_imports_on_its_own(module):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="the JAX pass (the claim is about JAX)")
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="the JAX pass (the claim is about JAX)"
+)
 def test_jax_import_pulls_no_tensorflow_tf2onnx_or_onnx():
-    code = ("import sys, keras_apalu, keras_apalu.export, keras_apalu.tflite; "
-            "print(sorted(m for m in ('tensorflow', 'tf2onnx', 'onnx') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, keras_apalu, keras_apalu.export, keras_apalu.tflite; "
+        "print(sorted(m for m in ('tensorflow', 'tf2onnx', 'onnx') "
+        "if m in sys.modules))"
+    )
     result = _python(code, "jax")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the TensorFlow pass")
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the TensorFlow pass"
+)
 def test_import_registers_no_converter_rule():
     """Under TensorFlow the tf2onnx rule is added when a graph is traced,
     not on import."""
-    code = ("import sys, keras_apalu; from keras_apalu import _exporting; "
-            "print(_exporting._TF2ONNX_RULES, 'tf2onnx' in sys.modules)")
+    code = (
+        "import sys, keras_apalu; from keras_apalu import _exporting; "
+        "print(_exporting._TF2ONNX_RULES, 'tf2onnx' in sys.modules)"
+    )
     result = _python(code, "tensorflow")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["False", "False"]

@@ -32,12 +32,17 @@ def _independent_fit(target, x_range=(-4.0, 4.0), smooth=False, points=4001):
     if smooth:
         residual = lambda p: reference.apalu(x, p[0], 1.5 * p[0]) - t  # noqa: E731
         solved = optimize.least_squares(
-            residual, [1.0], bounds=([1e-3], [np.inf]), xtol=1e-14, ftol=1e-14)
+            residual, [1.0], bounds=([1e-3], [np.inf]), xtol=1e-14, ftol=1e-14
+        )
         return solved.x[0], 1.5 * solved.x[0], x, t
     residual = lambda p: reference.apalu(x, p[0], p[1]) - t  # noqa: E731
     solved = optimize.least_squares(
-        residual, [1.0, 1.0], bounds=([1e-3, 1e-3], [np.inf, np.inf]),
-        xtol=1e-14, ftol=1e-14)
+        residual,
+        [1.0, 1.0],
+        bounds=([1e-3, 1e-3], [np.inf, np.inf]),
+        xtol=1e-14,
+        ftol=1e-14,
+    )
     return solved.x[0], solved.x[1], x, t
 
 
@@ -77,7 +82,8 @@ def test_callable_target():
     # A keras.activations function is accepted too (float32 under JAX).
     keras_fit = initialization.fit(keras.activations.elu)
     np.testing.assert_allclose(
-        [keras_fit.a, keras_fit.b], [initialization.fit("elu").a, 1.0], rtol=1e-4)
+        [keras_fit.a, keras_fit.b], [initialization.fit("elu").a, 1.0], rtol=1e-4
+    )
 
 
 def test_named_fits_are_cached():
@@ -120,7 +126,9 @@ def test_layer_config_round_trip_and_saving(tmp_path):
     model = keras.Sequential([keras.Input((3,)), clone])
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(clone.a),
-        initialization.fit("elu", smooth=True).a, rtol=1e-6)
+        initialization.fit("elu", smooth=True).a,
+        rtol=1e-6,
+    )
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -135,7 +143,9 @@ def test_layer_with_callable_init_keeps_the_constants_in_its_config():
     clone.build((None, 2))
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(clone.b),
-        _independent_fit(lambda x: np.where(x > 0, x, 0.3 * x))[1], rtol=1e-5)
+        _independent_fit(lambda x: np.where(x > 0, x, 0.3 * x))[1],
+        rtol=1e-5,
+    )
 
 
 def test_layer_rejects_init_with_initializers():

@@ -18,13 +18,8 @@ from tests.backend_utils import gradients
 
 CHANNELS = 8
 RTOL, ATOL = 2e-5, 1e-6
-# The backend's autodiff of the keras.ops formula ("plain"; named "autodiff"
-# until the library's rename lands).
-PLAIN = (
-    "plain"
-    if "plain" in getattr(apalu_ops, "IMPLEMENTATIONS", ("plain",))
-    else "autodiff"
-)
+# The backend's autodiff of the keras.ops formula.
+PLAIN = "plain"
 
 
 def _wide_inputs(rng):

@@ -45,15 +45,15 @@ IMPLEMENTATIONS = ["fused", "plain"]
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("shape", [(7,), (4, 9), (2, 5, 6, 3)])
 @pytest.mark.parametrize("param", ["scalar", "channel", "full"])
-def test_forward_matches_reference(x64, rng, dtype, shape, param,
-                                   implementation):
+def test_forward_matches_reference(x64, rng, dtype, shape, param, implementation):
     x, a, b = random_case(rng, shape, param)
     # Round the inputs to the tested dtype first so only the op's own error
     # is measured.
     xt = ops.cast(ops.convert_to_tensor(x, "float64"), dtype)
     xq = to_f64(xt)
-    out = apalu(xt, ops.cast(a, dtype), ops.cast(b, dtype),
-                implementation=implementation)
+    out = apalu(
+        xt, ops.cast(a, dtype), ops.cast(b, dtype), implementation=implementation
+    )
     assert keras.backend.standardize_dtype(out.dtype) == dtype
     assert tuple(out.shape) == shape
     aq, bq = to_f64(ops.cast(a, dtype)), to_f64(ops.cast(b, dtype))
@@ -72,13 +72,15 @@ def test_known_values(x64):
 @pytest.mark.parametrize("kink", [True, False])
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("param", ["scalar", "channel", "full"])
-def test_gradients_match_analytic_reference(x64, rng, implementation, param,
-                                            kink):
+def test_gradients_match_analytic_reference(x64, rng, implementation, param, kink):
     x, a, b = random_case(rng, (3, 4, 5), param)
     x[1, 1, :2] = [-45.0, 45.0]  # both sides far out
     if kink:
         x[0, 0, :2] = 0.0
-    fn = lambda x, a, b: apalu(x, a, b, implementation=implementation)
+
+    def fn(x, a, b):
+        return apalu(x, a, b, implementation=implementation)
+
     out, (gx, ga, gb), w = gradients(fn, x, a, b)
     dx, da, db = reference.derivatives(x, a, b)
     if implementation == "plain":
@@ -101,10 +103,8 @@ def test_fused_agrees_with_plain(rng, param):
     x, a, b = random_case(rng, (6, 8), param)
     x = x.astype("float32")
     a, b = a.astype("float32"), b.astype("float32")
-    _, fused, _ = gradients(
-        lambda *t: apalu(*t, implementation="fused"), x, a, b)
-    _, plain, _ = gradients(
-        lambda *t: apalu(*t, implementation="plain"), x, a, b)
+    _, fused, _ = gradients(lambda *t: apalu(*t, implementation="fused"), x, a, b)
+    _, plain, _ = gradients(lambda *t: apalu(*t, implementation="plain"), x, a, b)
     for g_fused, g_plain in zip(fused, plain):
         np.testing.assert_allclose(g_fused, g_plain, rtol=2e-5, atol=1e-6)
 
@@ -116,14 +116,17 @@ def test_fused_gradient_agrees_with_finite_differences(x64, rng):
     eps = 1e-6
 
     def loss(x_, a_, b_):
-        x_, a_, b_ = (ops.convert_to_tensor(np.asarray(v, np.float64))
-                      for v in (x_, a_, b_))
+        x_, a_, b_ = (
+            ops.convert_to_tensor(np.asarray(v, np.float64)) for v in (x_, a_, b_)
+        )
         return float(np.sum(ops.convert_to_numpy(apalu(x_, a_, b_)) * w))
 
-    fd_x = np.array([
-        (loss(x + eps * e, a, b) - loss(x - eps * e, a, b)) / (2 * eps)
-        for e in np.eye(x.size)
-    ])
+    fd_x = np.array(
+        [
+            (loss(x + eps * e, a, b) - loss(x - eps * e, a, b)) / (2 * eps)
+            for e in np.eye(x.size)
+        ]
+    )
     fd_a = (loss(x, a + eps, b) - loss(x, a - eps, b)) / (2 * eps)
     fd_b = (loss(x, a, b + eps) - loss(x, a, b - eps)) / (2 * eps)
     np.testing.assert_allclose(gx, fd_x, rtol=1e-6, atol=1e-8)
@@ -141,15 +144,20 @@ def test_no_nan_or_inf_for_large_inputs(dtype, limit, implementation, layout):
     # float16's range for |x| <= 1e4; a and b are per element, since the sum
     # of 2000 gradients into one scalar would be out of range by itself.
     x = np.concatenate(
-        [np.linspace(-limit, limit, 2001), [-limit, -88.0, -20.0, -1e-30, 0.0,
-                                            1e-30, 20.0, 88.0, limit]]
+        [
+            np.linspace(-limit, limit, 2001),
+            [-limit, -88.0, -20.0, -1e-30, 0.0, 1e-30, 20.0, 88.0, limit],
+        ]
     ).astype("float32")
     if layout == "matrix":  # per-element slopes of a (batch, features) input
         x = x.reshape(2, -1)
     xt = ops.cast(x, dtype)
     a = ops.cast(np.full(x.shape, 1.5), dtype)
     b = ops.cast(np.full(x.shape, 1.5), dtype)
-    fn = lambda x_, a_, b_: apalu(x_, a_, b_, implementation=implementation)
+
+    def fn(x_, a_, b_):
+        return apalu(x_, a_, b_, implementation=implementation)
+
     out, grads, _ = gradients(fn, xt, a, b)
     for value in [out, *grads]:
         assert np.all(np.isfinite(np.asarray(value, np.float32))), dtype
@@ -162,7 +170,10 @@ def test_no_nan_or_inf_for_large_inputs(dtype, limit, implementation, layout):
 def test_no_nan_or_inf_float32_scalar_parameters():
     x = np.array([-1e4, -100.0, -1e-30, 0.0, 1e-30, 100.0, 1e4], "float32")
     for implementation in IMPLEMENTATIONS:
-        fn = lambda *t, impl=implementation: apalu(*t, implementation=impl)
+
+        def fn(*t, impl=implementation):
+            return apalu(*t, implementation=impl)
+
         out, grads, _ = gradients(fn, x, np.float32(1.0), np.float32(1.0))
         for value in [out, *grads]:
             assert np.all(np.isfinite(value))
@@ -170,8 +181,7 @@ def test_no_nan_or_inf_float32_scalar_parameters():
 
 def test_derivatives_match_reference(x64, rng):
     x, a, b = random_case(rng, (50,), "full")
-    for got, want in zip(apalu_derivatives(x, a, b),
-                         reference.derivatives(x, a, b)):
+    for got, want in zip(apalu_derivatives(x, a, b), reference.derivatives(x, a, b)):
         np.testing.assert_allclose(ops.convert_to_numpy(got), want, rtol=1e-12)
 
 
@@ -195,21 +205,30 @@ def test_complex_input_is_rejected():
 def test_vjp_matches_reference(x64, rng, dtype, layout):
     """`apalu_vjp` itself (what every fused kernel compiles), with |x| up
     to 1e4 and the kink, against the float64 reference."""
-    shape, pshape = {"rows": ((41, 6), (1, 6)),
-                     "channel": ((3, 5, 7, 6), (6,)),
-                     "scalar": ((41, 6), ())}[layout]
+    shape, pshape = {
+        "rows": ((41, 6), (1, 6)),
+        "channel": ((3, 5, 7, 6), (6,)),
+        "scalar": ((41, 6), ()),
+    }[layout]
     x = rng.normal(0.0, 3.0, shape)
     x.flat[:6] = [0.0, -0.0, 1e4, -1e4, 60.0, -60.0]
     a = rng.uniform(0.1, 2.0, pshape)
     b = rng.uniform(0.1, 2.0, pshape)
     w = rng.normal(0.0, 1.0, shape)
     dx, da, db = apalu_vjp(
-        *[ops.convert_to_tensor(np.asarray(v, dtype)) for v in (x, a, b, w)])
+        *[ops.convert_to_tensor(np.asarray(v, dtype)) for v in (x, a, b, w)]
+    )
     ref_dx, ref_da, ref_db = reference.derivatives(x, a, b)
-    want = (w * ref_dx, reference.sum_to_shape(w * ref_da, pshape),
-            reference.sum_to_shape(w * ref_db, pshape))
-    tol = dict(rtol=1e-5, atol=1e-3) if dtype == "float32" else dict(
-        rtol=1e-10, atol=1e-9)
+    want = (
+        w * ref_dx,
+        reference.sum_to_shape(w * ref_da, pshape),
+        reference.sum_to_shape(w * ref_db, pshape),
+    )
+    tol = (
+        dict(rtol=1e-5, atol=1e-3)
+        if dtype == "float32"
+        else dict(rtol=1e-10, atol=1e-9)
+    )
     for got, ref in zip((dx, da, db), want):
         assert tuple(got.shape) == np.shape(ref)
         np.testing.assert_allclose(to_f64(got), ref, **tol)
@@ -228,8 +247,7 @@ def test_vjp_sums_half_precision_slopes_in_float32(rng, dtype, tol):
     assert keras.backend.standardize_dtype(da.dtype) == dtype
     _, ref_da, ref_db = reference.derivatives(xq, a, a)
     for got, ref in ((da, ref_da), (db, ref_db)):
-        np.testing.assert_allclose(to_f64(got), (wq * ref).sum(axis=0),
-                                   rtol=tol)
+        np.testing.assert_allclose(to_f64(got), (wq * ref).sum(axis=0), rtol=tol)
 
 
 @pytest.mark.parametrize("value", ["ops", "autodiff", "one_exp", "xla", None])

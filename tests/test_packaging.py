@@ -7,7 +7,6 @@ the test run, so it runs once, in the JAX pass (the backend it installs).
 """
 
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
@@ -76,13 +75,29 @@ def wheel(tmp_path_factory):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
     # The kernel sources are linked into the package; copy them as files.
-    shutil.copytree(REPO / "keras_apalu", source / "keras_apalu",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "keras_apalu",
+        source / "keras_apalu",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
-         "--no-build-isolation", "--quiet", "-w", str(out)],
-        check=True, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     (path,) = out.glob("keras_apalu-*.whl")
     return path
 
@@ -92,12 +107,14 @@ def test_wheel_holds_only_the_library(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = next(
-            archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+            archive.read(n).decode() for n in names if n.endswith("entry_points.txt")
+        )
     top_level = {name.split("/")[0] for name in names}
     assert top_level == {"keras_apalu", "keras_apalu-0.1.0.dist-info"}
     assert "keras_apalu/tflite/native/apalu_op.c" in names
-    commands = [line.split("=")[0].strip() for line in entry_points.splitlines()
-                if "=" in line]
+    commands = [
+        line.split("=")[0].strip() for line in entry_points.splitlines() if "=" in line
+    ]
     assert commands and all(c.startswith("keras-apalu-") for c in commands), commands
 
 
@@ -108,17 +125,24 @@ def test_clean_install_with_keras_and_one_backend(wheel, tmp_path):
     python = venv / "bin" / "python"
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", str(wheel), "jax"],
-        capture_output=True, text=True)
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KERAS_HOME")}
     env.update(KERAS_BACKEND="jax", KERAS_HOME=str(tmp_path / "keras_home"))
     result = subprocess.run(
         [str(python), "-c", SCRIPT, str(tmp_path / "model.keras")],
-        capture_output=True, text=True, cwd=tmp_path, env=env)
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK jax" in result.stdout
-    tflite_line = next(line for line in result.stdout.splitlines()
-                       if line.startswith("TFLITE:"))
+    tflite_line = next(
+        line for line in result.stdout.splitlines() if line.startswith("TFLITE:")
+    )
     assert "pip install 'keras-apalu[tflite]'" in tflite_line
     # The console script is installed under its prefixed name.
     assert (venv / "bin" / "keras-apalu-tflite").exists()

@@ -17,17 +17,28 @@ def _record():
     return {
         "layers": ["first", "second"],
         "stats": {
-            str(e): {name: {p: {"mean": 0.5 + 0.1 * e + k, "min": 0.1 * e,
-                                "max": 1.0 + 0.1 * e + k}
-                            for p in ("a", "b")}
-                     for k, name in enumerate(["first", "second"])}
+            str(e): {
+                name: {
+                    p: {
+                        "mean": 0.5 + 0.1 * e + k,
+                        "min": 0.1 * e,
+                        "max": 1.0 + 0.1 * e + k,
+                    }
+                    for p in ("a", "b")
+                }
+                for k, name in enumerate(["first", "second"])
+            }
             for e in range(3)
         },
         "epochs": {
-            "0": {"first": {"a": [0.5, 0.7], "b": [1.0, 1.2]},
-                  "second": {"a": [0.3], "b": [0.4]}},
-            "2": {"first": {"a": [0.9, 0.6], "b": [0.8, 1.5]},
-                  "second": {"a": [1.1], "b": [0.2]}},
+            "0": {
+                "first": {"a": [0.5, 0.7], "b": [1.0, 1.2]},
+                "second": {"a": [0.3], "b": [0.4]},
+            },
+            "2": {
+                "first": {"a": [0.9, 0.6], "b": [0.8, 1.5]},
+                "second": {"a": [1.1], "b": [0.2]},
+            },
         },
     }
 
@@ -53,11 +64,13 @@ def test_curves_from_a_record_file(tmp_path):
 
 
 def test_curves_of_a_model_show_its_current_slopes():
-    model = keras.Sequential([
-        keras.Input((4, 4, 3)),
-        APALU(shared_axes=[1, 2], name="per_channel"),
-        APALU(smooth=True, shared_axes="all", name="smooth"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((4, 4, 3)),
+            APALU(shared_axes=[1, 2], name="per_channel"),
+            APALU(smooth=True, shared_axes="all", name="smooth"),
+        ]
+    )
     figure = plotting.plot_apalu_curves(model, points=30)
     axes = [axis for axis in figure.axes if axis.lines]
     assert len(axes) == 2
@@ -67,11 +80,15 @@ def test_curves_of_a_model_show_its_current_slopes():
     assert len(lines) == 3 + 1  # three channels and their mean
     x = lines[0].get_xdata()
     for k in range(3):
-        np.testing.assert_allclose(lines[k].get_ydata(), reference.apalu(x, a[k], b[k]),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            lines[k].get_ydata(), reference.apalu(x, a[k], b[k]), rtol=1e-6
+        )
     a_smooth = float(keras.ops.convert_to_numpy(model.layers[1].a).ravel()[0])
-    np.testing.assert_allclose(axes[1].lines[-1].get_ydata(),
-                               reference.apalu(x, a_smooth, 1.5 * a_smooth), rtol=1e-6)
+    np.testing.assert_allclose(
+        axes[1].lines[-1].get_ydata(),
+        reference.apalu(x, a_smooth, 1.5 * a_smooth),
+        rtol=1e-6,
+    )
 
 
 def test_evolution_draws_the_recorded_statistics(tmp_path):

@@ -58,8 +58,9 @@ def test_smooth_variant_has_equal_slopes_at_zero(a):
     x = np.array([-h, 0.0, h], np.float64)
     y = reference.apalu(x, a, b)  # sanity of the premise, float64
     assert abs((y[1] - y[0]) / h - (y[2] - y[1]) / h) < 1e-3 * a
-    y = ops.convert_to_numpy(apalu(x.astype(np.float32), np.float32(a),
-                                   np.float32(b))).astype(np.float64)
+    y = ops.convert_to_numpy(
+        apalu(x.astype(np.float32), np.float32(a), np.float32(b))
+    ).astype(np.float64)
     left, right = (y[1] - y[0]) / h, (y[2] - y[1]) / h
     np.testing.assert_allclose(left, right, rtol=2e-3)
     np.testing.assert_allclose(right, 1.5 * a, rtol=2e-3)

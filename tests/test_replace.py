@@ -25,11 +25,13 @@ def _apalus(model):
 
 
 def test_dense_activation_is_split_off_and_weights_are_kept():
-    model = keras.Sequential([
-        keras.Input((5,)),
-        keras.layers.Dense(4, activation="relu", name="hidden"),
-        keras.layers.Dense(2, name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(4, activation="relu", name="hidden"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
     new = replace_activations(model)
     assert [layer.name for layer in new.layers] == ["hidden", "hidden_apalu", "out"]
     assert isinstance(new, keras.Sequential)
@@ -38,8 +40,9 @@ def test_dense_activation_is_split_off_and_weights_are_kept():
     w2, b2 = (_numpy(v) for v in model.layers[1].weights)
     fit = initialization.fit("relu")
     expected = reference.apalu(x @ w1 + b1, fit.a, fit.b) @ w2 + b2
-    np.testing.assert_allclose(_numpy(new(x.astype("float32"))), expected,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        _numpy(new(x.astype("float32"))), expected, rtol=1e-4, atol=1e-5
+    )
     # The original is untouched and does not share weights with the copy.
     assert model.layers[0].get_config()["activation"] == "relu"
     assert new.layers[0].weights[0] is not model.layers[0].weights[0]
@@ -54,8 +57,13 @@ def _functional():
     x = keras.layers.Activation("gelu", name="gelu")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     head = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3), keras.layers.LeakyReLU(0.3, name="leaky")],
-        name="head")
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(3),
+            keras.layers.LeakyReLU(0.3, name="leaky"),
+        ],
+        name="head",
+    )
     outputs = keras.layers.Dense(2, activation="softmax", name="probabilities")(head(x))
     return keras.Model(inputs, outputs)
 
@@ -73,8 +81,9 @@ def test_functional_and_nested_model():
     assert tuple(layers["relu6"].a.shape) == (1, 1, 4)
     assert layers["leaky"].shared_axes is None
     for name, target in (("conv_apalu", "relu"), ("relu6", "relu6"), ("gelu", "gelu")):
-        np.testing.assert_allclose(_numpy(layers[name].a), initialization.fit(target).a,
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            _numpy(layers[name].a), initialization.fit(target).a, rtol=1e-6
+        )
     # LeakyReLU(0.3) is fitted with its own slope.
     slope = initialization.fit(lambda x: np.where(x >= 0, x, 0.3 * x))
     np.testing.assert_allclose(_numpy(layers["leaky"].b), slope.b, rtol=1e-5)
@@ -90,17 +99,21 @@ def test_each_apalu_matches_what_it_replaces_within_the_fit_error():
     new = replace_activations(model, target=["relu6", "gelu"])
     grid = np.linspace(-4.0, 4.0, 4 * 101, dtype="float32")
     # relu6 follows a channels_last layer, gelu a channels_first one.
-    for name, x in (("relu6", grid.reshape(1, 101, 1, 4)),
-                    ("gelu", grid.reshape(1, 4, 101, 1))):
+    for name, x in (
+        ("relu6", grid.reshape(1, 101, 1, 4)),
+        ("gelu", grid.reshape(1, 4, 101, 1)),
+    ):
         original = _numpy(model.get_layer(name)(x))
         swapped = _numpy(new.get_layer(name)(x))
-        assert np.max(np.abs(swapped - original)) <= initialization.fit(name).max_error + 1e-5
+        assert (
+            np.max(np.abs(swapped - original))
+            <= initialization.fit(name).max_error + 1e-5
+        )
 
 
 def test_only_the_targets_are_replaced_and_init_none_keeps_the_initializers():
     model = _functional()
-    new = replace_activations(model, target="relu", init=None,
-                              implementation="plain")
+    new = replace_activations(model, target="relu", init=None, implementation="plain")
     names = [layer.name for layer in _apalus(new)]
     assert names == ["conv_apalu"]
     layer = _apalus(new)[0]
@@ -115,7 +128,10 @@ def test_shared_layer_gets_one_apalu_per_call():
     x = relu(keras.layers.Dense(5)(x))
     model = keras.Model(inputs, x)
     new = replace_activations(model)
-    assert sorted(layer.name for layer in _apalus(new)) == ["shared_relu", "shared_relu_2"]
+    assert sorted(layer.name for layer in _apalus(new)) == [
+        "shared_relu",
+        "shared_relu_2",
+    ]
     assert new.output.shape == (None, 5)
 
 
@@ -152,7 +168,9 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"no silu activation.*found: .*relu \(1\)"):
         replace_activations(_functional(), target="silu")
     with pytest.raises(ValueError, match="not built"):
-        replace_activations(keras.Sequential([keras.layers.Dense(3, activation="relu")]))
+        replace_activations(
+            keras.Sequential([keras.layers.Dense(3, activation="relu")])
+        )
 
 
 # -- keras.applications (weights=None, small inputs) ------------------------
@@ -174,8 +192,11 @@ def _relative(y, reference_y):
 # same on every backend (APALU's numerics per backend: tests/layers), and
 # building these models three times (JAX compiles each) was the suite's
 # largest cost.
-_SWAPPED_UNDER = {"tensorflow": "EfficientNetB0", "jax": "MobileNetV2",
-                  "torch": "ResNet50"}
+_SWAPPED_UNDER = {
+    "tensorflow": "EfficientNetB0",
+    "jax": "MobileNetV2",
+    "torch": "ResNet50",
+}
 
 
 @pytest.fixture(scope="module", params=[_SWAPPED_UNDER[keras.backend.backend()]])
@@ -183,8 +204,12 @@ def application(request):
     kwargs, target = _APPLICATIONS[request.param]
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, request.param)(
-        weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None,
-        **kwargs)
+        weights=None,
+        input_shape=(32, 32, 3),
+        classes=10,
+        classifier_activation=None,
+        **kwargs,
+    )
     x = np.random.default_rng(0).uniform(-1.0, 1.0, (4, 32, 32, 3)).astype("float32")
     if request.param == "EfficientNetB0":  # it rescales [0, 255] itself
         x = (x + 1.0) * 127.5
@@ -200,8 +225,16 @@ def application(request):
     random = swapped.predict_on_batch(x)
     for variable, value in fitted:
         variable.assign(value)
-    return dict(name=request.param, model=model, swapped=swapped, x=x, target=target,
-                before=before, after=after, random=random)
+    return dict(
+        name=request.param,
+        model=model,
+        swapped=swapped,
+        x=x,
+        target=target,
+        before=before,
+        after=after,
+        random=random,
+    )
 
 
 def _originals(model):
@@ -220,7 +253,8 @@ def test_application_swap(application):
         # [-4, 4], per channel.
         channels = layer.a.shape[-1]
         x = np.linspace(-4.0, 4.0, 41 * channels, dtype="float32").reshape(
-            1, 41, 1, channels)
+            1, 41, 1, channels
+        )
         if layer.name in originals:
             expected = originals[layer.name](x)
         else:
@@ -231,8 +265,9 @@ def test_application_swap(application):
     # Every weight of the original is in the copy, unchanged.
     copies = {v.path: _numpy(v) for v in swapped.weights}
     for variable in model.weights:
-        np.testing.assert_array_equal(copies[variable.path], _numpy(variable),
-                                      err_msg=variable.path)
+        np.testing.assert_array_equal(
+            copies[variable.path], _numpy(variable), err_msg=variable.path
+        )
     # The whole model: the fitted start is orders of magnitude closer to the
     # original than the paper's random one (figures: docs/toolkit.md).
     fitted = _relative(application["after"], application["before"])
@@ -243,8 +278,10 @@ def test_application_swap(application):
 @pytest.mark.slow
 def test_application_trains_saves_and_loads(application, tmp_path):
     swapped, x = application["swapped"], application["x"]
-    swapped.compile(optimizer=keras.optimizers.SGD(1e-3),
-                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    swapped.compile(
+        optimizer=keras.optimizers.SGD(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     layer = _apalus(swapped)[0]
     a_before = _numpy(layer.a)
     loss = swapped.train_on_batch(x, np.arange(4) % 10)
@@ -253,9 +290,14 @@ def test_application_trains_saves_and_loads(application, tmp_path):
     path = tmp_path / "swapped.keras"
     swapped.save(path)
     loaded = keras.saving.load_model(path)
-    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in swapped.layers]
+    assert [type(layer) for layer in loaded.layers] == [
+        type(layer) for layer in swapped.layers
+    ]
     assert [layer.get_config() for layer in _apalus(loaded)] == [
-        layer.get_config() for layer in _apalus(swapped)]
+        layer.get_config() for layer in _apalus(swapped)
+    ]
     for saved, restored in zip(swapped.weights, loaded.weights):
         assert saved.path == restored.path
-        np.testing.assert_array_equal(_numpy(restored), _numpy(saved), err_msg=saved.path)
+        np.testing.assert_array_equal(
+            _numpy(restored), _numpy(saved), err_msg=saved.path
+        )

@@ -53,15 +53,29 @@ def add_common_arguments(parser, study):
     """The options every study takes (see the module docstring)."""
     from applications.activation_study.activations import ACTIVATIONS
 
-    cli.add_common_arguments(parser, run_dir=cli.default_run_dir("activation_study", study),
-                             seeds=SEEDS, quick=True, quiet=True)
-    parser.add_argument("--activations", nargs="+", choices=ACTIVATIONS,
-                        metavar="NAME", default=None,
-                        help=f"subset of: {', '.join(ACTIVATIONS)}")
-    parser.add_argument("--backend", choices=cli.BACKENDS,
-                        help="Keras backend when KERAS_BACKEND is not set")
-    parser.add_argument("--no-plots", dest="plots", action="store_false",
-                        help="write no plots")
+    cli.add_common_arguments(
+        parser,
+        run_dir=cli.default_run_dir("activation_study", study),
+        seeds=SEEDS,
+        quick=True,
+        quiet=True,
+    )
+    parser.add_argument(
+        "--activations",
+        nargs="+",
+        choices=ACTIVATIONS,
+        metavar="NAME",
+        default=None,
+        help=f"subset of: {', '.join(ACTIVATIONS)}",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=cli.BACKENDS,
+        help="Keras backend when KERAS_BACKEND is not set",
+    )
+    parser.add_argument(
+        "--no-plots", dest="plots", action="store_false", help="write no plots"
+    )
 
 
 def build_parser(study=None):
@@ -78,7 +92,8 @@ def build_parser(study=None):
         add_common_arguments(study_parser, name)
         if name == study:
             module = importlib.import_module(
-                f"applications.activation_study.{module_name}")
+                f"applications.activation_study.{module_name}"
+            )
             module.add_arguments(study_parser)
     return parser
 
@@ -99,10 +114,13 @@ def main(argv=None):
         args.seeds = list(QUICK_SEEDS)
     import keras
 
-    args.command = (f"KERAS_BACKEND={keras.backend.backend()} "
-                    "python -m applications.activation_study " + shlex.join(argv))
+    args.command = (
+        f"KERAS_BACKEND={keras.backend.backend()} "
+        "python -m applications.activation_study " + shlex.join(argv)
+    )
     module = importlib.import_module(
-        f"applications.activation_study.{STUDIES[args.study]}")
+        f"applications.activation_study.{STUDIES[args.study]}"
+    )
     folder = module.run(args)
     if not args.quiet:
         print(f"results: {os.path.join(str(folder), 'results.md')}")

@@ -14,13 +14,20 @@ in `keras.layers.PReLU`: `[1, 2]` gives one parameter set per Conv2D channel.
 
 import keras
 
-from keras_apalu.layers import APALU
 from applications.common.errors import UsageError
+from keras_apalu.layers import APALU
 
 #: Every activation name, in the order of tables and plots.
 ACTIVATIONS = (
-    "relu", "gelu", "elu", "prelu", "tanh", "sigmoid",
-    "apalu", "apalu_fit", "apalu_smooth",
+    "relu",
+    "gelu",
+    "elu",
+    "prelu",
+    "tanh",
+    "sigmoid",
+    "apalu",
+    "apalu_fit",
+    "apalu_smooth",
 )
 #: The activations with trainable parameters.
 PARAMETRIC = ("prelu", "apalu", "apalu_fit", "apalu_smooth")
@@ -65,8 +72,11 @@ def make_apalu(a_initializer, b_initializer, shared_axes=None):
             takes (an initializer, a name, a config).
         shared_axes: as in `keras.layers.PReLU`.
     """
-    return APALU(a_initializer=a_initializer, b_initializer=b_initializer,
-                 shared_axes=shared_axes)
+    return APALU(
+        a_initializer=a_initializer,
+        b_initializer=b_initializer,
+        shared_axes=shared_axes,
+    )
 
 
 def check_names(names):

@@ -38,31 +38,70 @@ QUICK_ACTIVATIONS = ("relu", "apalu")
 DATASETS = ("digits", "sign-language")
 #: Settings of each dataset, full mode and quick mode.
 FULL = {
-    "digits": {"width": 64, "depth": 2, "batch_size": 32, "epochs": 60,
-               "learning_rate": 1e-3, "threshold": 0.95},
-    "sign-language": {"image_size": 16, "widths": [8, 16, 32], "batch_size": 32,
-                      "epochs": 30, "learning_rate": 3e-3, "threshold": 0.85},
+    "digits": {
+        "width": 64,
+        "depth": 2,
+        "batch_size": 32,
+        "epochs": 60,
+        "learning_rate": 1e-3,
+        "threshold": 0.95,
+    },
+    "sign-language": {
+        "image_size": 16,
+        "widths": [8, 16, 32],
+        "batch_size": 32,
+        "epochs": 30,
+        "learning_rate": 3e-3,
+        "threshold": 0.85,
+    },
 }
 QUICK = {
-    "digits": {"width": 16, "depth": 1, "batch_size": 128, "epochs": 3,
-               "learning_rate": 1e-3, "threshold": 0.5},
-    "sign-language": {"image_size": 8, "widths": [4, 8], "batch_size": 32,
-                      "epochs": 2, "learning_rate": 3e-3, "threshold": 0.2},
+    "digits": {
+        "width": 16,
+        "depth": 1,
+        "batch_size": 128,
+        "epochs": 3,
+        "learning_rate": 1e-3,
+        "threshold": 0.5,
+    },
+    "sign-language": {
+        "image_size": 8,
+        "widths": [4, 8],
+        "batch_size": 32,
+        "epochs": 2,
+        "learning_rate": 3e-3,
+        "threshold": 0.2,
+    },
 }
 
 
 def add_arguments(parser):
     """The study's own options (defaults: the full study; `--quick` shrinks them)."""
-    parser.add_argument("--dataset", choices=DATASETS, default="digits",
-                        help="digits + MLP (default) or sign-language + small CNN")
-    parser.add_argument("--data-dir", default=None,
-                        help="Sign Language Digits folder (sign-language only; default: "
-                             "the application's search)")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="validation accuracy to reach (default 0.95 on digits, "
-                             "0.85 on sign-language)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="epoch cap (default 60 on digits, 30 on sign-language)")
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="digits",
+        help="digits + MLP (default) or sign-language + small CNN",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="Sign Language Digits folder (sign-language only; default: "
+        "the application's search)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="validation accuracy to reach (default 0.95 on digits, "
+        "0.85 on sign-language)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epoch cap (default 60 on digits, 30 on sign-language)",
+    )
     parser.add_argument("--width", type=int, default=None, help="MLP width (digits)")
     parser.add_argument("--depth", type=int, default=None, help="MLP depth (digits)")
     parser.add_argument("--batch-size", type=int, default=None)
@@ -79,10 +118,14 @@ def settings_of(args):
             settings[key] = value
     settings["dataset"] = dataset
     if not 0.0 < settings["threshold"] <= 1.0:
-        raise UsageError(f"--threshold must lie in (0, 1]; got {settings['threshold']}.")
+        raise UsageError(
+            f"--threshold must lie in (0, 1]; got {settings['threshold']}."
+        )
     for key in ("width", "depth", "batch_size", "epochs", "image_size"):
         if key in settings and settings[key] < 1:
-            raise UsageError(f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}.")
+            raise UsageError(
+                f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}."
+            )
     names = args.activations or (QUICK_ACTIVATIONS if args.quick else ACTIVATIONS)
     settings["activations"] = list(check_names(names))
     settings["seeds"] = list(args.seeds)
@@ -125,24 +168,44 @@ def train_run(data, activation, seed, settings):
 
     keras.utils.set_random_seed(seed)
     if settings["dataset"] == "digits":
-        model = models.mlp(data["x_train"].shape[1], data["num_classes"], settings["width"],
-                           settings["depth"], activation, name=f"mlp_{activation}")
+        model = models.mlp(
+            data["x_train"].shape[1],
+            data["num_classes"],
+            settings["width"],
+            settings["depth"],
+            activation,
+            name=f"mlp_{activation}",
+        )
     else:
-        model = limited_data.small_cnn(data["x_train"].shape[1:], activation,
-                                       settings["widths"], data["num_classes"], seed=seed)
+        model = limited_data.small_cnn(
+            data["x_train"].shape[1:],
+            activation,
+            settings["widths"],
+            data["num_classes"],
+            seed=seed,
+        )
     training.compile_model(model, data, settings["learning_rate"])
     batch_size = settings["batch_size"]
     batches = fixed_batches.StepBatches(
-        data["x_train"], data["y_train"], batch_size,
-        steps=max(1, len(data["x_train"]) // batch_size), seed=seed)
+        data["x_train"],
+        data["y_train"],
+        batch_size,
+        steps=max(1, len(data["x_train"]) // batch_size),
+        seed=seed,
+    )
     val_batch = len(data["x_val"])
     compile_start = time.process_time()
     compile_cache.warm_up(model, batches[0], [(data["x_val"], data["y_val"])])
     compile_cpu = time.process_time() - compile_start
     clock = _epoch_clock()
-    history = model.fit(batches, epochs=settings["epochs"], verbose=0,
-                        validation_data=(data["x_val"], data["y_val"]),
-                        validation_batch_size=val_batch, callbacks=[clock])
+    history = model.fit(
+        batches,
+        epochs=settings["epochs"],
+        verbose=0,
+        validation_data=(data["x_val"], data["y_val"]),
+        validation_batch_size=val_batch,
+        callbacks=[clock],
+    )
     val_accuracy = [float(v) for v in history.history["val_accuracy"]]
     reached = epochs_to_threshold(val_accuracy, settings["threshold"])
     return {
@@ -151,7 +214,9 @@ def train_run(data, activation, seed, settings):
         "epochs_to_threshold": reached,
         "reached": reached is not None,
         "cpu_seconds_to_threshold": None if reached is None else clock.cpu[reached - 1],
-        "wall_seconds_to_threshold": None if reached is None else clock.wall[reached - 1],
+        "wall_seconds_to_threshold": None
+        if reached is None
+        else clock.wall[reached - 1],
         "cpu_seconds_per_epoch": float(np.median(np.diff([0.0] + clock.cpu))),
         "warm_up_cpu_seconds": compile_cpu,
         "epoch_cpu_seconds": clock.cpu,
@@ -172,9 +237,14 @@ def summarise(records, settings):
         runs = [records[job_key(activation, s)] for s in settings["seeds"]]
         table[activation] = {
             metric: [r[metric] for r in runs]
-            for metric in ("epochs_to_threshold", "cpu_seconds_to_threshold",
-                           "wall_seconds_to_threshold", "cpu_seconds_per_epoch",
-                           "test_accuracy")}
+            for metric in (
+                "epochs_to_threshold",
+                "cpu_seconds_to_threshold",
+                "wall_seconds_to_threshold",
+                "cpu_seconds_per_epoch",
+                "test_accuracy",
+            )
+        }
         table[activation]["val_accuracy"] = [r["history"]["val_accuracy"] for r in runs]
     return table
 
@@ -194,12 +264,22 @@ def plot(table, settings, folder):
         epochs = np.arange(1, curves.shape[1] + 1)
         mean = curves.mean(axis=0)
         spread = curves.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
-        line, = axes.plot(epochs, mean, label=activation,
-                          linestyle="--" if activation.startswith("apalu") else "-")
-        axes.fill_between(epochs, mean - spread, mean + spread, color=line.get_color(),
-                          alpha=0.15)
-    axes.axhline(settings["threshold"], color="black", linewidth=0.8, linestyle=":",
-                 label=f"threshold {settings['threshold']:.0%}")
+        (line,) = axes.plot(
+            epochs,
+            mean,
+            label=activation,
+            linestyle="--" if activation.startswith("apalu") else "-",
+        )
+        axes.fill_between(
+            epochs, mean - spread, mean + spread, color=line.get_color(), alpha=0.15
+        )
+    axes.axhline(
+        settings["threshold"],
+        color="black",
+        linewidth=0.8,
+        linestyle=":",
+        label=f"threshold {settings['threshold']:.0%}",
+    )
     axes.set_xlabel("epoch")
     axes.set_ylabel("validation accuracy (mean ± std over seeds)")
     low = min(np.min(np.asarray(t["val_accuracy"])) for t in table.values())
@@ -214,8 +294,8 @@ def plot(table, settings, folder):
 def run(args):
     """Runs (or resumes) the study; returns the run folder."""
     from applications.activation_study import data as study_data
-    from applications.common import runs
     from applications.activation_study import report
+    from applications.common import runs
     from applications.common import stats
 
     settings = settings_of(args)
@@ -227,55 +307,94 @@ def run(args):
         def job():
             if not data:
                 data["loaded"] = (
-                    study_data.digits(seed=0) if settings["dataset"] == "digits"
-                    else study_data.sign_language(image_size=settings["image_size"],
-                                                  data_dir=args.data_dir))
+                    study_data.digits(seed=0)
+                    if settings["dataset"] == "digits"
+                    else study_data.sign_language(
+                        image_size=settings["image_size"], data_dir=args.data_dir
+                    )
+                )
             return train_run(data["loaded"], activation, seed, settings)
+
         return job
 
-    jobs = [(job_key(a, s), job_for(a, s))
-            for s in settings["seeds"] for a in settings["activations"]]
+    jobs = [
+        (job_key(a, s), job_for(a, s))
+        for s in settings["seeds"]
+        for a in settings["activations"]
+    ]
     records = runs.run_jobs(folder, jobs, verbose=not args.quiet)
     table = summarise(records, settings)
 
     threshold = f"{settings['threshold']:.0%}"
     counts = "\n".join(
-        ["| activation | reached | median CPU s per epoch | test accuracy at the cap |",
-         "|---|---|---|---|"]
-        + [f"| {a} | {len(_reached(r['epochs_to_threshold']))} / {len(settings['seeds'])} | "
-           f"{np.median(r['cpu_seconds_per_epoch']):.3f} | "
-           f"{stats.format_mean_std(stats.summarize(r['test_accuracy']))} |"
-           for a, r in table.items()])
+        [
+            "| activation | reached | median CPU s per epoch | test accuracy at the cap |",
+            "|---|---|---|---|",
+        ]
+        + [
+            f"| {a} | {len(_reached(r['epochs_to_threshold']))} / {len(settings['seeds'])} | "
+            f"{np.median(r['cpu_seconds_per_epoch']):.3f} | "
+            f"{stats.format_mean_std(stats.summarize(r['test_accuracy']))} |"
+            for a, r in table.items()
+        ]
+    )
     sections = [
-        ("Runs that reached the threshold",
-         f"Validation accuracy {threshold} within {settings['epochs']} epochs "
-         "(the rest: not reached).\n\n" + counts),
-        (f"Epochs to {threshold} validation accuracy (runs that reached it)",
-         report.comparison_table({a: _reached(r["epochs_to_threshold"]) for a, r in table.items()},
-                                "epochs", higher_is_better=False, digits=1)),
-        (f"CPU seconds to {threshold} (process time, compilation excluded)",
-         report.comparison_table({a: _reached(r["cpu_seconds_to_threshold"])
-                                 for a, r in table.items()},
-                                "CPU s", higher_is_better=False, digits=2)),
-        (f"Wall seconds to {threshold}",
-         report.comparison_table({a: _reached(r["wall_seconds_to_threshold"])
-                                 for a, r in table.items()},
-                                "wall s", higher_is_better=False, digits=2)),
+        (
+            "Runs that reached the threshold",
+            f"Validation accuracy {threshold} within {settings['epochs']} epochs "
+            "(the rest: not reached).\n\n" + counts,
+        ),
+        (
+            f"Epochs to {threshold} validation accuracy (runs that reached it)",
+            report.comparison_table(
+                {a: _reached(r["epochs_to_threshold"]) for a, r in table.items()},
+                "epochs",
+                higher_is_better=False,
+                digits=1,
+            ),
+        ),
+        (
+            f"CPU seconds to {threshold} (process time, compilation excluded)",
+            report.comparison_table(
+                {a: _reached(r["cpu_seconds_to_threshold"]) for a, r in table.items()},
+                "CPU s",
+                higher_is_better=False,
+                digits=2,
+            ),
+        ),
+        (
+            f"Wall seconds to {threshold}",
+            report.comparison_table(
+                {a: _reached(r["wall_seconds_to_threshold"]) for a, r in table.items()},
+                "wall s",
+                higher_is_better=False,
+                digits=2,
+            ),
+        ),
     ]
     if args.plots:
         plot(table, settings, folder.path)
         sections.append(("Plot", "![validation accuracy per epoch](val_accuracy.png)"))
     seconds = runs.compute_seconds(records)
-    model_text = (f"MLP {settings['depth']} x {settings['width']} on digits"
-                  if settings["dataset"] == "digits" else
-                  f"CNN widths {settings['widths']} on {settings['image_size']}x"
-                  f"{settings['image_size']} sign-language images")
-    budget = (f"{len(records)} runs, {seconds / 60:.1f} min of compute in all "
-              f"({runs.describe_machine()}; a shared, busy machine: times are "
-              f"noisy); {model_text}, "
-              f"batch {settings['batch_size']}, {settings['epochs']} epochs per run")
-    report.write_results(folder, f"Study 5: convergence speed on {settings['dataset']} "
-                                f"(epochs and time to {threshold} validation accuracy)",
-                        sections, {"settings": settings, "table": table, "runs": records},
-                        args.command, budget)
+    model_text = (
+        f"MLP {settings['depth']} x {settings['width']} on digits"
+        if settings["dataset"] == "digits"
+        else f"CNN widths {settings['widths']} on {settings['image_size']}x"
+        f"{settings['image_size']} sign-language images"
+    )
+    budget = (
+        f"{len(records)} runs, {seconds / 60:.1f} min of compute in all "
+        f"({runs.describe_machine()}; a shared, busy machine: times are "
+        f"noisy); {model_text}, "
+        f"batch {settings['batch_size']}, {settings['epochs']} epochs per run"
+    )
+    report.write_results(
+        folder,
+        f"Study 5: convergence speed on {settings['dataset']} "
+        f"(epochs and time to {threshold} validation accuracy)",
+        sections,
+        {"settings": settings, "table": table, "runs": records},
+        args.command,
+        budget,
+    )
     return folder.path

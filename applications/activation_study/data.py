@@ -20,12 +20,17 @@ def _three_way(n, seed, stratify=None):
 
     index = np.arange(n)
     rest, test = train_test_split(
-        index, test_size=TEST_FRACTION, random_state=seed,
-        stratify=None if stratify is None else stratify)
-    train, val = train_test_split(
-        rest, test_size=VAL_FRACTION / (1.0 - TEST_FRACTION),
+        index,
+        test_size=TEST_FRACTION,
         random_state=seed,
-        stratify=None if stratify is None else stratify[rest])
+        stratify=None if stratify is None else stratify,
+    )
+    train, val = train_test_split(
+        rest,
+        test_size=VAL_FRACTION / (1.0 - TEST_FRACTION),
+        random_state=seed,
+        stratify=None if stratify is None else stratify[rest],
+    )
     return train, val, test
 
 
@@ -48,8 +53,9 @@ def digits(seed=0):
     bunch = load_digits()
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int32)
-    return _pack(x, y, _three_way(len(y), seed, stratify=y),
-                 "classification", num_classes=10)
+    return _pack(
+        x, y, _three_way(len(y), seed, stratify=y), "classification", num_classes=10
+    )
 
 
 def _standardise(data):
@@ -100,20 +106,26 @@ def synthetic_regression(seed=0, n=2000, noise=0.1):
         raise ValueError(f"synthetic_regression needs n >= 10; got {n}.")
     if noise < 0:
         raise ValueError(f"noise must be >= 0; got {noise}.")
-    x, y = make_friedman1(n_samples=n, n_features=5, noise=0.0,
-                          random_state=seed)
+    x, y = make_friedman1(n_samples=n, n_features=5, noise=0.0, random_state=seed)
     data = _standardise(_pack(x, y, _three_way(n, seed), "regression"))
     rng = np.random.default_rng(seed + 1)
     for name in ("train", "val"):
         target = data[f"y_{name}"]
-        data[f"y_{name}"] = (target + noise * rng.standard_normal(target.shape)
-                             ).astype(np.float32)
+        data[f"y_{name}"] = (target + noise * rng.standard_normal(target.shape)).astype(
+            np.float32
+        )
     data["noise"] = float(noise)
     return data
 
 
-def sign_language(image_size=32, train_fraction=1.0, seed=0, data_dir=None,
-                  cache_dir=None, verify=True):
+def sign_language(
+    image_size=32,
+    train_fraction=1.0,
+    seed=0,
+    data_dir=None,
+    cache_dir=None,
+    verify=True,
+):
     """The Sign Language Digits images with the application's signer split.
 
     The split is the sign-language application's (`split.make_split`,
@@ -143,22 +155,28 @@ def sign_language(image_size=32, train_fraction=1.0, seed=0, data_dir=None,
         raise ValueError(f"train_fraction must be in (0, 1]; got {train_fraction}.")
     root = app_data.resolve_data_dir(data_dir)
     files = app_data.verified_files(root) if verify else None
-    loaded = app_data.load_dataset(root, image_size, "grayscale",
-                                   cache_dir=cache_dir, files=files)
-    record = app_split.make_split(loaded["files"], loaded["labels"], "signer",
-                                  0.15, 0.15, seed=0)
+    loaded = app_data.load_dataset(
+        root, image_size, "grayscale", cache_dir=cache_dir, files=files
+    )
+    record = app_split.make_split(
+        loaded["files"], loaded["labels"], "signer", 0.15, 0.15, seed=0
+    )
     parts = app_split.indices_of(record, loaded["files"])
     signers = app_split.signer_groups(loaded["files"], loaded["labels"])
     train_signers = np.asarray(record["train"]["signers"])
     keep_count = max(1, int(round(float(train_fraction) * len(train_signers))))
     kept = np.sort(np.random.default_rng(seed).permutation(train_signers)[:keep_count])
     train = parts["train"][np.isin(signers[parts["train"]], kept)]
-    x = (loaded["images"].astype(np.float32) / 255.0)
+    x = loaded["images"].astype(np.float32) / 255.0
     y = loaded["labels"].astype(np.int32)
-    data = _pack(x, y, (train, parts["val"], parts["test"]), "classification",
-                 num_classes=10)
+    data = _pack(
+        x, y, (train, parts["val"], parts["test"]), "classification", num_classes=10
+    )
     data["signers_train"] = kept.tolist()
     data["train_signers_total"] = int(len(train_signers))
-    data["signers"] = {"train": signers[train], "val": signers[parts["val"]],
-                       "test": signers[parts["test"]]}
+    data["signers"] = {
+        "train": signers[train],
+        "val": signers[parts["val"]],
+        "test": signers[parts["test"]],
+    }
     return data

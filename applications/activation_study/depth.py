@@ -28,19 +28,34 @@ import numpy as np
 
 from applications.activation_study import activations as act_lib
 from applications.activation_study import data as data_lib
-from applications.common import runs
 from applications.activation_study import report
 from applications.activation_study.ensemble import side_by_side_seeds
+from applications.common import runs
 from applications.common import stats
 from applications.common.errors import UsageError
 
 ARCHITECTURES = ("mlp", "cnn")
 
-FULL = dict(mlp_depths=(4, 16, 64), cnn_depths=(4, 16),
-            mlp_width=16, cnn_width=8, epochs=10, batch_size=128,
-            learning_rate=3e-3, grad_samples=256)
-QUICK = dict(mlp_depths=(2,), cnn_depths=(2,), mlp_width=8, cnn_width=4,
-             epochs=1, batch_size=128, learning_rate=1e-3, grad_samples=64)
+FULL = dict(
+    mlp_depths=(4, 16, 64),
+    cnn_depths=(4, 16),
+    mlp_width=16,
+    cnn_width=8,
+    epochs=10,
+    batch_size=128,
+    learning_rate=3e-3,
+    grad_samples=256,
+)
+QUICK = dict(
+    mlp_depths=(2,),
+    cnn_depths=(2,),
+    mlp_width=8,
+    cnn_width=4,
+    epochs=1,
+    batch_size=128,
+    learning_rate=1e-3,
+    grad_samples=64,
+)
 QUICK_ACTIVATIONS = ("relu", "apalu")
 #: Every activation but sigmoid (its vanishing gradient in plain deep nets is
 #: textbook, and the budget is spent on the others); `--activations` adds it.
@@ -53,16 +68,32 @@ def _ints(text):
 
 def add_arguments(parser):
     """The depth study's own options (defaults: the full study; see `FULL`)."""
-    parser.add_argument("--mlp-depths", type=_ints, default=None,
-                        help=f"comma-separated MLP depths (default {FULL['mlp_depths']})")
-    parser.add_argument("--cnn-depths", type=_ints, default=None,
-                        help=f"comma-separated CNN depths, empty for none "
-                             f"(default {FULL['cnn_depths']})")
+    parser.add_argument(
+        "--mlp-depths",
+        type=_ints,
+        default=None,
+        help=f"comma-separated MLP depths (default {FULL['mlp_depths']})",
+    )
+    parser.add_argument(
+        "--cnn-depths",
+        type=_ints,
+        default=None,
+        help=f"comma-separated CNN depths, empty for none "
+        f"(default {FULL['cnn_depths']})",
+    )
     for name in ("mlp_width", "cnn_width", "epochs", "batch_size", "grad_samples"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                            help=f"default {FULL[name]}")
-    parser.add_argument("--learning-rate", type=float, default=None,
-                        help=f"Adam learning rate (default {FULL['learning_rate']})")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=None,
+            help=f"default {FULL[name]}",
+        )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help=f"Adam learning rate (default {FULL['learning_rate']})",
+    )
 
 
 def settings_from(args):
@@ -72,10 +103,18 @@ def settings_from(args):
         value = getattr(args, name, None)
         if value is not None:
             base[name] = value
-    names = args.activations or (QUICK_ACTIVATIONS if args.quick else DEFAULT_ACTIVATIONS)
-    base.update(activations=list(act_lib.check_names(names)),
-                seeds=side_by_side_seeds(args.seeds), dataset="digits", quick=bool(args.quick),
-                optimizer="adam", initializer="glorot_uniform", init_seed=0)
+    names = args.activations or (
+        QUICK_ACTIVATIONS if args.quick else DEFAULT_ACTIVATIONS
+    )
+    base.update(
+        activations=list(act_lib.check_names(names)),
+        seeds=side_by_side_seeds(args.seeds),
+        dataset="digits",
+        quick=bool(args.quick),
+        optimizer="adam",
+        initializer="glorot_uniform",
+        init_seed=0,
+    )
     for name in ("mlp_depths", "cnn_depths"):
         base[name] = list(base[name])
         if any(d < 1 for d in base[name]):
@@ -102,23 +141,33 @@ def _job(settings, data, arch, activation, depth):
         width = settings[f"{arch}_width"]
         keras.utils.set_random_seed(settings["init_seed"])
         names = [f"seed{s}" for s in settings["seeds"]]
-        net = SideBySide(task["x_train"].shape[1:],
-                         [(name, build(10, width, depth, activation)) for name in names])
+        net = SideBySide(
+            task["x_train"].shape[1:],
+            [(name, build(10, width, depth, activation)) for name in names],
+        )
         n = settings["grad_samples"]
         x_grad, y_grad = task["x_train"][:n], task["y_train"][:n]
         grad_init = net.gradient_norms(x_grad, y_grad)
-        net.compile(settings["learning_rate"],
-                    jit_compile=False if settings["quick"] else "auto")
+        net.compile(
+            settings["learning_rate"],
+            jit_compile=False if settings["quick"] else "auto",
+        )
         start = time.perf_counter()
-        history = net.fit(task, settings["epochs"], settings["batch_size"],
-                          settings["init_seed"])
+        history = net.fit(
+            task, settings["epochs"], settings["batch_size"], settings["init_seed"]
+        )
         fit_seconds = time.perf_counter() - start
         grad_trained = net.gradient_norms(x_grad, y_grad)
         metrics = net.evaluate(task)
         return {
-            "seeds": {name: dict(metrics[name], grad_init=grad_init[name],
-                                 grad_trained=grad_trained[name])
-                      for name in names},
+            "seeds": {
+                name: dict(
+                    metrics[name],
+                    grad_init=grad_init[name],
+                    grad_trained=grad_trained[name],
+                )
+                for name in names
+            },
             "summed_loss_per_epoch": [float(v) for v in history.history["loss"]],
             "fit_seconds": fit_seconds,
         }
@@ -161,25 +210,36 @@ def _log_mean(rows):
 
 def _loss_matrix(table, settings, arch, metric, digits):
     depths = _depths(settings, arch)
-    lines = ["| activation | " + " | ".join(f"depth {d}" for d in depths) + " |",
-             "|---|" + "---|" * len(depths)]
+    lines = [
+        "| activation | " + " | ".join(f"depth {d}" for d in depths) + " |",
+        "|---|" + "---|" * len(depths),
+    ]
     for activation in settings["activations"]:
-        cells = [stats.format_mean_std(stats.summarize(table[arch][d][activation][metric]),
-                                       digits) for d in depths]
+        cells = [
+            stats.format_mean_std(
+                stats.summarize(table[arch][d][activation][metric]), digits
+            )
+            for d in depths
+        ]
         lines.append(f"| {activation} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _gradient_ratio_table(table, settings, arch):
     depth = max(_depths(settings, arch))
-    lines = ["| activation | first-layer norm, init | last-layer norm, init | "
-             "first / last, init | first / last, trained |", "|---|---|---|---|---|"]
+    lines = [
+        "| activation | first-layer norm, init | last-layer norm, init | "
+        "first / last, init | first / last, trained |",
+        "|---|---|---|---|---|",
+    ]
     for activation in settings["activations"]:
         entry = table[arch][depth][activation]
         init = _log_mean(entry["grad_init"])
         trained = _log_mean(entry["grad_trained"])
-        lines.append(f"| {activation} | {init[0]:.3g} | {init[-1]:.3g} | "
-                     f"{init[0] / init[-1]:.3g} | {trained[0] / trained[-1]:.3g} |")
+        lines.append(
+            f"| {activation} | {init[0]:.3g} | {init[-1]:.3g} | "
+            f"{init[0] / init[-1]:.3g} | {trained[0] / trained[-1]:.3g} |"
+        )
     return "\n".join(lines)
 
 
@@ -189,14 +249,20 @@ def _plot_gradients(table, settings, arch, path):
     depth = max(_depths(settings, arch))
     figure = Figure(figsize=(10, 4), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
-    for axis, key, label in ((axes[0], "grad_init", "at initialisation"),
-                             (axes[1], "grad_trained", "after training")):
+    for axis, key, label in (
+        (axes[0], "grad_init", "at initialisation"),
+        (axes[1], "grad_trained", "after training"),
+    ):
         for activation in settings["activations"]:
             rows = np.asarray(table[arch][depth][activation][key], np.float64)
             mean = _log_mean(rows)
             layers = np.arange(1, rows.shape[1] + 1)
-            line, = axis.plot(layers, mean, label=activation,
-                              linestyle="--" if activation.startswith("apalu") else "-")
+            (line,) = axis.plot(
+                layers,
+                mean,
+                label=activation,
+                linestyle="--" if activation.startswith("apalu") else "-",
+            )
             low = np.nanmin(np.where(rows > 0, rows, np.nan), axis=0)
             high = np.nanmax(np.where(rows > 0, rows, np.nan), axis=0)
             axis.fill_between(layers, low, high, color=line.get_color(), alpha=0.12)
@@ -218,13 +284,22 @@ def _plot_loss(table, settings, path):
     for axis, arch in zip(axes, archs):
         depths = _depths(settings, arch)
         for activation in settings["activations"]:
-            summaries = [stats.summarize(table[arch][d][activation]["train_loss"])
-                         for d in depths]
-            axis.errorbar(depths, [s["mean"] for s in summaries],
-                          yerr=[0 if not math.isfinite(s["std"]) else s["std"]
-                                for s in summaries],
-                          label=activation, capsize=3, marker="o", markersize=3,
-                          linestyle="--" if activation.startswith("apalu") else "-")
+            summaries = [
+                stats.summarize(table[arch][d][activation]["train_loss"])
+                for d in depths
+            ]
+            axis.errorbar(
+                depths,
+                [s["mean"] for s in summaries],
+                yerr=[
+                    0 if not math.isfinite(s["std"]) else s["std"] for s in summaries
+                ],
+                label=activation,
+                capsize=3,
+                marker="o",
+                markersize=3,
+                linestyle="--" if activation.startswith("apalu") else "-",
+            )
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
         axis.set_xticks(depths, [str(d) for d in depths])
@@ -243,11 +318,15 @@ def run(args):
     folder = runs.RunFolder(args.run_dir, settings)
     data = data_lib.digits(seed=0)
     if settings["quick"]:
-        data = {k: (v[:300] if k.startswith(("x_", "y_")) else v) for k, v in data.items()}
-    jobs = [(_key(arch, activation, depth),
-             _job(settings, data, arch, activation, depth))
-            for arch in ARCHITECTURES for depth in _depths(settings, arch)
-            for activation in settings["activations"]]
+        data = {
+            k: (v[:300] if k.startswith(("x_", "y_")) else v) for k, v in data.items()
+        }
+    jobs = [
+        (_key(arch, activation, depth), _job(settings, data, arch, activation, depth))
+        for arch in ARCHITECTURES
+        for depth in _depths(settings, arch)
+        for activation in settings["activations"]
+    ]
     records = runs.run_jobs(folder, jobs, verbose=not args.quiet)
     table = _collect(settings, records)
     sections = []
@@ -256,34 +335,55 @@ def run(args):
         if not depths:
             continue
         width = settings[f"{arch}_width"]
-        sections.append((
-            f"{arch.upper()} (width {width}): final training loss",
-            "Cross-entropy of the final weights on the whole training part "
-            "(mean ± std over seeds; lower = more trainable; NaN = diverged).\n\n"
-            + _loss_matrix(table, settings, arch, "train_loss", 3)))
-        sections.append((
-            f"{arch.upper()}: test accuracy", _loss_matrix(
-                table, settings, arch, "test_accuracy", 3)))
+        sections.append(
+            (
+                f"{arch.upper()} (width {width}): final training loss",
+                "Cross-entropy of the final weights on the whole training part "
+                "(mean ± std over seeds; lower = more trainable; NaN = diverged).\n\n"
+                + _loss_matrix(table, settings, arch, "train_loss", 3),
+            )
+        )
+        sections.append(
+            (
+                f"{arch.upper()}: test accuracy",
+                _loss_matrix(table, settings, arch, "test_accuracy", 3),
+            )
+        )
         for depth in sorted({min(depths), max(depths)}):
-            sections.append((
-                f"{arch.upper()} depth {depth}: final training loss, Welch tests",
-                report.comparison_table(
-                    {a: table[arch][depth][a]["train_loss"] for a in settings["activations"]},
-                    "final training loss", higher_is_better=False)))
-        sections.append((
-            f"{arch.upper()} depth {max(depths)}: gradient norms",
-            "Geometric mean over seeds of `||dL/dW||` of the first (input) and "
-            "last (output) kernel, and their ratio (1 = gradient reaches the "
-            "input layer undiminished; << 1 vanishing, >> 1 exploding).\n\n"
-            + _gradient_ratio_table(table, settings, arch)))
+            sections.append(
+                (
+                    f"{arch.upper()} depth {depth}: final training loss, Welch tests",
+                    report.comparison_table(
+                        {
+                            a: table[arch][depth][a]["train_loss"]
+                            for a in settings["activations"]
+                        },
+                        "final training loss",
+                        higher_is_better=False,
+                    ),
+                )
+            )
+        sections.append(
+            (
+                f"{arch.upper()} depth {max(depths)}: gradient norms",
+                "Geometric mean over seeds of `||dL/dW||` of the first (input) and "
+                "last (output) kernel, and their ratio (1 = gradient reaches the "
+                "input layer undiminished; << 1 vanishing, >> 1 exploding).\n\n"
+                + _gradient_ratio_table(table, settings, arch),
+            )
+        )
         if args.plots:
-            _plot_gradients(table, settings, arch, folder.path / f"gradient_norms_{arch}.png")
+            _plot_gradients(
+                table, settings, arch, folder.path / f"gradient_norms_{arch}.png"
+            )
     if args.plots:
         _plot_loss(table, settings, folder.path / "train_loss_vs_depth.png")
     compute = runs.compute_seconds(records)
-    budget = (f"{len(jobs)} runs, {compute / 60:.1f} min of compute summed over "
-              f"runs (this invocation {(time.perf_counter() - start) / 60:.1f} min "
-              f"wall), {runs.describe_machine()}; shared, noisy machine.")
+    budget = (
+        f"{len(jobs)} runs, {compute / 60:.1f} min of compute summed over "
+        f"runs (this invocation {(time.perf_counter() - start) / 60:.1f} min "
+        f"wall), {runs.describe_machine()}; shared, noisy machine."
+    )
     settings_text = (
         f"Digits 8x8 (1077 train / 360 test images), Adam lr "
         f"{settings['learning_rate']}, batch {settings['batch_size']}, "
@@ -293,11 +393,21 @@ def run(args):
         f"trained side by side as branches of one Keras model, "
         f"`ensemble.SideBySide`, so they share the batch order; data split "
         f"fixed). Gradient norms on the first "
-        f"{settings['grad_samples']} training images.")
+        f"{settings['grad_samples']} training images."
+    )
     sections.insert(0, ("Set-up", settings_text))
-    report.write_results(folder, "Study 1: depth and gradient flow", sections,
-                        {"settings": settings, "table": {
-                            arch: {str(d): v for d, v in by_depth.items()}
-                            for arch, by_depth in table.items()}},
-                        args.command, budget)
+    report.write_results(
+        folder,
+        "Study 1: depth and gradient flow",
+        sections,
+        {
+            "settings": settings,
+            "table": {
+                arch: {str(d): v for d, v in by_depth.items()}
+                for arch, by_depth in table.items()
+            },
+        },
+        args.command,
+        budget,
+    )
     return folder.path

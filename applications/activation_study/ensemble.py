@@ -35,7 +35,8 @@ def side_by_side_seeds(seeds):
         raise UsageError(
             f"--seeds {' '.join(map(str, seeds))}: this study trains its seeds side by "
             "side from one random stream, so its seeds are 0-(N-1)",
-            hint=f"use --seeds 0-{max(len(seeds), 1) - 1} (N = {len(seeds)} seeds)")
+            hint=f"use --seeds 0-{max(len(seeds), 1) - 1} (N = {len(seeds)} seeds)",
+        )
     return seeds
 
 
@@ -80,17 +81,25 @@ class SideBySide:
         of runs of a few steps (the quick modes), at a slower step.
         """
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self.model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                           loss=[loss] * len(self.names), jit_compile=jit_compile)
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=[loss] * len(self.names),
+            jit_compile=jit_compile,
+        )
 
     def fit(self, data, epochs, batch_size, seed, callbacks=None):
         """`model.fit` on the training part (every branch gets the labels)."""
         keras.utils.set_random_seed(seed)
         y = data["y_train"]
-        history = self.model.fit(data["x_train"], [y] * len(self.names),
-                                 epochs=epochs, batch_size=batch_size,
-                                 verbose=0, shuffle=True,
-                                 callbacks=list(callbacks or []))
+        history = self.model.fit(
+            data["x_train"],
+            [y] * len(self.names),
+            epochs=epochs,
+            batch_size=batch_size,
+            verbose=0,
+            shuffle=True,
+            callbacks=list(callbacks or []),
+        )
         return history
 
     def logits(self, x, batch_size=512):
@@ -98,7 +107,9 @@ class SideBySide:
         outputs = self.model.predict(x, batch_size=batch_size, verbose=0)
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
-        return {name: np.asarray(out, np.float64) for name, out in zip(self.names, outputs)}
+        return {
+            name: np.asarray(out, np.float64) for name, out in zip(self.names, outputs)
+        }
 
     def evaluate(self, data, parts=("train", "test")):
         """`{name: {"<part>_loss", "<part>_accuracy"}}` computed in float64 NumPy.
@@ -114,7 +125,7 @@ class SideBySide:
         for part, end, size in zip(parts, ends, (len(x) for x in xs)):
             y = np.asarray(data[f"y_{part}"])
             for name, z in logits.items():
-                loss, accuracy = cross_entropy_and_accuracy(z[end - size:end], y)
+                loss, accuracy = cross_entropy_and_accuracy(z[end - size : end], y)
                 result[name][f"{part}_loss"] = loss
                 result[name][f"{part}_accuracy"] = accuracy
         return result
@@ -133,14 +144,18 @@ class SideBySide:
         y = ops.convert_to_tensor(y)
 
         def loss_of(*values):
-            outputs, _ = model.stateless_call(list(values), non_trainable, x,
-                                              training=False)
+            outputs, _ = model.stateless_call(
+                list(values), non_trainable, x, training=False
+            )
             if not isinstance(outputs, (list, tuple)):
                 outputs = [outputs]
             total = 0.0
             for out in outputs:
-                total = total + ops.mean(keras.losses.sparse_categorical_crossentropy(
-                    y, out, from_logits=True))
+                total = total + ops.mean(
+                    keras.losses.sparse_categorical_crossentropy(
+                        y, out, from_logits=True
+                    )
+                )
             return total
 
         _, grads = value_and_grad(loss_of, [v.value for v in trainable])
@@ -148,8 +163,9 @@ class SideBySide:
         for name in self.names:
             norms[name] = []
             for kernel in self.kernels(name):
-                g = np.asarray(ops.convert_to_numpy(grads[positions[id(kernel)]]),
-                               np.float64)
+                g = np.asarray(
+                    ops.convert_to_numpy(grads[positions[id(kernel)]]), np.float64
+                )
                 norm = float(np.sqrt(np.sum(g * g)))
                 norms[name].append(norm if np.isfinite(norm) else float("nan"))
         return norms
@@ -160,7 +176,9 @@ def cross_entropy_and_accuracy(logits, labels):
     z = np.asarray(logits, np.float64)
     labels = np.asarray(labels).astype(np.int64)
     if not np.all(np.isfinite(z)):
-        accuracy = float(np.mean(np.argmax(np.nan_to_num(z, nan=-np.inf), axis=1) == labels))
+        accuracy = float(
+            np.mean(np.argmax(np.nan_to_num(z, nan=-np.inf), axis=1) == labels)
+        )
         return float("nan"), accuracy
     shifted = z - z.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -53,14 +53,15 @@ class StepBatches(keras.utils.PyDataset):
         needed = self.steps * self.batch_size
         while len(self._stream) < needed:
             self._stream = np.concatenate(
-                [self._stream, self._rng.permutation(len(self.x))])
+                [self._stream, self._rng.permutation(len(self.x))]
+            )
         self._epoch, self._stream = self._stream[:needed], self._stream[needed:]
 
     def __len__(self):
         return self.steps
 
     def __getitem__(self, index):
-        rows = self._epoch[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self._epoch[index * self.batch_size : (index + 1) * self.batch_size]
         return self.x[rows], self.y[rows]
 
     def on_epoch_end(self):

@@ -33,37 +33,79 @@ from applications.common.errors import UsageError
 #: Fractions of the training signers, full mode.
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 #: Activations of the full study (sigmoid left out: see docs).
-DEFAULT_ACTIVATIONS = ("relu", "gelu", "elu", "prelu", "tanh",
-                       "apalu", "apalu_fit", "apalu_smooth")
+DEFAULT_ACTIVATIONS = (
+    "relu",
+    "gelu",
+    "elu",
+    "prelu",
+    "tanh",
+    "apalu",
+    "apalu_fit",
+    "apalu_smooth",
+)
 QUICK_ACTIVATIONS = ("relu", "apalu")
 
-FULL = {"image_size": 16, "widths": [8, 16, 32], "batch_size": 32,
-        "steps_per_epoch": 38, "epochs": 20, "learning_rate": 3e-3,
-        "fractions": list(FRACTIONS)}
-QUICK = {"image_size": 8, "widths": [4, 8], "batch_size": 32,
-         "steps_per_epoch": 2, "epochs": 2, "learning_rate": 3e-3,
-         "fractions": [0.25, 1.0]}
+FULL = {
+    "image_size": 16,
+    "widths": [8, 16, 32],
+    "batch_size": 32,
+    "steps_per_epoch": 38,
+    "epochs": 20,
+    "learning_rate": 3e-3,
+    "fractions": list(FRACTIONS),
+}
+QUICK = {
+    "image_size": 8,
+    "widths": [4, 8],
+    "batch_size": 32,
+    "steps_per_epoch": 2,
+    "epochs": 2,
+    "learning_rate": 3e-3,
+    "fractions": [0.25, 1.0],
+}
 
 
 def add_arguments(parser):
     """The study's own options (defaults: the full study; `--quick` shrinks them)."""
-    parser.add_argument("--data-dir", default=None,
-                        help="Sign Language Digits folder (default: the "
-                             "application's search: env var, Keras cache, download)")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help=f"image side (default {FULL['image_size']})")
-    parser.add_argument("--widths", type=int, nargs="+", default=None,
-                        help=f"conv widths, one per block (default {FULL['widths']})")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help=f"epochs (default {FULL['epochs']})")
-    parser.add_argument("--steps-per-epoch", type=int, default=None,
-                        help="batches per epoch, the same at every fraction "
-                             f"(default {FULL['steps_per_epoch']}: one pass over "
-                             "all training signers)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="Sign Language Digits folder (default: the "
+        "application's search: env var, Keras cache, download)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help=f"image side (default {FULL['image_size']})",
+    )
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"conv widths, one per block (default {FULL['widths']})",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help=f"epochs (default {FULL['epochs']})"
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="batches per epoch, the same at every fraction "
+        f"(default {FULL['steps_per_epoch']}: one pass over "
+        "all training signers)",
+    )
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--fractions", type=float, nargs="+", default=None,
-                        help=f"fractions of the training signers (default {FULL['fractions']})")
+    parser.add_argument(
+        "--fractions",
+        type=float,
+        nargs="+",
+        default=None,
+        help=f"fractions of the training signers (default {FULL['fractions']})",
+    )
 
 
 def settings_of(args):
@@ -79,8 +121,11 @@ def settings_of(args):
     if settings["image_size"] < 2 ** len(settings["widths"]):
         raise UsageError(
             f"--image-size {settings['image_size']} is too small for "
-            f"{len(settings['widths'])} pooling blocks.")
-    names = args.activations or (QUICK_ACTIVATIONS if args.quick else DEFAULT_ACTIVATIONS)
+            f"{len(settings['widths'])} pooling blocks."
+        )
+    names = args.activations or (
+        QUICK_ACTIVATIONS if args.quick else DEFAULT_ACTIVATIONS
+    )
     settings["activations"] = list(check_names(names))
     settings["seeds"] = list(args.seeds)
     settings["quick"] = bool(args.quick)
@@ -105,15 +150,26 @@ def small_cnn(input_shape, activation, widths, num_classes=10, seed=None):
     layers = [keras.Input(tuple(input_shape))]
     for i, width in enumerate(widths):
         layers += [
-            keras.layers.Conv2D(width, 3, padding="same",
-                                kernel_initializer=keras.initializers.GlorotUniform(
-                                    None if seed is None else seed * 100 + i)),
+            keras.layers.Conv2D(
+                width,
+                3,
+                padding="same",
+                kernel_initializer=keras.initializers.GlorotUniform(
+                    None if seed is None else seed * 100 + i
+                ),
+            ),
             make_activation(activation, shared_axes=[1, 2]),
             keras.layers.MaxPooling2D(2),
         ]
-    layers += [keras.layers.Flatten(),
-               keras.layers.Dense(num_classes, kernel_initializer=keras.initializers.GlorotUniform(
-                   None if seed is None else seed * 100 + 99))]
+    layers += [
+        keras.layers.Flatten(),
+        keras.layers.Dense(
+            num_classes,
+            kernel_initializer=keras.initializers.GlorotUniform(
+                None if seed is None else seed * 100 + 99
+            ),
+        ),
+    ]
     return keras.Sequential(layers, name=f"small_cnn_{activation}")
 
 
@@ -126,8 +182,10 @@ def apalu_parameters(model):
     found = {}
     for layer in apalu_layers(model):
         a, b = layer.slopes()
-        found[layer.name] = {"a_mean": float(np.mean(keras.ops.convert_to_numpy(a))),
-                             "b_mean": float(np.mean(keras.ops.convert_to_numpy(b)))}
+        found[layer.name] = {
+            "a_mean": float(np.mean(keras.ops.convert_to_numpy(a))),
+            "b_mean": float(np.mean(keras.ops.convert_to_numpy(b))),
+        }
     return found
 
 
@@ -138,15 +196,28 @@ def train_run(data, activation, seed, settings):
     from applications.activation_study import training
 
     keras.utils.set_random_seed(seed)
-    model = small_cnn(data["x_train"].shape[1:], activation, settings["widths"],
-                      data["num_classes"], seed=seed)
+    model = small_cnn(
+        data["x_train"].shape[1:],
+        activation,
+        settings["widths"],
+        data["num_classes"],
+        seed=seed,
+    )
     training.compile_model(model, data, settings["learning_rate"])
     batches = fixed_batches.StepBatches(
-        data["x_train"], data["y_train"], settings["batch_size"],
-        settings["steps_per_epoch"], seed=seed)
-    history = model.fit(batches, epochs=settings["epochs"], verbose=0,
-                        validation_data=(data["x_val"], data["y_val"]),
-                        validation_batch_size=256)
+        data["x_train"],
+        data["y_train"],
+        settings["batch_size"],
+        settings["steps_per_epoch"],
+        seed=seed,
+    )
+    history = model.fit(
+        batches,
+        epochs=settings["epochs"],
+        verbose=0,
+        validation_data=(data["x_val"], data["y_val"]),
+        validation_batch_size=256,
+    )
     record = {
         "activation": activation,
         "seed": seed,
@@ -156,7 +227,8 @@ def train_run(data, activation, seed, settings):
     }
     for part in ("train", "val", "test"):
         record[f"{part}_accuracy"] = fixed_batches.accuracy(
-            model, data[f"x_{part}"], data[f"y_{part}"])
+            model, data[f"x_{part}"], data[f"y_{part}"]
+        )
     record["gap"] = record["train_accuracy"] - record["test_accuracy"]
     record["apalu"] = apalu_parameters(model)
     return record
@@ -176,11 +248,19 @@ def summarise(records, settings):
     for fraction in settings["fractions"]:
         per_activation = {}
         for activation in settings["activations"]:
-            runs = [records[job_key(fraction, activation, seed)] for seed in settings["seeds"]]
+            runs = [
+                records[job_key(fraction, activation, seed)]
+                for seed in settings["seeds"]
+            ]
             per_activation[activation] = {
                 metric: [r[metric] for r in runs]
-                for metric in ("test_accuracy", "train_accuracy", "val_accuracy", "gap",
-                               "train_images")
+                for metric in (
+                    "test_accuracy",
+                    "train_accuracy",
+                    "val_accuracy",
+                    "gap",
+                    "train_images",
+                )
             }
         table[f"{fraction:g}"] = per_activation
     return table
@@ -193,11 +273,15 @@ def train_accuracy_table(table, settings):
     exactly; a lower training accuracy (underfitting) also lowers the gap.
     """
     fractions = settings["fractions"]
-    lines = ["| activation | " + " | ".join(f"{f:.0%}" for f in fractions) + " |",
-             "|---|" + "---|" * len(fractions)]
+    lines = [
+        "| activation | " + " | ".join(f"{f:.0%}" for f in fractions) + " |",
+        "|---|" + "---|" * len(fractions),
+    ]
     for activation in settings["activations"]:
-        cells = [f"{np.mean(table[f'{f:g}'][activation]['train_accuracy']):.3f}"
-                 for f in fractions]
+        cells = [
+            f"{np.mean(table[f'{f:g}'][activation]['train_accuracy']):.3f}"
+            for f in fractions
+        ]
         lines.append(f"| {activation} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -211,17 +295,23 @@ def plot(table, settings, folder):
     fractions = settings["fractions"]
     paths = []
     for metric, ylabel, name in (
-            ("test_accuracy", "test accuracy", "accuracy_vs_fraction.png"),
-            ("gap", "train - test accuracy", "gap_vs_fraction.png")):
+        ("test_accuracy", "test accuracy", "accuracy_vs_fraction.png"),
+        ("gap", "train - test accuracy", "gap_vs_fraction.png"),
+    ):
         figure = Figure(figsize=(7, 4.5), layout="constrained")
         axes = figure.subplots()
         for i, activation in enumerate(settings["activations"]):
             stats = [summarize(table[f"{f:g}"][activation][metric]) for f in fractions]
             offset = (i - len(settings["activations"]) / 2) * 0.004
-            axes.errorbar([f + offset for f in fractions], [s["mean"] for s in stats],
-                          yerr=[0 if not math.isfinite(s["std"]) else s["std"] for s in stats],
-                          marker="o", capsize=3, label=activation,
-                          linestyle="--" if activation.startswith("apalu") else "-")
+            axes.errorbar(
+                [f + offset for f in fractions],
+                [s["mean"] for s in stats],
+                yerr=[0 if not math.isfinite(s["std"]) else s["std"] for s in stats],
+                marker="o",
+                capsize=3,
+                label=activation,
+                linestyle="--" if activation.startswith("apalu") else "-",
+            )
         axes.set_xscale("log")
         axes.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
         axes.set_xlabel("share of the training signers")
@@ -237,8 +327,8 @@ def plot(table, settings, folder):
 def run(args):
     """Runs (or resumes) the study; returns the run folder."""
     from applications.activation_study import data as study_data
-    from applications.common import runs
     from applications.activation_study import report
+    from applications.common import runs
 
     settings = settings_of(args)
     compile_cache.enable()
@@ -249,8 +339,11 @@ def run(args):
         key = (fraction, seed if fraction < 1.0 else 0)
         if key not in loaded:
             loaded[key] = study_data.sign_language(
-                image_size=settings["image_size"], train_fraction=fraction,
-                seed=key[1], data_dir=args.data_dir)
+                image_size=settings["image_size"],
+                train_fraction=fraction,
+                seed=key[1],
+                data_dir=args.data_dir,
+            )
         return loaded[key]
 
     # Seed-major order: an interrupted study has whole seeds of every fraction.
@@ -258,10 +351,14 @@ def run(args):
     for seed in settings["seeds"]:
         for fraction in settings["fractions"]:
             for activation in settings["activations"]:
+
                 def job(fraction=fraction, activation=activation, seed=seed):
-                    record = train_run(data_for(fraction, seed), activation, seed, settings)
+                    record = train_run(
+                        data_for(fraction, seed), activation, seed, settings
+                    )
                     record["fraction"] = fraction
                     return record
+
                 jobs.append((job_key(fraction, activation, seed), job))
     records = runs.run_jobs(folder, jobs, verbose=not args.quiet)
     table = summarise(records, settings)
@@ -270,27 +367,49 @@ def run(args):
     for fraction in settings["fractions"]:
         rows = table[f"{fraction:g}"]
         images = sorted({n for r in rows.values() for n in r["train_images"]})
-        heading = (f"{fraction:.0%} of the training signers "
-                   f"({images[0]}-{images[-1]} training images)")
-        text = ("Test accuracy (final weights):\n\n"
-                + report.comparison_table({a: r["test_accuracy"] for a, r in rows.items()},
-                                         "test accuracy", higher_is_better=True)
-                + "\n\nTrain - test accuracy gap (lower: less overfitting):\n\n"
-                + report.comparison_table({a: r["gap"] for a, r in rows.items()},
-                                         "gap", higher_is_better=False))
+        heading = (
+            f"{fraction:.0%} of the training signers "
+            f"({images[0]}-{images[-1]} training images)"
+        )
+        text = (
+            "Test accuracy (final weights):\n\n"
+            + report.comparison_table(
+                {a: r["test_accuracy"] for a, r in rows.items()},
+                "test accuracy",
+                higher_is_better=True,
+            )
+            + "\n\nTrain - test accuracy gap (lower: less overfitting):\n\n"
+            + report.comparison_table(
+                {a: r["gap"] for a, r in rows.items()}, "gap", higher_is_better=False
+            )
+        )
         sections.append((heading, text))
-    sections.append(("Training accuracy (mean over seeds)", train_accuracy_table(table, settings)))
+    sections.append(
+        ("Training accuracy (mean over seeds)", train_accuracy_table(table, settings))
+    )
     if args.plots:
         plot(table, settings, folder.path)
-        sections.append(("Plots", "![test accuracy](accuracy_vs_fraction.png)\n\n"
-                                  "![gap](gap_vs_fraction.png)"))
+        sections.append(
+            (
+                "Plots",
+                "![test accuracy](accuracy_vs_fraction.png)\n\n"
+                "![gap](gap_vs_fraction.png)",
+            )
+        )
     seconds = runs.compute_seconds(records)
-    budget = (f"{len(records)} runs, {seconds / 60:.1f} min of compute in all "
-              f"({runs.describe_machine()}); {settings['epochs']} epochs x "
-              f"{settings['steps_per_epoch']} steps of batch {settings['batch_size']} "
-              f"per run, {settings['image_size']}x{settings['image_size']} grey images, "
-              f"widths {settings['widths']}")
-    report.write_results(folder, "Study 3: limited data (fractions of the training signers)",
-                        sections, {"settings": settings, "table": table, "runs": records},
-                        args.command, budget)
+    budget = (
+        f"{len(records)} runs, {seconds / 60:.1f} min of compute in all "
+        f"({runs.describe_machine()}); {settings['epochs']} epochs x "
+        f"{settings['steps_per_epoch']} steps of batch {settings['batch_size']} "
+        f"per run, {settings['image_size']}x{settings['image_size']} grey images, "
+        f"widths {settings['widths']}"
+    )
+    report.write_results(
+        folder,
+        "Study 3: limited data (fractions of the training signers)",
+        sections,
+        {"settings": settings, "table": table, "runs": records},
+        args.command,
+        budget,
+    )
     return folder.path

@@ -6,12 +6,14 @@ from applications.activation_study.activations import make_activation
 
 
 def _activation(activation, shared_axes):
-    return (make_activation(activation, shared_axes) if isinstance(activation, str)
-            else activation())
+    return (
+        make_activation(activation, shared_axes)
+        if isinstance(activation, str)
+        else activation()
+    )
 
 
-def mlp_layers(outputs, width, depth, activation,
-               kernel_initializer="glorot_uniform"):
+def mlp_layers(outputs, width, depth, activation, kernel_initializer="glorot_uniform"):
     """The layers of `mlp` without its input (for `ensemble.SideBySide`)."""
     if depth < 1 or width < 1:
         raise ValueError(f"mlp needs depth >= 1 and width >= 1; got {depth}, {width}.")
@@ -23,23 +25,32 @@ def mlp_layers(outputs, width, depth, activation,
     return layers
 
 
-def cnn_layers(outputs, width, depth, activation,
-               kernel_initializer="glorot_uniform"):
+def cnn_layers(outputs, width, depth, activation, kernel_initializer="glorot_uniform"):
     """The layers of `cnn` without its input (for `ensemble.SideBySide`)."""
     if depth < 1 or width < 1:
         raise ValueError(f"cnn needs depth >= 1 and width >= 1; got {depth}, {width}.")
     layers = []
     for _ in range(depth):
-        layers.append(keras.layers.Conv2D(width, 3, padding="same",
-                                          kernel_initializer=kernel_initializer))
+        layers.append(
+            keras.layers.Conv2D(
+                width, 3, padding="same", kernel_initializer=kernel_initializer
+            )
+        )
         layers.append(_activation(activation, [1, 2]))
     layers.append(keras.layers.GlobalAveragePooling2D())
     layers.append(keras.layers.Dense(outputs, kernel_initializer=kernel_initializer))
     return layers
 
 
-def mlp(input_dim, outputs, width, depth, activation,
-        kernel_initializer="glorot_uniform", name=None):
+def mlp(
+    input_dim,
+    outputs,
+    width,
+    depth,
+    activation,
+    kernel_initializer="glorot_uniform",
+    name=None,
+):
     """A plain MLP: `depth` x (Dense(width) -> activation) -> Dense(outputs).
 
     Args:
@@ -56,11 +67,19 @@ def mlp(input_dim, outputs, width, depth, activation,
     return keras.Sequential(
         [keras.Input((input_dim,))]
         + mlp_layers(outputs, width, depth, activation, kernel_initializer),
-        name=name)
+        name=name,
+    )
 
 
-def cnn(input_shape, outputs, width, depth, activation,
-        kernel_initializer="glorot_uniform", name=None):
+def cnn(
+    input_shape,
+    outputs,
+    width,
+    depth,
+    activation,
+    kernel_initializer="glorot_uniform",
+    name=None,
+):
     """A plain CNN: `depth` x (Conv2D(width, 3x3, same) -> activation) -> global mean -> Dense.
 
     Parametric activations get one parameter set per channel
@@ -70,7 +89,8 @@ def cnn(input_shape, outputs, width, depth, activation,
     return keras.Sequential(
         [keras.Input(tuple(input_shape))]
         + cnn_layers(outputs, width, depth, activation, kernel_initializer),
-        name=name)
+        name=name,
+    )
 
 
 def weight_layers(model):

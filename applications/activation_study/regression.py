@@ -30,26 +30,58 @@ from applications.common.errors import UsageError
 DATASETS = ("diabetes", "synthetic")
 QUICK_ACTIVATIONS = ("relu", "apalu")
 
-FULL = {"width": 64, "depth": 2, "batch_size": 64, "max_epochs": 150, "patience": 20,
-        "learning_rate": 1e-3, "synthetic_n": 2000, "synthetic_noise": 0.1,
-        "datasets": list(DATASETS)}
-QUICK = {"width": 8, "depth": 1, "batch_size": 64, "max_epochs": 3, "patience": 2,
-         "learning_rate": 1e-3, "synthetic_n": 200, "synthetic_noise": 0.1,
-         "datasets": list(DATASETS)}
+FULL = {
+    "width": 64,
+    "depth": 2,
+    "batch_size": 64,
+    "max_epochs": 150,
+    "patience": 20,
+    "learning_rate": 1e-3,
+    "synthetic_n": 2000,
+    "synthetic_noise": 0.1,
+    "datasets": list(DATASETS),
+}
+QUICK = {
+    "width": 8,
+    "depth": 1,
+    "batch_size": 64,
+    "max_epochs": 3,
+    "patience": 2,
+    "learning_rate": 1e-3,
+    "synthetic_n": 200,
+    "synthetic_noise": 0.1,
+    "datasets": list(DATASETS),
+}
 
 
 def add_arguments(parser):
     """The study's own options (defaults: the full study; `--quick` shrinks them)."""
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
-    parser.add_argument("--width", type=int, default=None,
-                        help=f"units of each hidden layer (default {FULL['width']})")
-    parser.add_argument("--depth", type=int, default=None,
-                        help=f"hidden layers (default {FULL['depth']})")
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help=f"units of each hidden layer (default {FULL['width']})",
+    )
+    parser.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        help=f"hidden layers (default {FULL['depth']})",
+    )
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--max-epochs", type=int, default=None,
-                        help=f"epoch cap (default {FULL['max_epochs']})")
-    parser.add_argument("--patience", type=int, default=None,
-                        help=f"early-stopping patience (default {FULL['patience']})")
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help=f"epoch cap (default {FULL['max_epochs']})",
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help=f"early-stopping patience (default {FULL['patience']})",
+    )
     parser.add_argument("--learning-rate", type=float, default=None)
 
 
@@ -62,7 +94,9 @@ def settings_of(args):
             settings[key] = list(value) if isinstance(value, (list, tuple)) else value
     for key in ("width", "depth", "batch_size", "max_epochs", "patience"):
         if settings[key] < 1:
-            raise UsageError(f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}.")
+            raise UsageError(
+                f"--{key.replace('_', '-')} must be >= 1; got {settings[key]}."
+            )
     names = args.activations or (QUICK_ACTIVATIONS if args.quick else ACTIVATIONS)
     settings["activations"] = list(check_names(names))
     settings["seeds"] = list(args.seeds)
@@ -77,8 +111,9 @@ def load(name, settings):
     if name == "diabetes":
         return data.diabetes(seed=0)
     if name == "synthetic":
-        return data.synthetic_regression(seed=0, n=settings["synthetic_n"],
-                                         noise=settings["synthetic_noise"])
+        return data.synthetic_regression(
+            seed=0, n=settings["synthetic_n"], noise=settings["synthetic_noise"]
+        )
     raise UsageError(f"Unknown dataset {name!r}; choose from {', '.join(DATASETS)}.")
 
 
@@ -90,19 +125,34 @@ def train_run(data, activation, seed, settings):
     from applications.activation_study import training
 
     keras.utils.set_random_seed(seed)
-    model = models.mlp(data["x_train"].shape[1], 1, settings["width"], settings["depth"],
-                       activation, name=f"mlp_{activation}")
+    model = models.mlp(
+        data["x_train"].shape[1],
+        1,
+        settings["width"],
+        settings["depth"],
+        activation,
+        name=f"mlp_{activation}",
+    )
     training.compile_model(model, data, settings["learning_rate"])
     batch_size = min(settings["batch_size"], len(data["x_train"]))
     batches = fixed_batches.StepBatches(
-        data["x_train"], data["y_train"], batch_size,
-        steps=max(1, len(data["x_train"]) // batch_size), seed=seed)
+        data["x_train"],
+        data["y_train"],
+        batch_size,
+        steps=max(1, len(data["x_train"]) // batch_size),
+        seed=seed,
+    )
     stopping = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=settings["patience"], restore_best_weights=True)
-    history = model.fit(batches, epochs=settings["max_epochs"], verbose=0,
-                        validation_data=(data["x_val"], data["y_val"]),
-                        validation_batch_size=len(data["x_val"]),
-                        callbacks=[stopping])
+        monitor="val_loss", patience=settings["patience"], restore_best_weights=True
+    )
+    history = model.fit(
+        batches,
+        epochs=settings["max_epochs"],
+        verbose=0,
+        validation_data=(data["x_val"], data["y_val"]),
+        validation_batch_size=len(data["x_val"]),
+        callbacks=[stopping],
+    )
     val_losses = [float(v) for v in history.history["val_loss"]]
     finite = [v if math.isfinite(v) else math.inf for v in val_losses]
     record = {
@@ -113,7 +163,9 @@ def train_run(data, activation, seed, settings):
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     }
     for part in ("train", "val", "test"):
-        record[f"{part}_mse"] = fixed_batches.mse(model, data[f"x_{part}"], data[f"y_{part}"])
+        record[f"{part}_mse"] = fixed_batches.mse(
+            model, data[f"x_{part}"], data[f"y_{part}"]
+        )
     return record
 
 
@@ -130,7 +182,14 @@ def summarise(records, settings):
             runs = [records[job_key(dataset, activation, s)] for s in settings["seeds"]]
             table[dataset][activation] = {
                 metric: [r[metric] for r in runs]
-                for metric in ("test_mse", "val_mse", "train_mse", "best_epoch", "epochs_run")}
+                for metric in (
+                    "test_mse",
+                    "val_mse",
+                    "train_mse",
+                    "best_epoch",
+                    "epochs_run",
+                )
+            }
     return table
 
 
@@ -146,10 +205,15 @@ def plot(table, settings, folder):
     for axis, dataset in zip(axes[0], datasets):
         names = settings["activations"]
         stats = [summarize(table[dataset][a]["test_mse"]) for a in names]
-        axis.bar(range(len(names)), [s["mean"] for s in stats],
-                 yerr=[0 if not math.isfinite(s["std"]) else s["std"] for s in stats],
-                 capsize=3, color=["tab:orange" if a.startswith("apalu") else "tab:blue"
-                                   for a in names])
+        axis.bar(
+            range(len(names)),
+            [s["mean"] for s in stats],
+            yerr=[0 if not math.isfinite(s["std"]) else s["std"] for s in stats],
+            capsize=3,
+            color=[
+                "tab:orange" if a.startswith("apalu") else "tab:blue" for a in names
+            ],
+        )
         axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
         means = [s["mean"] for s in stats if math.isfinite(s["mean"]) and s["mean"] > 0]
         if means and max(means) > 10 * min(means):  # one outlier would flatten the rest
@@ -164,8 +228,8 @@ def plot(table, settings, folder):
 
 def run(args):
     """Runs (or resumes) the study; returns the run folder."""
-    from applications.common import runs
     from applications.activation_study import report
+    from applications.common import runs
     from applications.common import stats
 
     settings = settings_of(args)
@@ -182,40 +246,57 @@ def run(args):
     for dataset in settings["datasets"]:
         for seed in settings["seeds"]:
             for activation in settings["activations"]:
+
                 def job(dataset=dataset, activation=activation, seed=seed):
                     record = train_run(data_for(dataset), activation, seed, settings)
                     record["dataset"] = dataset
                     return record
+
                 jobs.append((job_key(dataset, activation, seed), job))
     records = runs.run_jobs(folder, jobs, verbose=not args.quiet)
     table = summarise(records, settings)
 
     descriptions = {
         "diabetes": "scikit-learn diabetes (265 / 88 / 89), standardised target: "
-                    "MSE 1 = predicting the training mean",
+        "MSE 1 = predicting the training mean",
         "synthetic": f"Friedman #1, n = {settings['synthetic_n']}, noise std "
-                     f"{settings['synthetic_noise']} on train/val targets, "
-                     "noise-free test targets",
+        f"{settings['synthetic_noise']} on train/val targets, "
+        "noise-free test targets",
     }
     sections = []
     for dataset in settings["datasets"]:
         rows = table[dataset]
-        text = (descriptions[dataset] + ".\n\n"
-                + report.comparison_table({a: r["test_mse"] for a, r in rows.items()},
-                                         "test MSE", higher_is_better=False)
-                + "\n\nBest epoch (early stopping), mean over seeds: "
-                + ", ".join(f"{a} {stats.summarize(r['best_epoch'])['mean']:.0f}"
-                            for a, r in rows.items()))
+        text = (
+            descriptions[dataset]
+            + ".\n\n"
+            + report.comparison_table(
+                {a: r["test_mse"] for a, r in rows.items()},
+                "test MSE",
+                higher_is_better=False,
+            )
+            + "\n\nBest epoch (early stopping), mean over seeds: "
+            + ", ".join(
+                f"{a} {stats.summarize(r['best_epoch'])['mean']:.0f}"
+                for a, r in rows.items()
+            )
+        )
         sections.append((dataset, text))
     if args.plots:
         plot(table, settings, folder.path)
         sections.append(("Plot", "![test MSE per activation](test_mse.png)"))
     seconds = runs.compute_seconds(records)
-    budget = (f"{len(records)} runs, {seconds / 60:.1f} min of compute in all "
-              f"({runs.describe_machine()}); MLP {settings['depth']} x "
-              f"{settings['width']}, batch {settings['batch_size']}, at most "
-              f"{settings['max_epochs']} epochs, patience {settings['patience']}")
-    report.write_results(folder, "Study 4: regression (test MSE)", sections,
-                        {"settings": settings, "table": table, "runs": records},
-                        args.command, budget)
+    budget = (
+        f"{len(records)} runs, {seconds / 60:.1f} min of compute in all "
+        f"({runs.describe_machine()}); MLP {settings['depth']} x "
+        f"{settings['width']}, batch {settings['batch_size']}, at most "
+        f"{settings['max_epochs']} epochs, patience {settings['patience']}"
+    )
+    report.write_results(
+        folder,
+        "Study 4: regression (test MSE)",
+        sections,
+        {"settings": settings, "table": table, "runs": records},
+        args.command,
+        budget,
+    )
     return folder.path

@@ -14,8 +14,13 @@ from applications.common import stats
 from applications.common.runs import write_atomic
 
 
-def comparison_table(values_by_activation, metric, higher_is_better,
-                     references=("relu", "gelu"), digits=4):
+def comparison_table(
+    values_by_activation,
+    metric,
+    higher_is_better,
+    references=("relu", "gelu"),
+    digits=4,
+):
     """A markdown table of one metric per activation with Welch p-values.
 
     Columns: activation | `metric` mean ± std | n | p vs relu | p vs gelu.
@@ -36,8 +41,11 @@ def comparison_table(values_by_activation, metric, higher_is_better,
     if finite:
         pick = max if higher_is_better else min
         best = pick(finite, key=finite.get)
-    header = (f"| activation | {metric} (mean ± std) | n | "
-              + " | ".join(f"p vs {r}" for r in references) + " |")
+    header = (
+        f"| activation | {metric} (mean ± std) | n | "
+        + " | ".join(f"p vs {r}" for r in references)
+        + " |"
+    )
     lines = [header, "|" + "---|" * (3 + len(references))]
     for name, values in values_by_activation.items():
         cell = stats.format_mean_std(summaries[name], digits)
@@ -48,10 +56,14 @@ def comparison_table(values_by_activation, metric, higher_is_better,
             if reference == name or reference not in values_by_activation:
                 ps.append("-")
             else:
-                ps.append(stats.format_p(
-                    stats.welch_p(values, values_by_activation[reference])))
-        lines.append(f"| {name} | {cell} | {summaries[name]['n']} | "
-                     + " | ".join(ps) + " |")
+                ps.append(
+                    stats.format_p(
+                        stats.welch_p(values, values_by_activation[reference])
+                    )
+                )
+        lines.append(
+            f"| {name} | {cell} | {summaries[name]['n']} | " + " | ".join(ps) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -80,16 +92,28 @@ def write_results(folder, title, sections, data, command, budget):
     """
     folder = pathlib.Path(getattr(folder, "path", folder))
     folder.mkdir(parents=True, exist_ok=True)
-    parts = [f"# {title}", "", "Command:", "", "```bash", command, "```", "",
-             f"Budget: {budget}", "",
-             "The records of the single runs are in the run folder's `per_run/` "
-             "(not committed); rerunning the command there rebuilds this summary "
-             "without training again.", ""]
+    parts = [
+        f"# {title}",
+        "",
+        "Command:",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"Budget: {budget}",
+        "",
+        "The records of the single runs are in the run folder's `per_run/` "
+        "(not committed); rerunning the command there rebuilds this summary "
+        "without training again.",
+        "",
+    ]
     for heading, markdown in sections:
         parts += [f"## {heading}", "", markdown.rstrip(), ""]
     write_atomic(folder / "results.md", "\n".join(parts))
-    payload = {"title": title, "command": command, "budget": budget,
-               "data": data}
-    write_atomic(folder / "results.json",
-                 json.dumps(payload, indent=1, default=_json_default, allow_nan=True))
+    payload = {"title": title, "command": command, "budget": budget, "data": data}
+    write_atomic(
+        folder / "results.json",
+        json.dumps(payload, indent=1, default=_json_default, allow_nan=True),
+    )
     return folder / "results.md"

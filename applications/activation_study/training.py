@@ -21,8 +21,9 @@ def compile_model(model, data, learning_rate, optimizer="adam"):
     if optimizer == "adam":
         optimizer = keras.optimizers.Adam(learning_rate)
     elif isinstance(optimizer, str):
-        optimizer = keras.optimizers.get({"class_name": optimizer,
-                                          "config": {"learning_rate": learning_rate}})
+        optimizer = keras.optimizers.get(
+            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+        )
     metrics = ["accuracy"] if data["task"] == "classification" else []
     model.compile(optimizer=optimizer, loss=loss_for(data), metrics=metrics)
     return model
@@ -41,8 +42,13 @@ def evaluate(model, data, parts=("train", "val", "test"), batch_size=256):
     """
     result = {}
     for part in parts:
-        logs = model.evaluate(data[f"x_{part}"], data[f"y_{part}"],
-                              batch_size=batch_size, verbose=0, return_dict=True)
+        logs = model.evaluate(
+            data[f"x_{part}"],
+            data[f"y_{part}"],
+            batch_size=batch_size,
+            verbose=0,
+            return_dict=True,
+        )
         result[f"{part}_loss"] = _finite(logs["loss"])
         if "accuracy" in logs:
             result[f"{part}_accuracy"] = _finite(logs["accuracy"])
@@ -51,8 +57,17 @@ def evaluate(model, data, parts=("train", "val", "test"), batch_size=256):
     return result
 
 
-def train(model, data, epochs, batch_size, learning_rate, seed, callbacks=None,
-          optimizer="adam", validation=True):
+def train(
+    model,
+    data,
+    epochs,
+    batch_size,
+    learning_rate,
+    seed,
+    callbacks=None,
+    optimizer="adam",
+    validation=True,
+):
     """Trains a model on a dataset dict and returns a JSON-ready record.
 
     Seed before building the model (`keras.utils.set_random_seed(seed)`)
@@ -78,15 +93,22 @@ def train(model, data, epochs, batch_size, learning_rate, seed, callbacks=None,
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
     history = model.fit(
-        data["x_train"], data["y_train"], epochs=epochs, batch_size=batch_size,
+        data["x_train"],
+        data["y_train"],
+        epochs=epochs,
+        batch_size=batch_size,
         validation_data=(data["x_val"], data["y_val"]) if validation else None,
-        callbacks=list(callbacks or []), verbose=0, shuffle=True,
+        callbacks=list(callbacks or []),
+        verbose=0,
+        shuffle=True,
     )
     seconds = time.perf_counter() - start
     record = {
-        "history": {k: [_finite(v) for v in values]
-                    for k, values in history.history.items()
-                    if np.ndim(values) == 1},
+        "history": {
+            k: [_finite(v) for v in values]
+            for k, values in history.history.items()
+            if np.ndim(values) == 1
+        },
         "fit_seconds": seconds,
         "epochs": int(epochs),
     }

@@ -81,8 +81,9 @@ def seed_list(values):
     return seeds
 
 
-def add_common_arguments(parser, *, run_dir=None, data_dir=False, seeds=None,
-                         quick=False, quiet=True):
+def add_common_arguments(
+    parser, *, run_dir=None, data_dir=False, seeds=None, quick=False, quiet=True
+):
     """Adds the shared flags to `parser` (a command's or a sub-command's).
 
     Args:
@@ -99,23 +100,38 @@ def add_common_arguments(parser, *, run_dir=None, data_dir=False, seeds=None,
     `--verbose` is always added: it is read by `run()` before parsing.
     """
     if run_dir is not None:
-        parser.add_argument("--run-dir", default=run_dir, metavar="DIR",
-                            help="run folder, resumed when rerun (default: %(default)s)")
+        parser.add_argument(
+            "--run-dir",
+            default=run_dir,
+            metavar="DIR",
+            help="run folder, resumed when rerun (default: %(default)s)",
+        )
     if data_dir:
-        parser.add_argument("--data-dir", default=None, metavar="DIR",
-                            help="data set folder (default: found or downloaded)")
+        parser.add_argument(
+            "--data-dir",
+            default=None,
+            metavar="DIR",
+            help="data set folder (default: found or downloaded)",
+        )
     if seeds is not None:
-        parser.add_argument("--seeds", nargs="+", default=list(seeds), metavar="S",
-                            type=_seed_token,
-                            help="seeds: integers or ranges A-B "
-                                 f"(default: {' '.join(map(str, seeds))})")
+        parser.add_argument(
+            "--seeds",
+            nargs="+",
+            default=list(seeds),
+            metavar="S",
+            type=_seed_token,
+            help="seeds: integers or ranges A-B "
+            f"(default: {' '.join(map(str, seeds))})",
+        )
     if quick:
-        parser.add_argument("--quick", action="store_true",
-                            help="seconds-long smoke run (CI)")
+        parser.add_argument(
+            "--quick", action="store_true", help="seconds-long smoke run (CI)"
+        )
     if quiet:
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--verbose", action="store_true",
-                        help="show tracebacks and native log lines")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show tracebacks and native log lines"
+    )
 
 
 def _seed_token(text):
@@ -161,7 +177,7 @@ def deprecated_flags(argv, renames, *, stream=None):
         if flag in renames:
             target = renames[flag]
             if callable(target):
-                rest = ([inline] if eq else []) + list(argv[index + 1:])
+                rest = ([inline] if eq else []) + list(argv[index + 1 :])
                 rewritten = target(rest)
                 if rewritten is None:
                     out.append(token)
@@ -170,8 +186,11 @@ def deprecated_flags(argv, renames, *, stream=None):
                 replacement, used = rewritten
                 consumed = used - (1 if eq else 0)
                 new = " ".join(replacement) or "nothing"
-                print(f"note: {token} {' '.join(rest[:used - (1 if eq else 0)])}".rstrip()
-                      + f" is deprecated; it now reads as {new}.", file=stream)
+                print(
+                    f"note: {token} {' '.join(rest[: used - (1 if eq else 0)])}".rstrip()
+                    + f" is deprecated; it now reads as {new}.",
+                    file=stream,
+                )
                 out.extend(replacement)
                 index += 1 + max(consumed, 0)
                 continue
@@ -206,14 +225,16 @@ def writable_folder(path, flag="--run-dir"):
         existing = existing.parent
     hint = f"choose a folder you can write to with {flag} DIR"
     if not existing.is_dir():
-        raise UsageError(f"cannot create the folder {path}: {existing} is a file",
-                         hint=hint)
+        raise UsageError(
+            f"cannot create the folder {path}: {existing} is a file", hint=hint
+        )
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise UsageError(f"cannot write to {path}: {existing}: "
-                         f"{error.strerror or error}", hint=hint) from None
+        raise UsageError(
+            f"cannot write to {path}: {existing}: {error.strerror or error}", hint=hint
+        ) from None
     return path
 
 
@@ -240,8 +261,7 @@ class ArgumentParser(argparse.ArgumentParser):
     status 2. Sub-parsers made with `add_subparsers` inherit it."""
 
     def error(self, message):
-        self.exit(2, f"error: {self.prog}: {message}\n"
-                     f"hint: see {self.prog} --help\n")
+        self.exit(2, f"error: {self.prog}: {message}\nhint: see {self.prog} --help\n")
 
 
 def select_backend(argv):
@@ -267,20 +287,21 @@ def select_backend(argv):
         raise UsageError(
             f"{source}={name!r} is not a Keras backend",
             hint=f"choose one of {', '.join(BACKENDS)} "
-                 f"(e.g. KERAS_BACKEND=jax or --backend jax)",
+            f"(e.g. KERAS_BACKEND=jax or --backend jax)",
         )
     if importlib.util.find_spec(name) is None:
         raise UsageError(
             f"the {name} backend ({source}) is not installed",
             hint=f"pip install -e '.[{name}]' (torch: pip install torch==2.13.0 "
-                 "first), or choose another --backend",
+            "first), or choose another --backend",
         )
     if "keras" in sys.modules:
         current = sys.modules["keras"].backend.backend()
         if current != name and source == "--backend":
             raise UsageError(
                 f"--backend {name}: keras is already imported with the {current} "
-                "backend in this process")
+                "backend in this process"
+            )
         return current
     os.environ["KERAS_BACKEND"] = name
     return name
@@ -319,17 +340,21 @@ def run(main, argv=None, *, renames=None):
         print(f"error: {code}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: finished work is saved; rerun the same command to "
-              "resume", file=sys.stderr)
+        print(
+            "\ninterrupted: finished work is saved; rerun the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     except ApplicationError as error:
         return _report(error, error.lines(), error.exit_status, verbose)
     except OSError as error:
         return _report(error, _os_error_lines(error), 2, verbose)
     except Exception as error:  # noqa: BLE001 - the last resort of a console command
-        lines = [f"error: {type(error).__name__}: {error}",
-                 "hint: this looks like a bug; rerun with --verbose for the "
-                 "traceback and report it"]
+        lines = [
+            f"error: {type(error).__name__}: {error}",
+            "hint: this looks like a bug; rerun with --verbose for the "
+            "traceback and report it",
+        ]
         return _report(error, lines, 1, verbose)
 
 
@@ -337,8 +362,10 @@ def _os_error_lines(error):
     path = error.filename or ""
     what = error.strerror or str(error)
     if isinstance(error, PermissionError):
-        return [f"error: {path}: permission denied",
-                "hint: choose a folder you can write to (e.g. --run-dir DIR)"]
+        return [
+            f"error: {path}: permission denied",
+            "hint: choose a folder you can write to (e.g. --run-dir DIR)",
+        ]
     if isinstance(error, FileNotFoundError):
         return [f"error: {path}: no such file or folder"]
     return [f"error: {path + ': ' if path else ''}{what}"]

@@ -47,7 +47,8 @@ def write_atomic(path, text):
 def _unwritable(path, error):
     return UsageError(
         f"cannot write the run folder {path} ({error.strerror or error})",
-        hint="choose a folder you can write to with --run-dir DIR")
+        hint="choose a folder you can write to with --run-dir DIR",
+    )
 
 
 class RunFolder:
@@ -71,27 +72,37 @@ class RunFolder:
             if settings_file.exists():
                 previous = json.loads(settings_file.read_text())
                 changed = sorted(
-                    key for key in set(previous) | set(self.settings)
-                    if previous.get(key) != self.settings.get(key))
+                    key
+                    for key in set(previous) | set(self.settings)
+                    if previous.get(key) != self.settings.get(key)
+                )
                 if changed:
                     raise UsageError(
                         f"{self.path} holds runs made with other settings "
                         f"(changed: {', '.join(changed)})",
-                        hint="use another --run-dir, or delete that folder to start over")
+                        hint="use another --run-dir, or delete that folder to start over",
+                    )
             else:
                 self.path.mkdir(parents=True, exist_ok=True)
-                write_atomic(settings_file, json.dumps(self.settings, indent=1,
-                                                       sort_keys=True))
+                write_atomic(
+                    settings_file, json.dumps(self.settings, indent=1, sort_keys=True)
+                )
             (self.path / PER_RUN).mkdir(exist_ok=True)
             probe = self.path / PER_RUN / ".write-test"
             probe.write_text("")
             probe.unlink()
-        except (PermissionError, IsADirectoryError, NotADirectoryError,
-                FileExistsError) as error:
+        except (
+            PermissionError,
+            IsADirectoryError,
+            NotADirectoryError,
+            FileExistsError,
+        ) as error:
             raise _unwritable(self.path, error) from error
         except json.JSONDecodeError as error:
-            raise UsageError(f"{settings_file} is not valid JSON ({error.msg})",
-                             hint="delete that run folder or use another --run-dir") from None
+            raise UsageError(
+                f"{settings_file} is not valid JSON ({error.msg})",
+                hint="delete that run folder or use another --run-dir",
+            ) from None
 
     def _file(self, key, suffix=".json"):
         if not isinstance(key, str) or not key:
@@ -113,8 +124,10 @@ class RunFolder:
         """Stores `record` (a JSON-serialisable dict) as the job `key`, atomically."""
         path = self._file(key)
         try:
-            write_atomic(path, json.dumps({"key": key, "record": record}, indent=1,
-                                          sort_keys=True))
+            write_atomic(
+                path,
+                json.dumps({"key": key, "record": record}, indent=1, sort_keys=True),
+            )
         except PermissionError as error:
             raise _unwritable(self.path, error) from error
 
@@ -162,8 +175,11 @@ def run_jobs(folder, jobs, verbose=True, unit="run"):
     keys = [key for key, _ in jobs]
     if len(set(keys)) != len(keys):
         raise ValueError("run_jobs: job keys must be unique.")
-    bar = keras.utils.Progbar(len(jobs), unit_name=unit,
-                              stateful_metrics=["resumed"]) if verbose and jobs else None
+    bar = (
+        keras.utils.Progbar(len(jobs), unit_name=unit, stateful_metrics=["resumed"])
+        if verbose and jobs
+        else None
+    )
     results = {}
     done_before = 0
     for number, (key, job) in enumerate(jobs, start=1):
@@ -186,10 +202,12 @@ def describe_machine():
     """One line naming the machine the runs took place on."""
     import keras
 
-    return (f"{platform.machine()} {platform.processor() or ''}".strip()
-            + f", {os.cpu_count()} CPUs visible, {platform.system()}, "
-            f"Python {platform.python_version()}, keras {keras.__version__} "
-            f"({keras.backend.backend()} backend)")
+    return (
+        f"{platform.machine()} {platform.processor() or ''}".strip()
+        + f", {os.cpu_count()} CPUs visible, {platform.system()}, "
+        f"Python {platform.python_version()}, keras {keras.__version__} "
+        f"({keras.backend.backend()} backend)"
+    )
 
 
 def compute_seconds(records):

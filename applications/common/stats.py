@@ -53,8 +53,10 @@ def _incomplete_beta_fraction(a, b, x):
     d = 1.0 / (d if abs(d) > tiny else tiny)
     result = d
     for m in range(1, 500):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -71,8 +73,13 @@ def regularized_beta(a, b, x):
         return 0.0
     if x >= 1.0:
         return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
+    log_front = (
+        math.lgamma(a + b)
+        - math.lgamma(a)
+        - math.lgamma(b)
+        + a * math.log(x)
+        + b * math.log1p(-x)
+    )
     if x < (a + 1.0) / (a + b + 2.0):
         return math.exp(log_front) * _incomplete_beta_fraction(a, b, x) / a
     return 1.0 - math.exp(log_front) * _incomplete_beta_fraction(b, a, 1.0 - x) / b
@@ -133,13 +140,17 @@ def welch_p(x, y):
     finite, or no spread on either side.
     """
     x, y = _values(x), _values(y)
-    if x.size < 2 or y.size < 2 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+    if (
+        x.size < 2
+        or y.size < 2
+        or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)))
+    ):
         return NAN
     vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
     if vx + vy == 0.0:
         return NAN
     t = (x.mean() - y.mean()) / math.sqrt(vx + vy)
-    df = (vx + vy) ** 2 / (vx ** 2 / (x.size - 1) + vy ** 2 / (y.size - 1))
+    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
     return float(min(1.0, 2.0 * t_sf(abs(t), df)))
 
 
@@ -148,8 +159,13 @@ def summarize(values, level=0.95):
     docstring for one or no value: NaN where not available)."""
     x = _values(values)
     low, high = confidence_interval(x, level)
-    return {"mean": mean(x), "std": std(x), "n": int(x.size),
-            "ci_low": low, "ci_high": high}
+    return {
+        "mean": mean(x),
+        "std": std(x),
+        "n": int(x.size),
+        "ci_low": low,
+        "ci_high": high,
+    }
 
 
 def _number(value, digits, scientific):
@@ -176,7 +192,9 @@ def format_mean_std(values, digits=4, scientific=False):
         return f"{shown} (n=1)"
     spread_digits = max(digits - 1, 1) if scientific else digits
     spread = summary["std"]
-    spread_text = _number(spread, spread_digits, scientific) if math.isfinite(spread) else "-"
+    spread_text = (
+        _number(spread, spread_digits, scientific) if math.isfinite(spread) else "-"
+    )
     return f"{shown} ± {spread_text}"
 
 

@@ -26,8 +26,14 @@ from applications.implicit_fields import projection as radon
 #: Peak Adam learning rate per model (cosine-decayed to 1 %): the best of
 #: the same sweep (3e-4, 1e-3, 3e-3, 1e-2) for every model, one seed, the
 #: 32x32 cameraman, 4,000 weights, 300 steps (docs/implicit_fields.md).
-LEARNING_RATES = {"lrnn_sin": 1e-2, "lrnn_apalu": 1e-2, "siren": 3e-3,
-                  "relu_ff": 1e-2, "apalu_mlp": 1e-2}
+LEARNING_RATES = {
+    "lrnn_sin": 1e-2,
+    "lrnn_apalu": 1e-2,
+    "siren": 3e-3,
+    "relu_ff": 1e-2,
+    "apalu_mlp": 1e-2,
+}
+
 
 def task_signals(task, size, angles=None, cache_dir=None):
     """`(truth, target, projection or None, theta or None)` of a task."""
@@ -78,19 +84,35 @@ def run_one(folder, settings, model_name, seed, signals, verbose=True):
         return folder.get(key)
     truth, target, projection, _ = signals
     keras.backend.clear_session()
-    network, width = models.build(model_name, settings["params"], seed,
-                                  settings["size"])
+    network, width = models.build(
+        model_name, settings["params"], seed, settings["size"]
+    )
     if verbose:
-        print(f"{settings['task']} {model_name} seed {seed} "
-              f"({models.trainable_count(network)} parameters, width {width})")
-    out = fit(network, truth, target, settings["steps"],
-              _own_rate(settings, model_name),
-              settings["eval_every"], projection=projection, verbose=verbose,
-              batch_pixels=settings.get("batch_pixels"), seed=seed)
+        print(
+            f"{settings['task']} {model_name} seed {seed} "
+            f"({models.trainable_count(network)} parameters, width {width})"
+        )
+    out = fit(
+        network,
+        truth,
+        target,
+        settings["steps"],
+        _own_rate(settings, model_name),
+        settings["eval_every"],
+        projection=projection,
+        verbose=verbose,
+        batch_pixels=settings.get("batch_pixels"),
+        seed=seed,
+    )
     np.save(folder.side_file(key, ".npy"), out.pop("image").astype("float16"))
-    record = {"model": model_name, "seed": seed, "width": width,
-              "params": models.trainable_count(network),
-              "backend": keras.backend.backend(), **out}
+    record = {
+        "model": model_name,
+        "seed": seed,
+        "width": width,
+        "params": models.trainable_count(network),
+        "backend": keras.backend.backend(),
+        **out,
+    }
     folder.put(key, record)
     return record
 
@@ -107,34 +129,58 @@ def summarize(results, baseline=None):
         mine = [r for r in results if r["model"] == name]
         psnr = [r["psnr"] for r in mine]
         ssim = [r["ssim"] for r in mine]
-        rows.append({"model": name, "params": mine[0]["params"],
-                     "psnr": stats.mean(psnr), "psnr_std": stats.std(psnr),
-                     "ssim": stats.mean(ssim), "ssim_std": stats.std(ssim),
-                     "seeds": len(mine), "psnr_values": psnr, "ssim_values": ssim,
-                     "seconds": stats.mean([r["seconds"] for r in mine])})
+        rows.append(
+            {
+                "model": name,
+                "params": mine[0]["params"],
+                "psnr": stats.mean(psnr),
+                "psnr_std": stats.std(psnr),
+                "ssim": stats.mean(ssim),
+                "ssim_std": stats.std(ssim),
+                "seeds": len(mine),
+                "psnr_values": psnr,
+                "ssim_values": ssim,
+                "seconds": stats.mean([r["seconds"] for r in mine]),
+            }
+        )
     if baseline is not None:
-        rows.append({"model": "fbp (iradon)", "params": 0, "psnr": baseline[0],
-                     "psnr_std": None, "ssim": baseline[1], "ssim_std": None,
-                     "seeds": 0, "psnr_values": [baseline[0]],
-                     "ssim_values": [baseline[1]], "seconds": 0.0})
+        rows.append(
+            {
+                "model": "fbp (iradon)",
+                "params": 0,
+                "psnr": baseline[0],
+                "psnr_std": None,
+                "ssim": baseline[1],
+                "ssim_std": None,
+                "seeds": 0,
+                "psnr_values": [baseline[0]],
+                "ssim_values": [baseline[1]],
+                "seconds": 0.0,
+            }
+        )
     return rows
 
 
 def table(rows, title):
     """The markdown table of `summarize` rows: mean ± std over seeds
     (`(n=1)` for one seed; the deterministic FBP baseline shows its value)."""
-    lines = [f"### {title}", "",
-             "| model | parameters | PSNR (dB) | SSIM | seeds | s per run |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| model | parameters | PSNR (dB) | SSIM | seeds | s per run |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        if r["seeds"] == 0:       # the baseline: one deterministic value
+        if r["seeds"] == 0:  # the baseline: one deterministic value
             psnr, ssim, seeds = f"{r['psnr']:.2f}", f"{r['ssim']:.4f}", "-"
         else:
             psnr = stats.format_mean_std(r["psnr_values"], 2)
             ssim = stats.format_mean_std(r["ssim_values"], 4)
             seeds = r["seeds"]
-        lines.append(f"| {r['model']} | {r['params']:,} | {psnr} | {ssim} | "
-                     f"{seeds} | {r['seconds']:.0f} |")
+        lines.append(
+            f"| {r['model']} | {r['params']:,} | {psnr} | {ssim} | "
+            f"{seeds} | {r['seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -142,21 +188,38 @@ def _write_summary(folder, rows, title, meta, command, results):
     # results.json holds every number of the table and the curves' plot, so
     # the summary needs no per-run file.
     runs_summary = [{k: v for k, v in r.items() if k != "settings"} for r in results]
-    folder.write_text("results.json", json.dumps(
-        {"meta": meta, "rows": rows, "runs": runs_summary}, indent=1))
+    folder.write_text(
+        "results.json",
+        json.dumps({"meta": meta, "rows": rows, "runs": runs_summary}, indent=1),
+    )
     text = table(rows, title) + "\n\n"
     if command:
         text += f"Command: `{command}`\n\n"
     text += f"Settings: `{json.dumps(meta)}`\n\n"
-    text += ("The records of the single runs (and their reconstructions) are in "
-             "the run folder's `per_run/`; rerunning the command there rebuilds "
-             "this summary without training again.\n")
+    text += (
+        "The records of the single runs (and their reconstructions) are in "
+        "the run folder's `per_run/`; rerunning the command there rebuilds "
+        "this summary without training again.\n"
+    )
     folder.write_text("results.md", text)
 
 
-def compare(task, run_dir, model_names, seeds, size, steps, params,
-            eval_every, angles=None, learning_rate=None, plots=True,
-            verbose=True, command=None, batch_pixels=None):
+def compare(
+    task,
+    run_dir,
+    model_names,
+    seeds,
+    size,
+    steps,
+    params,
+    eval_every,
+    angles=None,
+    learning_rate=None,
+    plots=True,
+    verbose=True,
+    command=None,
+    batch_pixels=None,
+):
     """Runs (or resumes) every model x seed of one task; writes the summary.
 
     Returns the summary rows. For CT, `angles` is the number of projections
@@ -171,10 +234,16 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
 
     run_dir = pathlib.Path(run_dir)
     task_dir = run_dir / (task if task == "image" else f"ct-{angles}")
-    settings = {"task": task, "size": size, "steps": steps, "params": params,
-                "angles": angles, "eval_every": eval_every,
-                "learning_rate": learning_rate or LEARNING_RATES,
-                "batch_pixels": batch_pixels}
+    settings = {
+        "task": task,
+        "size": size,
+        "steps": steps,
+        "params": params,
+        "angles": angles,
+        "eval_every": eval_every,
+        "learning_rate": learning_rate or LEARNING_RATES,
+        "batch_pixels": batch_pixels,
+    }
     folder = runs.RunFolder(task_dir, settings)
     signals = task_signals(task, size, angles, cache_dir=_cache_dir())
     truth, _, _, theta = signals
@@ -183,31 +252,40 @@ def compare(task, run_dir, model_names, seeds, size, steps, params,
         sino = radon.sinogram(truth, theta)
         baseline_image = radon.filtered_back_projection(sino, theta, size)
         baseline = scores(truth, baseline_image)
-    title = ("Cameraman image fit" if task == "image"
-             else f"Sparse-view CT, {angles} angles")
+    title = (
+        "Cameraman image fit" if task == "image" else f"Sparse-view CT, {angles} angles"
+    )
     title += f", {size}x{size}, {steps} steps"
     if batch_pixels:
         title += f" of {batch_pixels} pixels"
-    meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"),
-            "machine": f"{platform.machine()}, {platform.processor() or ''}".strip(", "),
-            "backend": keras.backend.backend(), **settings}
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "machine": f"{platform.machine()}, {platform.processor() or ''}".strip(", "),
+        "backend": keras.backend.backend(),
+        **settings,
+    }
     results = []
     # Seed-major, so that an interrupted comparison has every model's first
     # seed; the table is rewritten after every run.
     for seed in seeds:
         for model_name in model_names:
-            results.append(run_one(folder, settings, model_name, seed,
-                                   signals, verbose=verbose))
+            results.append(
+                run_one(folder, settings, model_name, seed, signals, verbose=verbose)
+            )
             results.sort(key=lambda r: (model_names.index(r["model"]), r["seed"]))
             rows = summarize(results, baseline)
             _write_summary(folder, rows, title, meta, command, results)
     if plots:
-        images = {name: np.load(folder.side_file(run_key(name, seeds[0]), ".npy"))
-                  .astype(np.float64) for name in model_names}
+        images = {
+            name: np.load(folder.side_file(run_key(name, seeds[0]), ".npy")).astype(
+                np.float64
+            )
+            for name in model_names
+        }
         if baseline_image is not None:
             images = {"fbp (iradon)": baseline_image, **images}
-        plotting.reconstructions(task_dir / "reconstructions.png", truth,
-                                 images, rows)
+        plotting.reconstructions(task_dir / "reconstructions.png", truth, images, rows)
         plotting.curves(task_dir / "curves.png", results, title)
     return rows

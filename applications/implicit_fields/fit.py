@@ -27,14 +27,20 @@ class FieldModel(keras.Model):
         super().__init__(**kwargs)
         self.network = network
         self.coords = self.add_weight(
-            shape=coords.shape, name="coords", trainable=False,
-            initializer=keras.initializers.Constant(coords))
+            shape=coords.shape,
+            name="coords",
+            trainable=False,
+            initializer=keras.initializers.Constant(coords),
+        )
         self.projection = None
         if projection is not None:
             transposed = np.ascontiguousarray(projection.T)
             self.projection = self.add_weight(
-                shape=transposed.shape, name="projection", trainable=False,
-                initializer=keras.initializers.Constant(transposed))
+                shape=transposed.shape,
+                name="projection",
+                trainable=False,
+                initializer=keras.initializers.Constant(transposed),
+            )
 
     def image(self):
         out = self.network(ops.convert_to_tensor(self.coords))
@@ -72,18 +78,22 @@ def _pixel_batches(pixels, batch_pixels, steps, seed):
     """
     rng = np.random.default_rng(seed)
     needed = steps * batch_pixels
-    order = np.concatenate([rng.permutation(pixels)
-                            for _ in range(-(-needed // pixels))])
+    order = np.concatenate(
+        [rng.permutation(pixels) for _ in range(-(-needed // pixels))]
+    )
     return order[:needed].reshape(steps, batch_pixels)
 
 
 def scores(truth, estimate):
     """`(psnr, ssim)` of an estimate clipped to [0, 1], data range 1."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    from skimage.metrics import peak_signal_noise_ratio
+    from skimage.metrics import structural_similarity
 
     estimate = np.clip(np.asarray(estimate, np.float64), 0.0, 1.0)
-    return (float(peak_signal_noise_ratio(truth, estimate, data_range=1.0)),
-            float(structural_similarity(truth, estimate, data_range=1.0)))
+    return (
+        float(peak_signal_noise_ratio(truth, estimate, data_range=1.0)),
+        float(structural_similarity(truth, estimate, data_range=1.0)),
+    )
 
 
 class _Evaluate(keras.callbacks.Callback):
@@ -100,12 +110,23 @@ class _Evaluate(keras.callbacks.Callback):
         self.curve.append([step, psnr, ssim, float(logs["loss"])])
         self.image = image
         if self.progbar is not None:
-            self.progbar.update(step, [("loss", logs["loss"]), ("psnr", psnr),
-                                       ("ssim", ssim)])
+            self.progbar.update(
+                step, [("loss", logs["loss"]), ("psnr", psnr), ("ssim", ssim)]
+            )
 
 
-def fit(network, truth, target, steps, learning_rate, eval_every,
-        projection=None, verbose=True, batch_pixels=None, seed=0):
+def fit(
+    network,
+    truth,
+    target,
+    steps,
+    learning_rate,
+    eval_every,
+    projection=None,
+    verbose=True,
+    batch_pixels=None,
+    seed=0,
+):
     """Fits `network` so its image (or projection) matches `target`.
 
     Args:
@@ -130,26 +151,28 @@ def fit(network, truth, target, steps, learning_rate, eval_every,
     from applications.implicit_fields.data import grid
 
     if steps % eval_every:
-        raise ValueError(f"steps ({steps}) must be a multiple of eval_every "
-                         f"({eval_every}).")
+        raise ValueError(
+            f"steps ({steps}) must be a multiple of eval_every ({eval_every})."
+        )
     coords = grid(truth.shape[0])
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, steps, alpha=0.01)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01)
     progbar = keras.utils.Progbar(steps) if verbose else None
     if batch_pixels is None:
         field = FieldModel(network, coords, projection)
         # Every epoch: eval_every batches of one dummy row, each a full step.
         x = np.zeros((eval_every, 1), "float32")
-        y = np.repeat(np.asarray(target, "float32").reshape(1, -1),
-                      eval_every, axis=0)
+        y = np.repeat(np.asarray(target, "float32").reshape(1, -1), eval_every, axis=0)
         batch_size, render = 1, field.image
     else:
         if projection is not None:
-            raise ValueError("batch_pixels applies to the image task only "
-                             "(a projection needs the whole image).")
+            raise ValueError(
+                "batch_pixels applies to the image task only "
+                "(a projection needs the whole image)."
+            )
         if not 1 <= batch_pixels <= len(coords):
-            raise ValueError(f"batch_pixels must be in [1, {len(coords)}]; "
-                             f"got {batch_pixels}.")
+            raise ValueError(
+                f"batch_pixels must be in [1, {len(coords)}]; got {batch_pixels}."
+            )
         field = PixelModel(network)
         index = _pixel_batches(len(coords), batch_pixels, steps, seed).ravel()
         x = coords[index]
@@ -166,13 +189,27 @@ def fit(network, truth, target, steps, learning_rate, eval_every,
     # One fit "epoch" of eval_every steps per evaluation.
     chunk = eval_every * batch_size
     for epoch in range(steps // eval_every):
-        rows = slice(0, chunk) if batch_pixels is None else slice(
-            epoch * chunk, (epoch + 1) * chunk)
-        field.fit(x[rows], y[rows],
-                  batch_size=batch_size, initial_epoch=epoch,
-                  epochs=epoch + 1, shuffle=False, verbose=0,
-                  callbacks=[evaluate])
+        rows = (
+            slice(0, chunk)
+            if batch_pixels is None
+            else slice(epoch * chunk, (epoch + 1) * chunk)
+        )
+        field.fit(
+            x[rows],
+            y[rows],
+            batch_size=batch_size,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[evaluate],
+        )
     seconds = time.perf_counter() - start
     final = evaluate.curve[-1]
-    return {"psnr": final[1], "ssim": final[2], "curve": evaluate.curve,
-            "image": evaluate.image, "seconds": seconds}
+    return {
+        "psnr": final[1],
+        "ssim": final[2],
+        "curve": evaluate.curve,
+        "image": evaluate.image,
+        "seconds": seconds,
+    }

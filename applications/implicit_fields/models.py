@@ -63,16 +63,23 @@ class FourierFeatures(keras.layers.Layer):
         rng = np.random.default_rng(self.seed)
         value = rng.normal(0.0, self.scale, (input_shape[-1], self.features))
         self.frequencies = self.add_weight(
-            shape=value.shape, name="frequencies", trainable=False,
-            initializer=keras.initializers.Constant(value.astype("float32")))
+            shape=value.shape,
+            name="frequencies",
+            trainable=False,
+            initializer=keras.initializers.Constant(value.astype("float32")),
+        )
 
     def call(self, x):
         w = 2.0 * math.pi * ops.matmul(x, self.frequencies)
         return ops.concatenate([ops.sin(w), ops.cos(w)], axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "features": self.features,
-                "scale": self.scale, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "features": self.features,
+            "scale": self.scale,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="implicit_fields")
@@ -93,17 +100,19 @@ class Sine(keras.layers.Layer):
 def _lrnn(width, inner, seed):
     stack = [keras.Input((2,))]
     for layer in range(2):
-        activation = (apalu_layers.APALU(shared_axes=[3]) if inner == "apalu"
-                      else "sin")
+        activation = apalu_layers.APALU(shared_axes=[3]) if inner == "apalu" else "sin"
         u_init = None
         if layer and inner == "sin" and LRNN_HIDDEN_U == "siren":
             limit = math.sqrt(6.0) / SIREN_OMEGA_0
             u_init = keras.initializers.RandomUniform(-limit, limit)
         stack += [
             apalu_layers.ProductDense(
-                width, projection_width=LRNN_PROJECTION_WIDTH,
-                hidden=LRNN_HIDDEN, inner_activation=activation,
-                function_kernel_initializer=u_init),
+                width,
+                projection_width=LRNN_PROJECTION_WIDTH,
+                hidden=LRNN_HIDDEN,
+                inner_activation=activation,
+                function_kernel_initializer=u_init,
+            ),
             keras.layers.LayerNormalization(),
         ]
     return keras.Sequential(stack + [keras.layers.Dense(1)])
@@ -114,14 +123,23 @@ def _siren(width, seed):
     fan_in = 2
     for i in range(DEPTH):
         limit = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / SIREN_OMEGA_0
-        stack += [keras.layers.Dense(
-            width, kernel_initializer=keras.initializers.RandomUniform(-limit, limit),
-            bias_initializer=keras.initializers.RandomUniform(
-                -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in))), Sine()]
+        stack += [
+            keras.layers.Dense(
+                width,
+                kernel_initializer=keras.initializers.RandomUniform(-limit, limit),
+                bias_initializer=keras.initializers.RandomUniform(
+                    -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in)
+                ),
+            ),
+            Sine(),
+        ]
         fan_in = width
     limit = math.sqrt(6.0 / width) / SIREN_OMEGA_0
-    stack.append(keras.layers.Dense(
-        1, kernel_initializer=keras.initializers.RandomUniform(-limit, limit)))
+    stack.append(
+        keras.layers.Dense(
+            1, kernel_initializer=keras.initializers.RandomUniform(-limit, limit)
+        )
+    )
     return keras.Sequential(stack)
 
 
@@ -131,16 +149,27 @@ def fourier_scale(size):
 
 
 def _fourier_mlp(width, activation, seed, size):
-    stack = [keras.Input((2,)),
-             FourierFeatures(FOURIER_FEATURES, fourier_scale(size), seed)]
+    stack = [
+        keras.Input((2,)),
+        FourierFeatures(FOURIER_FEATURES, fourier_scale(size), seed),
+    ]
     for _ in range(DEPTH):
         if activation == "apalu":
-            stack += [keras.layers.Dense(width, kernel_initializer="he_uniform"
-                                         if APALU_MLP_INIT else "glorot_uniform"),
-                      apalu_layers.APALU(init=APALU_MLP_INIT)]
+            stack += [
+                keras.layers.Dense(
+                    width,
+                    kernel_initializer="he_uniform"
+                    if APALU_MLP_INIT
+                    else "glorot_uniform",
+                ),
+                apalu_layers.APALU(init=APALU_MLP_INIT),
+            ]
         else:
-            stack.append(keras.layers.Dense(width, activation="relu",
-                                            kernel_initializer="he_uniform"))
+            stack.append(
+                keras.layers.Dense(
+                    width, activation="relu", kernel_initializer="he_uniform"
+                )
+            )
     return keras.Sequential(stack + [keras.layers.Dense(1)])
 
 
@@ -173,7 +202,7 @@ def parameter_count(name, width):
         d, h = LRNN_PROJECTION_WIDTH, LRNN_HIDDEN
         functions = width * d * (3 * h + 1)
         if name == "lrnn_apalu":
-            functions += 2 * width * d          # APALU's (a, b) per function
+            functions += 2 * width * d  # APALU's (a, b) per function
         total = 0
         for fan_in in (2, width):
             total += fan_in * width * d + width * d + functions + 2 * width
@@ -184,13 +213,14 @@ def parameter_count(name, width):
         total = (2 * FOURIER_FEATURES + 1) * width
         total += (DEPTH - 1) * (width * width + width) + width + 1
         if name == "apalu_mlp":
-            total += 2 * width * DEPTH          # APALU's (a, b) per unit
+            total += 2 * width * DEPTH  # APALU's (a, b) per unit
         return total
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}.")
 
 
 def width_for(name, params):
     """The width whose trainable parameter count is closest to `params`."""
+
     def count(width):
         return parameter_count(name, width)
 

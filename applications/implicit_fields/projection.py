@@ -50,8 +50,10 @@ def radon_matrix(size, theta, cache_dir=None, progress=True):
     if progress:
         import keras
 
-        print(f"Radon matrix {size}x{size}, {len(theta)} angles "
-              f"({size * size} basis images):")
+        print(
+            f"Radon matrix {size}x{size}, {len(theta)} angles "
+            f"({size * size} basis images):"
+        )
         bar = keras.utils.Progbar(size * size)
     for k in range(size * size):
         basis.flat[k] = 1.0
@@ -72,5 +74,4 @@ def filtered_back_projection(sino, theta, size):
     """The classical baseline: `iradon` with the ramp filter, `size x size`."""
     from skimage.transform import iradon
 
-    return iradon(sino, theta=theta, filter_name="ramp", circle=False,
-                  output_size=size)
+    return iradon(sino, theta=theta, filter_name="ramp", circle=False, output_size=size)

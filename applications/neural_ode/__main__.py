@@ -61,12 +61,15 @@ def _parse_set(items, defaults):
     fields = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
     for item in items:
         if "=" not in item:
-            raise UsageError(f"--set needs NAME=VALUE; got {item!r}",
-                             hint="e.g. --set widths=16,64")
+            raise UsageError(
+                f"--set needs NAME=VALUE; got {item!r}", hint="e.g. --set widths=16,64"
+            )
         key, raw = item.split("=", 1)
         if key not in fields:
-            raise UsageError(f"--set: unknown setting {key!r}",
-                             hint=f"settings: {', '.join(sorted(fields))}")
+            raise UsageError(
+                f"--set: unknown setting {key!r}",
+                hint=f"settings: {', '.join(sorted(fields))}",
+            )
         default = fields[key]
         try:
             if isinstance(default, tuple):
@@ -79,8 +82,10 @@ def _parse_set(items, defaults):
             else:
                 value = raw
         except (ValueError, SyntaxError):
-            raise UsageError(f"--set {item}: {raw!r} is not a valid value of {key}",
-                             hint=f"default: {default!r}") from None
+            raise UsageError(
+                f"--set {item}: {raw!r} is not a valid value of {key}",
+                hint=f"default: {default!r}",
+            ) from None
         overrides[key] = value
     return overrides
 
@@ -97,17 +102,26 @@ def main(argv=None):
     parser = cli.ArgumentParser(
         prog="python -m applications.neural_ode",
         description="Neural ODEs with smooth and kinked activations: experiments.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument("experiment", choices=EXPERIMENTS)
     cli.add_common_arguments(
-        parser, run_dir=DEFAULT_RUN_DIR,
-        seeds=["0-2; resnet 0-4; 0-1 with --quick"], quick=True, quiet=True)
+        parser,
+        run_dir=DEFAULT_RUN_DIR,
+        seeds=["0-2; resnet 0-4; 0-1 with --quick"],
+        quick=True,
+        quiet=True,
+    )
     parser.set_defaults(seeds=None)
     parser.add_argument("--activations", nargs="+", default=None, metavar="A")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--backend", choices=cli.BACKENDS, default=None)
-    parser.add_argument("--summary-only", action="store_true",
-                        help="write the table and figures from the finished seeds only")
+    parser.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="write the table and figures from the finished seeds only",
+    )
     args = cli.flatten_seeds(parser.parse_args(argv))
 
     if os.environ.get("KERAS_BACKEND") == "jax":
@@ -124,10 +138,20 @@ def main(argv=None):
     if args.activations:
         overrides["activations"] = tuple(args.activations)
     settings = runner.settings_for(args.experiment, quick=args.quick, **overrides)
-    run_dir = args.run_dir if args.run_dir != DEFAULT_RUN_DIR else cli.default_run_dir(
-        "neural_ode", args.experiment + ("-quick" if args.quick else ""))
-    runner.run(args.experiment, settings, run_dir, verbose=not args.quiet,
-               summary_only=args.summary_only)
+    run_dir = (
+        args.run_dir
+        if args.run_dir != DEFAULT_RUN_DIR
+        else cli.default_run_dir(
+            "neural_ode", args.experiment + ("-quick" if args.quick else "")
+        )
+    )
+    runner.run(
+        args.experiment,
+        settings,
+        run_dir,
+        verbose=not args.quiet,
+        summary_only=args.summary_only,
+    )
     return 0
 
 

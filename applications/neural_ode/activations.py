@@ -13,7 +13,6 @@ like the layer's default (uniform on (0, 2)); the math is
 `keras_apalu.ops.apalu`.
 """
 
-import numpy as np
 from keras import ops
 
 from keras_apalu.layers.apalu import SMOOTH_RATIO
@@ -62,4 +61,3 @@ def apply(name, x, params):
     if name == "gelu":
         return ops.gelu(x, approximate=False)
     check_name(name)
-

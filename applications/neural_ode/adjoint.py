@@ -17,12 +17,23 @@ equation's right-hand side jumps wherever a pre-activation crosses the kink.
 
 from keras import ops
 
-from applications.neural_ode.solvers import odeint
 from applications.common.vjp import vjp
+from applications.neural_ode.solvers import odeint
 
 
-def adjoint_gradients(field_fn, theta, h1, grad_h1, t0, t1, method="rk4",
-                      steps=None, rtol=1e-6, atol=1e-8, max_steps=10000):
+def adjoint_gradients(
+    field_fn,
+    theta,
+    h1,
+    grad_h1,
+    t0,
+    t1,
+    method="rk4",
+    steps=None,
+    rtol=1e-6,
+    atol=1e-8,
+    max_steps=10000,
+):
     """Solves the adjoint equations backwards from `t1` to `t0`.
 
     Args:
@@ -51,6 +62,15 @@ def adjoint_gradients(field_fn, theta, h1, grad_h1, t0, t1, method="rk4",
         return [f_value] + [ops.negative(g) for g in grads]
 
     state = [h1, grad_h1] + [ops.zeros_like(p) for p in theta]
-    final, stats = odeint(augmented, state, t1, t0, method=method, steps=steps,
-                          rtol=rtol, atol=atol, max_steps=max_steps)
-    return final[1], final[2:2 + count], stats
+    final, stats = odeint(
+        augmented,
+        state,
+        t1,
+        t0,
+        method=method,
+        steps=steps,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+    )
+    return final[1], final[2 : 2 + count], stats

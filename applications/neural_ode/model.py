@@ -59,11 +59,15 @@ class ODEConfig:
         activations.check_name(self.activation)
         for name in ("width", "inputs", "outputs"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"neural_ode: {name} must be >= 1; got {getattr(self, name)}.")
+                raise ValueError(
+                    f"neural_ode: {name} must be >= 1; got {getattr(self, name)}."
+                )
         if not self.horizon > 0:
             raise ValueError(f"neural_ode: horizon T must be > 0; got {self.horizon}.")
         if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"neural_ode: dtype must be float32 or float64; got {self.dtype!r}.")
+            raise ValueError(
+                f"neural_ode: dtype must be float32 or float64; got {self.dtype!r}."
+            )
 
     def field_names(self):
         return list(FIELD_WEIGHTS) + activations.parameter_names(self.activation)
@@ -126,8 +130,14 @@ def readout(config, outer, h):
 def solve(config, theta, h0, method="rk4", steps=8, rtol=1e-6, atol=1e-8):
     """h(T) from h(0) by `method`; returns `(h_T, stats)`."""
     y, stats = odeint(
-        lambda t, y: [field(config, theta, y[0], t)], [h0], 0.0, config.horizon,
-        method=method, steps=steps, rtol=rtol, atol=atol,
+        lambda t, y: [field(config, theta, y[0], t)],
+        [h0],
+        0.0,
+        config.horizon,
+        method=method,
+        steps=steps,
+        rtol=rtol,
+        atol=atol,
     )
     return y[0], stats
 

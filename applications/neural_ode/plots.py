@@ -34,8 +34,9 @@ def curves(path, panels, xlabel, logx=True, logy=True, suptitle=None):
         suptitle: optional figure title.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False
+    )
     for ax, (title, ylabel, series) in zip(axes[0], panels):
         for name, (x, values) in series.items():
             values = np.asarray(values, float)
@@ -45,9 +46,12 @@ def curves(path, panels, xlabel, logx=True, logy=True, suptitle=None):
             ax.plot(x, mean, label=name, marker=".", **style)
             if values.shape[0] > 1:
                 low = mean - std if not logy else np.maximum(mean - std, mean * 1e-3)
-                ax.fill_between(x, low, mean + std, color=style.get("color"), alpha=0.15)
+                ax.fill_between(
+                    x, low, mean + std, color=style.get("color"), alpha=0.15
+                )
         if logx:
-            from matplotlib.ticker import NullFormatter, ScalarFormatter
+            from matplotlib.ticker import NullFormatter
+            from matplotlib.ticker import ScalarFormatter
 
             ax.set_xscale("log")
             ticks = sorted({float(v) for _, (x, _) in series.items() for v in x})

@@ -147,6 +147,7 @@ def _error_norm(err, y, y_new, rtol, atol):
 
 def _initial_step(f, t0, y0, f0, direction, rtol, atol, order=5):
     """Hairer, Norsett & Wanner's starting step (Solving ODEs I, II.4)."""
+
     def rms(values, ref):
         total, count = 0.0, 0
         for v, r in zip(values, ref):
@@ -167,8 +168,9 @@ def _initial_step(f, t0, y0, f0, direction, rtol, atol, order=5):
     return min(100 * h0, h1)
 
 
-def solve_adaptive(f, y0, t0, t1, rtol=1e-6, atol=1e-8, max_steps=10000,
-                   first_step=None):
+def solve_adaptive(
+    f, y0, t0, t1, rtol=1e-6, atol=1e-8, max_steps=10000, first_step=None
+):
     """Integrates with the adaptive Dormand-Prince 5(4) method.
 
     Local error control per step: the step is accepted when
@@ -232,13 +234,14 @@ def solve_adaptive(f, y0, t0, t1, rtol=1e-6, atol=1e-8, max_steps=10000,
             stats.steps += 1
         else:
             stats.rejected += 1
-        factor = 10.0 if norm == 0.0 else 0.9 * norm ** -0.2
+        factor = 10.0 if norm == 0.0 else 0.9 * norm**-0.2
         h = h * min(10.0, max(0.2, factor))
     return y, stats
 
 
-def odeint(f, y0, t0, t1, method="rk4", steps=None, rtol=1e-6, atol=1e-8,
-           max_steps=10000):
+def odeint(
+    f, y0, t0, t1, method="rk4", steps=None, rtol=1e-6, atol=1e-8, max_steps=10000
+):
     """Solves `dy/dt = f(t, y)` from `t0` to `t1` by `method`.
 
     Args:
@@ -254,8 +257,7 @@ def odeint(f, y0, t0, t1, method="rk4", steps=None, rtol=1e-6, atol=1e-8,
         `(y1, stats)`, the state at `t1` and a `SolveStats`.
     """
     if method == "dopri5":
-        return solve_adaptive(f, y0, t0, t1, rtol=rtol, atol=atol,
-                              max_steps=max_steps)
+        return solve_adaptive(f, y0, t0, t1, rtol=rtol, atol=atol, max_steps=max_steps)
     if method in ("euler", "rk4"):
         if steps is None:
             raise ValueError(f"neural_ode: method {method!r} needs steps=<int>.")

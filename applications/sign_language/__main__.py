@@ -40,13 +40,22 @@ COMMANDS = ("main", "train", "evaluate", "predict", "export", "compare")
 COMPARE_DIR = cli.default_run_dir("sign_language", "compare")
 #: Settings of `--quick` (unless given explicitly): 120 images at 16x16,
 #: a two-block network, two epochs (seconds per run).
-QUICK = dict(max_per_class=12, image_size=16, width=4, blocks=2, epochs=2,
-             patience=0, batch_size=16, augment=0.0, val_fraction=0.2,
-             test_fraction=0.2)
+QUICK = dict(
+    max_per_class=12,
+    image_size=16,
+    width=4,
+    blocks=2,
+    epochs=2,
+    patience=0,
+    batch_size=16,
+    augment=0.0,
+    val_fraction=0.2,
+    test_fraction=0.2,
+)
 
 _HELPS = {
     "data_dir": "dataset folder (default: $SIGN_LANGUAGE_DIGITS_DIR, the Keras "
-                "cache, or a download)",
+    "cache, or a download)",
     "image_size": "side of the square input images in pixels",
     "color_mode": "rgb or grayscale",
     "activation": "the network's activation",
@@ -69,13 +78,29 @@ _HELPS = {
     "cache_dir": "folder of the decoded-image cache",
     "download_url": "archive to download if no dataset is found",
 }
-_TYPES = {"image_size": int, "width": int, "blocks": int, "convs_per_block": int,
-          "epochs": int, "patience": int, "batch_size": int, "split_seed": int,
-          "seed": int, "max_per_class": int, "dropout": float, "augment": float,
-          "learning_rate": float, "weight_decay": float, "val_fraction": float,
-          "test_fraction": float}
-_CHOICES = {"color_mode": ["rgb", "grayscale"], "split": ["signer", "random"],
-            "activation": list(ACTIVATIONS)}
+_TYPES = {
+    "image_size": int,
+    "width": int,
+    "blocks": int,
+    "convs_per_block": int,
+    "epochs": int,
+    "patience": int,
+    "batch_size": int,
+    "split_seed": int,
+    "seed": int,
+    "max_per_class": int,
+    "dropout": float,
+    "augment": float,
+    "learning_rate": float,
+    "weight_decay": float,
+    "val_fraction": float,
+    "test_fraction": float,
+}
+_CHOICES = {
+    "color_mode": ["rgb", "grayscale"],
+    "split": ["signer", "random"],
+    "activation": list(ACTIVATIONS),
+}
 # TrainConfig fields that are not plain options (or are shared flags).
 _SPECIAL = ("run_dir", "data_dir", "verbose", "distribute", "plots", "verify_data")
 
@@ -87,43 +112,67 @@ def _defaults():
 def _add_shared(parser, verbose=True):
     """`--backend` and `--verbose`, accepted before and after the command
     (`cli.run` reads both from the command line itself)."""
-    parser.add_argument("--backend", choices=cli.BACKENDS,
-                        help="Keras backend when KERAS_BACKEND is not set")
+    parser.add_argument(
+        "--backend",
+        choices=cli.BACKENDS,
+        help="Keras backend when KERAS_BACKEND is not set",
+    )
     if verbose:
-        parser.add_argument("--verbose", action="store_true",
-                            help="show tracebacks and native log lines")
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show tracebacks and native log lines",
+        )
 
 
 def _add_train_options(parser, run_dir, seeds=None):
     defaults = _defaults()
     _add_shared(parser, verbose=False)
-    cli.add_common_arguments(parser, run_dir=run_dir, data_dir=True, seeds=seeds,
-                             quick=True, quiet=True)
+    cli.add_common_arguments(
+        parser, run_dir=run_dir, data_dir=True, seeds=seeds, quick=True, quiet=True
+    )
     for action in parser._actions:  # noqa: SLF001 - our wording of one help text
         if action.dest == "data_dir":
             action.help = _HELPS["data_dir"]
     for name, default in defaults.items():
         if name in _SPECIAL:
             continue
-        parser.add_argument("--" + name.replace("_", "-"), type=_TYPES.get(name, str),
-                            default=default, choices=_CHOICES.get(name),
-                            help=f"{_HELPS[name]} (default: {default})")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=_TYPES.get(name, str),
+            default=default,
+            choices=_CHOICES.get(name),
+            help=f"{_HELPS[name]} (default: {default})",
+        )
     for name, default, text in (
-        ("distribute", False, "data-parallel training on all local devices "
-                              "(JAX, TensorFlow)"),
+        (
+            "distribute",
+            False,
+            "data-parallel training on all local devices (JAX, TensorFlow)",
+        ),
         ("plots", True, "write the PNG figures"),
-        ("verify-data", True, "check the images against the SHA-256 manifest; "
-                              "--no-verify-data trains on unverified data"),
+        (
+            "verify-data",
+            True,
+            "check the images against the SHA-256 manifest; "
+            "--no-verify-data trains on unverified data",
+        ),
     ):
-        parser.add_argument(f"--{name}", dest=name.replace("-", "_"), default=default,
-                            action=argparse.BooleanOptionalAction, help=text)
+        parser.add_argument(
+            f"--{name}",
+            dest=name.replace("-", "_"),
+            default=default,
+            action=argparse.BooleanOptionalAction,
+            help=text,
+        )
 
 
 def build_parser():
     """The parser of every command (imports no keras)."""
     parser = cli.ArgumentParser(
-        prog=PROG, description="Sign-language digit recognition with the APALU "
-                               "activation.")
+        prog=PROG,
+        description="Sign-language digit recognition with the APALU activation.",
+    )
     _add_shared(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -139,11 +188,16 @@ def build_parser():
     sub = commands.add_parser("evaluate", help=text, description=text)
     _add_shared(sub)
     sub.add_argument("model", help="model file (.keras or .tflite)")
-    sub.add_argument("--run-dir", metavar="DIR",
-                     help="run whose split to use (default: the model's folder)")
+    sub.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="run whose split to use (default: the model's folder)",
+    )
     sub.add_argument("--data-dir", metavar="DIR", help="dataset folder for the split")
     sub.add_argument("--part", default="test", choices=["train", "val", "test"])
-    sub.add_argument("--folder", help="labelled folder <digit>/<image> instead of a split")
+    sub.add_argument(
+        "--folder", help="labelled folder <digit>/<image> instead of a split"
+    )
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub.set_defaults(function=cmd_evaluate)
 
@@ -151,8 +205,11 @@ def build_parser():
     sub = commands.add_parser("predict", help=text, description=text)
     _add_shared(sub)
     sub.add_argument("images", nargs="+", metavar="IMAGE")
-    sub.add_argument("--model", default=f"{DEFAULT_RUN_DIR}/model.keras",
-                     help="model file (.keras or .tflite; default: %(default)s)")
+    sub.add_argument(
+        "--model",
+        default=f"{DEFAULT_RUN_DIR}/model.keras",
+        help="model file (.keras or .tflite; default: %(default)s)",
+    )
     sub.add_argument("--top-k", type=int, default=3)
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub.set_defaults(function=cmd_predict)
@@ -160,22 +217,39 @@ def build_parser():
     text = "write .tflite files into a run folder"
     sub = commands.add_parser("export", help=text, description=text)
     _add_shared(sub)
-    sub.add_argument("--run-dir", default=DEFAULT_RUN_DIR, metavar="DIR",
-                     help="the training run (default: %(default)s)")
-    sub.add_argument("--modes", nargs="+", default=["custom", "builtin"],
-                     choices=["custom", "builtin"])
+    sub.add_argument(
+        "--run-dir",
+        default=DEFAULT_RUN_DIR,
+        metavar="DIR",
+        help="the training run (default: %(default)s)",
+    )
+    sub.add_argument(
+        "--modes",
+        nargs="+",
+        default=["custom", "builtin"],
+        choices=["custom", "builtin"],
+    )
     quantize = sub.add_mutually_exclusive_group()
     quantize.add_argument("--quantize", choices=["float16", "dynamic", "int8"])
-    quantize.add_argument("--int8", dest="quantize", action="store_const", const="int8",
-                          help="full-integer model calibrated on training images "
-                               "(same as --quantize int8)")
+    quantize.add_argument(
+        "--int8",
+        dest="quantize",
+        action="store_const",
+        const="int8",
+        help="full-integer model calibrated on training images "
+        "(same as --quantize int8)",
+    )
     sub.set_defaults(function=cmd_export)
 
     text = "activations x seeds on one signer split -> table and plot"
     sub = commands.add_parser("compare", help=text, description=text)
     _add_train_options(sub, COMPARE_DIR, seeds=[0, 1, 2, 3, 4])
-    sub.add_argument("--activations", nargs="+", default=["apalu", "relu", "gelu"],
-                     choices=list(ACTIVATIONS))
+    sub.add_argument(
+        "--activations",
+        nargs="+",
+        default=["apalu", "relu", "gelu"],
+        choices=list(ACTIVATIONS),
+    )
     sub.set_defaults(function=cmd_compare)
     return parser
 
@@ -183,8 +257,11 @@ def build_parser():
 def _config_from(args, run_dir=True):
     """The TrainConfig of parsed train options (with `--quick` applied)."""
     defaults = _defaults()
-    values = {name: getattr(args, name) for name in defaults
-              if name != "verbose" and hasattr(args, name)}
+    values = {
+        name: getattr(args, name)
+        for name in defaults
+        if name != "verbose" and hasattr(args, name)
+    }
     if not run_dir:
         values.pop("run_dir", None)
     if getattr(args, "quick", False):
@@ -226,8 +303,10 @@ def cmd_main(args):
 
         written = export_run(args.run_dir, verbose=args.verbose)
     except ImportError as error:
-        print(f"export skipped: keras_apalu.tflite is not available ({error})",
-              file=sys.stderr)
+        print(
+            f"export skipped: keras_apalu.tflite is not available ({error})",
+            file=sys.stderr,
+        )
         return metrics
     _print_export_summary(args.run_dir, written)
     return metrics
@@ -245,13 +324,20 @@ def cmd_evaluate(args):
     """Accuracy of a model file; returns the result dict."""
     from applications.sign_language.inference import evaluate
 
-    result = evaluate(args.model, run_dir=args.run_dir, part=args.part,
-                      folder=args.folder, data_dir=args.data_dir)
+    result = evaluate(
+        args.model,
+        run_dir=args.run_dir,
+        part=args.part,
+        folder=args.folder,
+        data_dir=args.data_dir,
+    )
     if args.json:
         _print_json(result)
     else:
-        print(f"{result['model']} on {result['data']}: accuracy "
-              f"{result['accuracy']:.2%} ({result['images']} images)")
+        print(
+            f"{result['model']} on {result['data']}: accuracy "
+            f"{result['accuracy']:.2%} ({result['images']} images)"
+        )
         for name, value in result["per_class_accuracy"].items():
             print(f"  class {name}: " + ("n/a" if value is None else f"{value:.2%}"))
     return result
@@ -274,13 +360,15 @@ def cmd_predict(args):
     else:
         for result in results:
             if "error" not in result:
-                tops = ", ".join(f"{t['class']} ({t['probability']:.1%})"
-                                 for t in result["top"])
+                tops = ", ".join(
+                    f"{t['class']} ({t['probability']:.1%})" for t in result["top"]
+                )
                 print(f"{result['file']}: {tops}")
     if skipped:
         raise RunFailedError(
             f"skipped {len(skipped)} of {len(results)} inputs (named above); "
-            "the others were predicted")
+            "the others were predicted"
+        )
     return results
 
 
@@ -289,8 +377,9 @@ def cmd_export(args):
     from applications.sign_language.export import export_run
 
     cli.writable_folder(args.run_dir)
-    written = export_run(args.run_dir, modes=args.modes, quantize=args.quantize,
-                         verbose=args.verbose)
+    written = export_run(
+        args.run_dir, modes=args.modes, quantize=args.quantize, verbose=args.verbose
+    )
     _print_export_summary(args.run_dir, written)
     return written
 
@@ -302,8 +391,9 @@ def cmd_compare(args):
     cli.writable_folder(args.run_dir)
     config = _config_from(args, run_dir=False)
     command = f"{PROG} " + " ".join(args.argv)
-    summary = compare(config, args.activations, args.seeds, args.run_dir,
-                      command=command)
+    summary = compare(
+        config, args.activations, args.seeds, args.run_dir, command=command
+    )
     print((pathlib.Path(args.run_dir) / "results.md").read_text())
     return summary
 
@@ -343,8 +433,9 @@ def renames_for(argv):
 def console_main(argv=None):
     """`python -m applications.sign_language`: returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    return cli.run(lambda tokens: _status(main(tokens)), argv,
-                   renames=renames_for(argv))
+    return cli.run(
+        lambda tokens: _status(main(tokens)), argv, renames=renames_for(argv)
+    )
 
 
 def _status(result):

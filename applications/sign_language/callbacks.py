@@ -76,7 +76,10 @@ def resumable_checkpoint(path, history_path, monitor="val_loss"):
     after the interruption does not overwrite the best weights.
     """
     checkpoint = keras.callbacks.ModelCheckpoint(
-        str(path), monitor=monitor, mode="min", save_best_only=True,
+        str(path),
+        monitor=monitor,
+        mode="min",
+        save_best_only=True,
         save_weights_only=True,
     )
     values = [row[monitor] for row in read_history(history_path) if monitor in row]

@@ -17,7 +17,6 @@ import platform
 import numpy as np
 
 from applications.common.errors import UsageError
-
 from applications.sign_language.train import train
 
 
@@ -44,7 +43,8 @@ def _check_same_settings(run_dir, config):
     if changed:
         raise UsageError(
             f"{run_dir} was trained with other settings ({', '.join(changed)})",
-            hint="use another --run-dir for a comparison with new settings")
+            hint="use another --run-dir for a comparison with new settings",
+        )
 
 
 def _welch(x, y):
@@ -65,16 +65,18 @@ def summarize(results):
         accs = np.array([r["test_accuracy"] for r in runs])
         best = np.array([r["best_epoch"] for r in runs])
         times = np.array([r["seconds_per_epoch"] for r in runs])
-        summary.append({
-            "activation": activation,
-            "runs": len(runs),
-            "accs": accs.tolist(),
-            "acc_mean": float(accs.mean()),
-            "acc_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
-            "best_epoch_mean": float(best.mean()),
-            "best_epoch_std": float(best.std(ddof=1)) if len(best) > 1 else 0.0,
-            "seconds_per_epoch": float(np.median(times)),
-        })
+        summary.append(
+            {
+                "activation": activation,
+                "runs": len(runs),
+                "accs": accs.tolist(),
+                "acc_mean": float(accs.mean()),
+                "acc_std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+                "best_epoch_mean": float(best.mean()),
+                "best_epoch_std": float(best.std(ddof=1)) if len(best) > 1 else 0.0,
+                "seconds_per_epoch": float(np.median(times)),
+            }
+        )
     return summary
 
 
@@ -155,9 +157,18 @@ def compare(config, activations, seeds, out_dir, command=None):
     ]
     table = markdown_table(summary, header)
     (out_dir / "results.md").write_text(table)
-    (out_dir / "results.json").write_text(json.dumps(
-        {"summary": summary, "runs": results, "command": command,
-         "config": dataclasses.asdict(config)}, indent=1, default=str))
+    (out_dir / "results.json").write_text(
+        json.dumps(
+            {
+                "summary": summary,
+                "runs": results,
+                "command": command,
+                "config": dataclasses.asdict(config),
+            },
+            indent=1,
+            default=str,
+        )
+    )
     from applications.sign_language import plots
 
     plots.comparison_bars(summary, out_dir / "comparison.png")

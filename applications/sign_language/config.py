@@ -86,11 +86,23 @@ class TrainConfig:
 
     def validate(self):
         if self.activation not in ACTIVATIONS:
-            raise UsageError(f"--activation must be one of {ACTIVATIONS}; got {self.activation!r}")
-        for name in ("image_size", "width", "blocks", "convs_per_block", "epochs", "batch_size"):
+            raise UsageError(
+                f"--activation must be one of {ACTIVATIONS}; got {self.activation!r}"
+            )
+        for name in (
+            "image_size",
+            "width",
+            "blocks",
+            "convs_per_block",
+            "epochs",
+            "batch_size",
+        ):
             if int(getattr(self, name)) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
-        if self.image_size < 2 ** self.blocks:
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}"
+                )
+        if self.image_size < 2**self.blocks:
             raise UsageError(
                 f"--image-size {self.image_size} is too small for {self.blocks} "
-                f"pooling blocks (needs >= {2 ** self.blocks})")
+                f"pooling blocks (needs >= {2**self.blocks})"
+            )

@@ -125,8 +125,10 @@ def archive_paths(cache_dir=None):
 
 def _delete_hint(cache_dir=None):
     archive, extracted = archive_paths(cache_dir)
-    return (f"delete {archive} and {extracted}, then rerun to download it again "
-            "(or pass --data-dir DIR)")
+    return (
+        f"delete {archive} and {extracted}, then rerun to download it again "
+        "(or pass --data-dir DIR)"
+    )
 
 
 def download(url=DATASET_URL, cache_dir=None, file_hash=None):
@@ -163,29 +165,37 @@ def download(url=DATASET_URL, cache_dir=None, file_hash=None):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Could not extract archive")
             path = keras.utils.get_file(
-                fname=CACHE_NAME, origin=url, extract=True, file_hash=file_hash,
-                cache_dir=str(cache_dir), cache_subdir="datasets",
+                fname=CACHE_NAME,
+                origin=url,
+                extract=True,
+                file_hash=file_hash,
+                cache_dir=str(cache_dir),
+                cache_subdir="datasets",
             )
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as error:
         raise DatasetError(
             f"the dataset archive {archive} is truncated or corrupt ({error})",
-            hint=_delete_hint(cache_dir)) from error
+            hint=_delete_hint(cache_dir),
+        ) from error
     except ValueError as error:  # get_file: the download's hash does not match
         raise DatasetError(
-            f"the archive downloaded from {url} does not match its SHA-256 "
-            f"{file_hash}", hint=_delete_hint(cache_dir)) from error
+            f"the archive downloaded from {url} does not match its SHA-256 {file_hash}",
+            hint=_delete_hint(cache_dir),
+        ) from error
     except Exception as error:  # noqa: BLE001 - get_file raises bare Exception
         if isinstance(error, OSError) and error.filename:
             raise  # a file or folder that cannot be written: cli.run names it
         if fetched:
-            raise DatasetError(f"could not extract {archive} ({error})",
-                               hint=_delete_hint(cache_dir)) from error
+            raise DatasetError(
+                f"could not extract {archive} ({error})", hint=_delete_hint(cache_dir)
+            ) from error
         reason = str(error).split(" -- ")[-1]
         raise RunFailedError(
             f"could not download the dataset from {url} ({reason})",
             hint="check the network and rerun, or download and unpack the "
-                 "archive yourself and pass --data-dir DIR (the folder holding "
-                 "Dataset/0..9)") from error
+            "archive yourself and pass --data-dir DIR (the folder holding "
+            "Dataset/0..9)",
+        ) from error
     return pathlib.Path(path)
 
 
@@ -202,15 +212,15 @@ def _describe_folder(folder):
     classes = sorted(p.name for p in entries if p.is_dir() and p.name in CLASS_NAMES)
     if classes:
         absent = [name for name in CLASS_NAMES if name not in classes]
-        return (f"it has class folders {', '.join(classes)} but not "
-                f"{', '.join(absent)}")
+        return f"it has class folders {', '.join(classes)} but not {', '.join(absent)}"
     shown = ", ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in entries)[:5])
     more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
     return f"it holds {shown}{more}, no class folders 0..9"
 
 
-def resolve_data_dir(data_dir=None, cache_dir=None, url=DATASET_URL,
-                     allow_download=True):
+def resolve_data_dir(
+    data_dir=None, cache_dir=None, url=DATASET_URL, allow_download=True
+):
     """Finds the dataset's class root (the folder holding `0`..`9`).
 
     Tries, in order: `data_dir`; the `SIGN_LANGUAGE_DIGITS_DIR` environment
@@ -239,7 +249,8 @@ def resolve_data_dir(data_dir=None, cache_dir=None, url=DATASET_URL,
                     f"no Sign Language Digits dataset in {value} (given by "
                     f"{source}): {_describe_folder(value)}",
                     hint="name the folder holding the class folders 0..9 (or "
-                         "a Dataset/ folder with them)")
+                    "a Dataset/ folder with them)",
+                )
             return root
     archive, cached = archive_paths(cache_dir)
     root = find_class_root(cached)
@@ -248,14 +259,18 @@ def resolve_data_dir(data_dir=None, cache_dir=None, url=DATASET_URL,
     if not allow_download:
         raise DatasetError(
             "Sign Language Digits dataset not found",
-            hint=f"pass --data-dir, set {ENV_VAR}, or allow the download "
-                 f"into {cached}")
+            hint=f"pass --data-dir, set {ENV_VAR}, or allow the download into {cached}",
+        )
     root = find_class_root(download(url, cache_dir))
     if root is None:
-        what = ("holds no class folders 0..9" if cached.exists()
-                else "is truncated or not a zip or tar archive")
-        raise DatasetError(f"the archive {archive} (from {url}) {what}",
-                           hint=_delete_hint(cache_dir))
+        what = (
+            "holds no class folders 0..9"
+            if cached.exists()
+            else "is truncated or not a zip or tar archive"
+        )
+        raise DatasetError(
+            f"the archive {archive} (from {url}) {what}", hint=_delete_hint(cache_dir)
+        )
     return root
 
 
@@ -278,16 +293,18 @@ def list_images(root):
         if not folder.is_dir():
             raise DatasetError(
                 f"class folder {folder} is missing",
-                hint=f"the dataset needs one folder per class "
-                     f"{', '.join(CLASS_NAMES)}")
+                hint=f"the dataset needs one folder per class {', '.join(CLASS_NAMES)}",
+            )
         files = sorted(
-            p for p in folder.iterdir()
+            p
+            for p in folder.iterdir()
             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
         if not files:
             raise DatasetError(
                 f"class folder {folder} holds no image files "
-                f"({', '.join(IMAGE_SUFFIXES)})")
+                f"({', '.join(IMAGE_SUFFIXES)})"
+            )
         entries.extend((path, label) for path in files)
     return entries
 
@@ -300,7 +317,9 @@ def read_manifest(path=MANIFEST):
             continue
         digest, _, name = line.partition("  ")
         if len(digest) != 64 or not name:
-            raise DatasetError(f"{path}, line {number}: not `<sha256>  <path>`: {line!r}")
+            raise DatasetError(
+                f"{path}, line {number}: not `<sha256>  <path>`: {line!r}"
+            )
         entries[name] = digest
     return entries
 
@@ -367,12 +386,14 @@ def verify_dataset(root, manifest=MANIFEST):
             f"{len(changed)} image(s) in {root} differ from the dataset "
             f"manifest {pathlib.Path(manifest).name}: {_some(changed)}",
             hint="the data may be corrupted or substituted: use a fresh copy, "
-                 "or pass --no-verify-data to train on it anyway")
+            "or pass --no-verify-data to train on it anyway",
+        )
     if not verified:
         raise DatasetError(
             f"none of the {len(unlisted)} images in {root} is in the dataset "
             f"manifest {pathlib.Path(manifest).name} (e.g. {_some(unlisted, 3)})",
-            hint="pass --no-verify-data to train on unverified data")
+            hint="pass --no-verify-data to train on unverified data",
+        )
     found = set(verified) | set(unlisted)
     missing = sorted(name for name in expected if name not in found)
     return Verification(verified, unlisted, missing)
@@ -404,7 +425,9 @@ def verified_files(root, manifest=MANIFEST, complete=None):
         raise DatasetError(
             f"the dataset extracted into the Keras cache, {root}, lacks "
             f"{len(check.missing)} of the archive's {total} images (e.g. "
-            f"{_some(check.missing, 3)})", hint=_delete_hint())
+            f"{_some(check.missing, 3)})",
+            hint=_delete_hint(),
+        )
     if check.unlisted:
         warnings.warn(
             f"Left out {len(check.unlisted)} image(s) of {root} that the "
@@ -448,7 +471,9 @@ def _fingerprint(entries, image_size, color_mode):
     digest.update(f"v{_CACHE_VERSION}|{image_size}|{color_mode}".encode())
     for path, label in entries:
         stat = path.stat()
-        digest.update(f"|{path.name}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        digest.update(
+            f"|{path.name}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+        )
     return digest.hexdigest()[:16]
 
 
@@ -457,8 +482,9 @@ def default_cache_dir():
     return keras_home() / "datasets" / f"{CACHE_NAME}-arrays"
 
 
-def load_dataset(root, image_size=64, color_mode="rgb", cache_dir=None,
-                 use_cache=True, files=None):
+def load_dataset(
+    root, image_size=64, color_mode="rgb", cache_dir=None, use_cache=True, files=None
+):
     """Loads every image of the dataset as arrays, resized.
 
     Files that are not readable images are skipped, with one warning that
@@ -487,11 +513,16 @@ def load_dataset(root, image_size=64, color_mode="rgb", cache_dir=None,
     entries = list_images(root)
     if files is not None:
         keep = set(files)
-        entries = [(path, label) for path, label in entries
-                   if f"{path.parent.name}/{path.name}" in keep]
+        entries = [
+            (path, label)
+            for path, label in entries
+            if f"{path.parent.name}/{path.name}" in keep
+        ]
     cache_file = None
     if use_cache:
-        cache_dir = default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
+        cache_dir = (
+            default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
+        )
         key = _fingerprint(entries, image_size, color_mode)
         cache_file = cache_dir / f"{color_mode}-{image_size}-{key}.npz"
         if cache_file.exists():
@@ -518,7 +549,8 @@ def load_dataset(root, image_size=64, color_mode="rgb", cache_dir=None,
         raise DatasetError(
             f"no readable image for class(es) {missing} in {root}",
             hint="the files there are not images Pillow can read (see the "
-                 "warning above); replace them with a fresh copy")
+            "warning above); replace them with a fresh copy",
+        )
     data = {
         "images": np.stack(images),
         "labels": np.asarray(labels, dtype=np.int32),
@@ -542,15 +574,20 @@ def load_folder(folder, image_size=64, color_mode="rgb"):
         raise DatasetError(
             f"no labelled images in {folder}: {_describe_folder(folder)}",
             hint="--folder needs class folders 0..9 of images (directly or "
-                 "under Dataset/)")
+            "under Dataset/)",
+        )
     return load_dataset(root, image_size, color_mode, use_cache=False)
 
 
 def describe(data):
     """A short JSON-able summary: image count per class and array shape."""
     counts = np.bincount(data["labels"], minlength=len(CLASS_NAMES))
-    return json.loads(json.dumps({
-        "images": int(len(data["labels"])),
-        "shape": list(data["images"].shape[1:]),
-        "per_class": {name: int(c) for name, c in zip(CLASS_NAMES, counts)},
-    }))
+    return json.loads(
+        json.dumps(
+            {
+                "images": int(len(data["labels"])),
+                "shape": list(data["images"].shape[1:]),
+                "per_class": {name: int(c) for name, c in zip(CLASS_NAMES, counts)},
+            }
+        )
+    )

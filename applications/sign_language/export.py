@@ -31,11 +31,13 @@ def representative_images(run_dir, count=100):
 
     run_dir = pathlib.Path(run_dir)
     settings = json.loads((run_dir / "config.json").read_text())
-    config = TrainConfig(**{
-        k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__
-    })
+    config = TrainConfig(
+        **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__}
+    )
     data = load_data(config)
-    indices = split_lib.indices_of(split_lib.load_split(run_dir / "split.json"), data["files"])
+    indices = split_lib.indices_of(
+        split_lib.load_split(run_dir / "split.json"), data["files"]
+    )
     chosen = indices["train"][:count]
     return np.stack([data["images"][i] for i in chosen]).astype("float32")
 
@@ -58,20 +60,30 @@ def export_run(run_dir, modes=("custom", "builtin"), quantize=None, verbose=Fals
     run_dir = pathlib.Path(run_dir)
     model_path = run_dir / "model.keras"
     if not model_path.exists():
-        raise UsageError(f"no model.keras in {run_dir}",
-                         hint="train first (python -m applications.sign_language "
-                              "train --run-dir DIR), or pass that run's --run-dir")
+        raise UsageError(
+            f"no model.keras in {run_dir}",
+            hint="train first (python -m applications.sign_language "
+            "train --run-dir DIR), or pass that run's --run-dir",
+        )
     representative = representative_images(run_dir) if quantize == "int8" else None
     written = {}
     for mode in modes:
         if mode not in OUTPUTS:
-            raise UsageError(f"export mode must be one of {tuple(OUTPUTS)}; got {mode!r}")
+            raise UsageError(
+                f"export mode must be one of {tuple(OUTPUTS)}; got {mode!r}"
+            )
         name = OUTPUTS[mode]
         if quantize:
             name = name.replace(".tflite", f"_{quantize}.tflite")
         path = run_dir / name
-        tflite.export(str(model_path), str(path), mode=mode, quantize=quantize,
-                      representative_data=representative, verbose=verbose)
+        tflite.export(
+            str(model_path),
+            str(path),
+            mode=mode,
+            quantize=quantize,
+            representative_data=representative,
+            verbose=verbose,
+        )
         written[mode] = str(path)
     return written
 
@@ -102,12 +114,14 @@ def describe(run_dir, written, samples=8):
         report[mode] = {
             "path": str(path),
             "bytes": pathlib.Path(path).stat().st_size,
-            "ops": dict(collections.Counter(
-                tflite.op_names(pathlib.Path(path).read_bytes()))),
+            "ops": dict(
+                collections.Counter(tflite.op_names(pathlib.Path(path).read_bytes()))
+            ),
             "samples": len(images),
             "max_abs_error": float(np.max(np.abs(got - expected))),
-            "top1_agreement": int(np.sum(
-                np.argmax(got, -1) == np.argmax(expected, -1))),
+            "top1_agreement": int(
+                np.sum(np.argmax(got, -1) == np.argmax(expected, -1))
+            ),
         }
     return report
 
@@ -116,12 +130,15 @@ def summary_lines(report):
     """One line per file of `describe`'s report, for the terminal."""
     lines = []
     for mode, item in report.items():
-        ops = ", ".join(f"{name} {count}" for name, count in
-                        sorted(item["ops"].items(), key=lambda kv: -kv[1]))
+        ops = ", ".join(
+            f"{name} {count}"
+            for name, count in sorted(item["ops"].items(), key=lambda kv: -kv[1])
+        )
         lines.append(
             f"wrote {item['path']} ({mode}): {item['bytes']:,} B, "
             f"{sum(item['ops'].values())} ops ({ops}); vs Keras on "
             f"{item['samples']} training images: max |diff| "
             f"{item['max_abs_error']:.1e}, same top-1 "
-            f"{item['top1_agreement']}/{item['samples']}")
+            f"{item['top1_agreement']}/{item['samples']}"
+        )
     return lines

@@ -41,15 +41,18 @@ class KerasPredictor:
             raise UsageError(
                 f"{path} is not a readable Keras model ({error})",
                 hint="the file is truncated or foreign: retrain (python -m "
-                     "applications.sign_language train --run-dir DIR) or use "
-                     "another copy")
+                "applications.sign_language train --run-dir DIR) or use "
+                "another copy",
+            )
         self.input_shape = tuple(self.model.input_shape[1:])
 
     def __call__(self, images, batch_size=64):
         """`(n, h, w, c)` images in [0, 255] -> `(n, classes)` probabilities."""
-        return np.asarray(self.model.predict(
-            np.asarray(images, dtype="float32"), batch_size=batch_size, verbose=0
-        ))
+        return np.asarray(
+            self.model.predict(
+                np.asarray(images, dtype="float32"), batch_size=batch_size, verbose=0
+            )
+        )
 
 
 class TFLitePredictor:
@@ -68,8 +71,9 @@ class TFLitePredictor:
         error = None if header[4:8] == b"TFL3" else "no TFL3 flatbuffer identifier"
         if error is None:
             try:
-                self.interpreter = tflite.interpreter(model_path=str(path),
-                                                      num_threads=num_threads)
+                self.interpreter = tflite.interpreter(
+                    model_path=str(path), num_threads=num_threads
+                )
             except tflite.KernelUnavailableError:
                 raise
             except (ValueError, RuntimeError, IndexError, struct.error) as caught:
@@ -78,7 +82,8 @@ class TFLitePredictor:
             raise UsageError(
                 f"{path} is not a readable TFLite model ({error})",
                 hint="the file is truncated or foreign: export it again "
-                     "(python -m applications.sign_language export --run-dir DIR)")
+                "(python -m applications.sign_language export --run-dir DIR)",
+            )
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
@@ -89,9 +94,9 @@ class TFLitePredictor:
         if not scale:
             return values.astype(details["dtype"])
         info = np.iinfo(details["dtype"])
-        return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(
-            details["dtype"]
-        )
+        return np.clip(
+            np.round(values / scale + zero_point), info.min, info.max
+        ).astype(details["dtype"])
 
     @staticmethod
     def _dequantize(values, details):
@@ -108,9 +113,11 @@ class TFLitePredictor:
                 self._input["index"], self._quantize(image[None], self._input)
             )
             self.interpreter.invoke()
-            outputs.append(self._dequantize(
-                self.interpreter.get_tensor(self._output["index"]), self._output
-            )[0])
+            outputs.append(
+                self._dequantize(
+                    self.interpreter.get_tensor(self._output["index"]), self._output
+                )[0]
+            )
         return np.stack(outputs)
 
 
@@ -130,9 +137,10 @@ def load_predictor(path):
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise UsageError(f"model file {path} does not exist",
-                         hint="train first, or give the path of a .keras or "
-                              ".tflite file")
+        raise UsageError(
+            f"model file {path} does not exist",
+            hint="train first, or give the path of a .keras or .tflite file",
+        )
     if path.suffix == ".tflite":
         return TFLitePredictor(path)
     if path.suffix == ".keras":
@@ -142,8 +150,9 @@ def load_predictor(path):
 
 def _image_settings(input_shape):
     if len(input_shape) != 3 or input_shape[0] != input_shape[1]:
-        raise UsageError(f"expected a model with a square image input; got "
-                         f"input shape {input_shape}")
+        raise UsageError(
+            f"expected a model with a square image input; got input shape {input_shape}"
+        )
     height, _, channels = input_shape
     return int(height), ("grayscale" if channels == 1 else "rgb")
 
@@ -177,11 +186,14 @@ def predict_files(model_path, image_paths, top_k=3):
         except (OSError, ValueError, SyntaxError) as error:
             # Pillow: UnidentifiedImageError (an OSError) for unknown data,
             # OSError for truncated files, SyntaxError for some bad headers.
-            results.append({"file": str(path),
-                            "error": f"not a readable image ({error})"})
+            results.append(
+                {"file": str(path), "error": f"not a readable image ({error})"}
+            )
     if not images:
-        raise UsageError("none of the given files is a readable image: "
-                         + "; ".join(f"{r['file']} ({r['error']})" for r in results))
+        raise UsageError(
+            "none of the given files is a readable image: "
+            + "; ".join(f"{r['file']} ({r['error']})" for r in results)
+        )
     probabilities = predictor(np.stack(images))
     top_k = max(1, min(int(top_k), probabilities.shape[-1]))
     rows = iter(probabilities)
@@ -232,18 +244,28 @@ def evaluate(model_path, run_dir=None, part="test", folder=None, data_dir=None):
             raise UsageError(
                 f"no training run in {run_dir} (split.json and config.json)",
                 hint="pass --run-dir of the training run, or --folder with "
-                     "labelled images")
+                "labelled images",
+            )
         settings = json.loads(config_path.read_text())
-        config = TrainConfig(**{
-            k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__
-        })
+        config = TrainConfig(
+            **{
+                k: v
+                for k, v in settings.items()
+                if k in TrainConfig.__dataclass_fields__
+            }
+        )
         if data_dir is not None:
             config.data_dir = data_dir
         config.image_size, config.color_mode = size, color_mode
         data = load_data(config)
-        indices = split_lib.indices_of(split_lib.load_split(split_path), data["files"])[part]
+        indices = split_lib.indices_of(split_lib.load_split(split_path), data["files"])[
+            part
+        ]
         images, labels = data["images"][indices], data["labels"][indices]
         source = f"{run_dir} ({part})"
     predictions = np.argmax(predictor(images), axis=-1)
-    return {"model": str(model_path), "data": source,
-            **accuracy_report(labels, predictions)}
+    return {
+        "model": str(model_path),
+        "data": source,
+        **accuracy_report(labels, predictions),
+    }

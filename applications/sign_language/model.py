@@ -17,9 +17,8 @@ left hand no image in the test set shows.
 
 import keras
 
-from keras_apalu import layers as apalu_layers
-
 from applications.sign_language.config import ACTIVATIONS
+from keras_apalu import layers as apalu_layers
 
 
 def make_activation(name, name_prefix):
@@ -61,7 +60,9 @@ def augmentation(seed=None, strength=1.0):
     s = float(strength)
     return keras.Sequential(
         [
-            keras.layers.RandomTranslation(0.08 * s, 0.08 * s, fill_mode="nearest", seed=seed),
+            keras.layers.RandomTranslation(
+                0.08 * s, 0.08 * s, fill_mode="nearest", seed=seed
+            ),
             keras.layers.RandomRotation(0.04 * s, fill_mode="nearest", seed=seed),
             keras.layers.RandomZoom(0.1 * s, fill_mode="nearest", seed=seed),
             keras.layers.RandomContrast(0.2 * s, seed=seed),
@@ -109,14 +110,16 @@ def build_model(
         class probabilities.
     """
     if activation not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation {activation!r}; choose one of {ACTIVATIONS}.")
+        raise ValueError(
+            f"Unknown activation {activation!r}; choose one of {ACTIVATIONS}."
+        )
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     if augment:
         x = augmentation(seed=seed, strength=augment)(x)
     layer = 0
     for block in range(blocks):
-        filters = width * 2 ** block
+        filters = width * 2**block
         for conv in range(convs_per_block):
             layer += 1
             prefix = f"block{block + 1}_conv{conv + 1}"

@@ -53,9 +53,15 @@ def confusion_matrix(matrix, class_names, path, title="test confusion matrix"):
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
             if matrix[i, j]:
-                axis.text(j, i, int(matrix[i, j]), ha="center", va="center",
-                          fontsize=8,
-                          color="white" if matrix[i, j] > threshold else "black")
+                axis.text(
+                    j,
+                    i,
+                    int(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if matrix[i, j] > threshold else "black",
+                )
     _save(figure, path)
 
 

@@ -85,11 +85,15 @@ def signer_groups(files, labels):
 
 
 def _check_fractions(val_fraction, test_fraction):
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1
-            and val_fraction + test_fraction < 1):
+    if not (
+        0 < val_fraction < 1
+        and 0 < test_fraction < 1
+        and val_fraction + test_fraction < 1
+    ):
         raise UsageError(
             "--val-fraction and --test-fraction must be in (0, 1) with a sum "
-            f"below 1; got {val_fraction} and {test_fraction}")
+            f"below 1; got {val_fraction} and {test_fraction}"
+        )
 
 
 def signer_split(signers, val_fraction=0.15, test_fraction=0.15, seed=0):
@@ -112,8 +116,10 @@ def signer_split(signers, val_fraction=0.15, test_fraction=0.15, seed=0):
     signers = np.asarray(signers)
     ids, counts = np.unique(signers, return_counts=True)
     if len(ids) < 3:
-        raise UsageError(f"a signer split needs at least 3 signers; found {len(ids)}",
-                         hint="use more images, or --split random")
+        raise UsageError(
+            f"a signer split needs at least 3 signers; found {len(ids)}",
+            hint="use more images, or --split random",
+        )
     order = np.random.default_rng(seed).permutation(len(ids))
     total = len(signers)
     part_of = {}
@@ -156,13 +162,16 @@ def random_split(labels, val_fraction=0.15, test_fraction=0.15, seed=0):
         n_test = int(round(test_fraction * len(members)))
         n_val = int(round(val_fraction * len(members)))
         parts["test"].extend(members[:n_test])
-        parts["val"].extend(members[n_test:n_test + n_val])
-        parts["train"].extend(members[n_test + n_val:])
-    return {name: np.sort(np.asarray(idx, dtype=np.int64)) for name, idx in parts.items()}
+        parts["val"].extend(members[n_test : n_test + n_val])
+        parts["train"].extend(members[n_test + n_val :])
+    return {
+        name: np.sort(np.asarray(idx, dtype=np.int64)) for name, idx in parts.items()
+    }
 
 
-def make_split(files, labels, method="signer", val_fraction=0.15,
-               test_fraction=0.15, seed=0):
+def make_split(
+    files, labels, method="signer", val_fraction=0.15, test_fraction=0.15, seed=0
+):
     """Builds the split record written next to a run (see `save_split`).
 
     Args:
@@ -214,7 +223,8 @@ def indices_of(record, files):
                 f"{len(missing)} file(s) of the split's {name} part are not "
                 f"in the dataset (e.g. {missing[0]}): the dataset changed "
                 "since the split was written",
-                hint="use the same --data-dir as in training, or a new --run-dir")
+                hint="use the same --data-dir as in training, or a new --run-dir",
+            )
         result[name] = np.asarray(
             [position[f] for f in record[name]["files"]], dtype=np.int64
         )

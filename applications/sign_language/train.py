@@ -29,8 +29,6 @@ import time
 import keras
 import numpy as np
 
-from keras_apalu.callbacks import APALURecorder
-
 from applications.common.errors import UsageError
 from applications.sign_language import callbacks as run_callbacks
 from applications.sign_language import data as data_lib
@@ -38,14 +36,25 @@ from applications.sign_language import distribute as distribute_lib
 from applications.sign_language import split as split_lib
 from applications.sign_language.config import TrainConfig  # noqa: F401 (re-exported)
 from applications.sign_language.model import build_model
-
+from keras_apalu.callbacks import APALURecorder
 
 # Settings that must not change when a run is resumed.
 _RESUME_KEYS = (
-    "image_size", "color_mode", "activation", "width", "blocks",
-    "convs_per_block", "split", "split_seed", "val_fraction",
-    "test_fraction", "max_per_class", "batch_size", "epochs",
-    "learning_rate", "seed",
+    "image_size",
+    "color_mode",
+    "activation",
+    "width",
+    "blocks",
+    "convs_per_block",
+    "split",
+    "split_seed",
+    "val_fraction",
+    "test_fraction",
+    "max_per_class",
+    "batch_size",
+    "epochs",
+    "learning_rate",
+    "seed",
 )
 
 
@@ -54,14 +63,19 @@ def load_data(config):
     root = data_lib.resolve_data_dir(config.data_dir, url=config.download_url)
     files = data_lib.verified_files(root) if config.verify_data else None
     data = data_lib.load_dataset(
-        root, config.image_size, config.color_mode, cache_dir=config.cache_dir,
+        root,
+        config.image_size,
+        config.color_mode,
+        cache_dir=config.cache_dir,
         files=files,
     )
     if config.max_per_class:
-        keep = np.concatenate([
-            np.flatnonzero(data["labels"] == label)[: config.max_per_class]
-            for label in range(len(data_lib.CLASS_NAMES))
-        ])
+        keep = np.concatenate(
+            [
+                np.flatnonzero(data["labels"] == label)[: config.max_per_class]
+                for label in range(len(data_lib.CLASS_NAMES))
+            ]
+        )
         data = {name: values[np.sort(keep)] for name, values in data.items()}
     data["root"] = str(root)
     return data
@@ -73,8 +87,12 @@ def _split_for_run(run_dir, data, config):
         record = split_lib.load_split(path)
     else:
         record = split_lib.make_split(
-            data["files"], data["labels"], config.split,
-            config.val_fraction, config.test_fraction, config.split_seed,
+            data["files"],
+            data["labels"],
+            config.split,
+            config.val_fraction,
+            config.test_fraction,
+            config.split_seed,
         )
         split_lib.save_split(record, path)
     return record, split_lib.indices_of(record, data["files"])
@@ -87,14 +105,16 @@ def _check_resume(run_dir, config):
     previous = json.loads(path.read_text())
     changed = [
         f"{k}: {previous.get(k)!r} -> {getattr(config, k)!r}"
-        for k in _RESUME_KEYS if previous.get(k) != getattr(config, k)
+        for k in _RESUME_KEYS
+        if previous.get(k) != getattr(config, k)
     ]
     if changed:
         raise UsageError(
             f"{run_dir} holds an unfinished run with other settings "
             f"({'; '.join(changed)})",
             hint="rerun with the same settings to resume it, use another "
-                 "--run-dir, or delete this one to start over")
+            "--run-dir, or delete this one to start over",
+        )
 
 
 def compile_model(model, config, steps_per_epoch):
@@ -122,8 +142,9 @@ def per_class_report(labels, predictions, num_classes):
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels, predictions), 1)
     totals = matrix.sum(axis=1)
-    per_class = np.divide(np.diag(matrix), totals, out=np.full(num_classes, np.nan),
-                          where=totals > 0)
+    per_class = np.divide(
+        np.diag(matrix), totals, out=np.full(num_classes, np.nan), where=totals > 0
+    )
     return matrix, per_class
 
 
@@ -183,15 +204,24 @@ def train(config, extra_callbacks=()):
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resuming:
         # A fresh start (or a finished run trained again): no stale records.
-        for name in ("history.csv", "apalu_params.json", "best.weights.h5", "split.json"):
+        for name in (
+            "history.csv",
+            "apalu_params.json",
+            "best.weights.h5",
+            "split.json",
+        ):
             (run_dir / name).unlink(missing_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    (run_dir / "config.json").write_text(
+        json.dumps(dataclasses.asdict(config), indent=1)
+    )
 
     keras.utils.set_random_seed(config.seed)
     record, parts = _split_for_run(run_dir, data, config)
     images, labels = data["images"], data["labels"]
 
-    train_idx = _trim_for_devices(parts["train"], config.batch_size, devices, config.seed)
+    train_idx = _trim_for_devices(
+        parts["train"], config.batch_size, devices, config.seed
+    )
     val_idx = _trim_for_devices(parts["val"], config.batch_size, devices, config.seed)
     steps_per_epoch = -(-len(train_idx) // config.batch_size)
     history_path = run_dir / "history.csv"
@@ -206,7 +236,8 @@ def train(config, extra_callbacks=()):
             convs_per_block=config.convs_per_block,
             dropout=config.dropout,
             augment=config.augment,
-            sync_batch_norm=config.distribute and keras.backend.backend() == "tensorflow",
+            sync_batch_norm=config.distribute
+            and keras.backend.backend() == "tensorflow",
             seed=config.seed,
         )
         compile_model(model, config, steps_per_epoch)
@@ -216,12 +247,19 @@ def train(config, extra_callbacks=()):
             keras.callbacks.BackupAndRestore(
                 str(backup_dir), double_checkpoint=True, delete_checkpoint=False
             ),
-            run_callbacks.resumable_checkpoint(run_dir / "best.weights.h5", history_path),
+            run_callbacks.resumable_checkpoint(
+                run_dir / "best.weights.h5", history_path
+            ),
         ]
         if config.patience:
-            callbacks.append(run_callbacks.ResumableEarlyStopping(
-                history_path, monitor="val_loss", mode="min", patience=config.patience,
-            ))
+            callbacks.append(
+                run_callbacks.ResumableEarlyStopping(
+                    history_path,
+                    monitor="val_loss",
+                    mode="min",
+                    patience=config.patience,
+                )
+            )
         callbacks.append(keras.callbacks.CSVLogger(str(history_path), append=True))
         callbacks.extend(extra_callbacks)
 
@@ -239,7 +277,9 @@ def train(config, extra_callbacks=()):
         model.load_weights(str(run_dir / "best.weights.h5"))
         test_images = images[parts["test"]].astype("float32")
         test = evaluate_arrays(model, test_images, labels[parts["test"]])
-        val = evaluate_arrays(model, images[parts["val"]].astype("float32"), labels[parts["val"]])
+        val = evaluate_arrays(
+            model, images[parts["val"]].astype("float32"), labels[parts["val"]]
+        )
     model.save(str(run_dir / "model.keras"))
 
     history = run_callbacks.read_history(history_path)
@@ -279,7 +319,8 @@ def train(config, extra_callbacks=()):
 
         plots.learning_curves(history, run_dir / "learning_curves.png")
         plots.confusion_matrix(
-            np.asarray(test["confusion_matrix"]), data_lib.CLASS_NAMES,
+            np.asarray(test["confusion_matrix"]),
+            data_lib.CLASS_NAMES,
             run_dir / "confusion_matrix.png",
             title=f"test ({record['method']} split): accuracy {test['accuracy']:.1%}",
         )
@@ -291,6 +332,7 @@ def train(config, extra_callbacks=()):
 
                 plotting.plot_apalu_curves(record_apalu, run_dir / "apalu_curves.png")
                 plotting.plot_apalu_evolution(
-                    record_apalu, run_dir / "apalu_evolution.png")
+                    record_apalu, run_dir / "apalu_evolution.png"
+                )
     shutil.rmtree(backup_dir, ignore_errors=True)
     return metrics

@@ -31,23 +31,35 @@ from keras_apalu.export._runtimes import FORMATS
 from keras_apalu.export._runtimes import load
 
 #: File name ending each format needs ("" for the SavedModel directory).
-SUFFIXES = {"tf_saved_model": "", "litert": ".tflite", "onnx": ".onnx",
-            "openvino": ".xml", "torch": ".pt2"}
+SUFFIXES = {
+    "tf_saved_model": "",
+    "litert": ".tflite",
+    "onnx": ".onnx",
+    "openvino": ".xml",
+    "torch": ".pt2",
+}
 
 #: (backend, format) pairs Keras 3.15 cannot export -> (backend that
 #: exports the saved .keras instead, Keras' reason). ReLU models fail the
 #: same way, so these are Keras' limits, not APALU's.
 ROUTES = {
     ("jax", "litert"): (
-        "tensorflow", "Keras: LiteRT export requires TensorFlow or PyTorch backend"),
+        "tensorflow",
+        "Keras: LiteRT export requires TensorFlow or PyTorch backend",
+    ),
     ("jax", "openvino"): (
-        "tensorflow", "OpenVINO cannot convert the XlaCallModule op of jax2tf"),
+        "tensorflow",
+        "OpenVINO cannot convert the XlaCallModule op of jax2tf",
+    ),
     ("torch", "tf_saved_model"): (
-        "tensorflow", "Keras' torch SavedModel route fails (torch.export "
-                      "dynamic_shapes mismatch)"),
+        "tensorflow",
+        "Keras' torch SavedModel route fails (torch.export dynamic_shapes mismatch)",
+    ),
     ("torch", "litert"): (
-        "tensorflow", "Keras needs litert-torch, whose pins conflict with this "
-                      "project's (ai-edge-litert[model-utils])"),
+        "tensorflow",
+        "Keras needs litert-torch, whose pins conflict with this "
+        "project's (ai-edge-litert[model-utils])",
+    ),
     ("tensorflow", "torch"): ("torch", "Keras: torch export requires PyTorch backend"),
     ("jax", "torch"): ("torch", "Keras: torch export requires PyTorch backend"),
 }
@@ -96,7 +108,8 @@ def route(format, backend=None):
         raise ValueError(f"format must be one of {FORMATS}; got {format!r}.")
     backend = backend or keras.backend.backend()
     if (backend, format) == ("torch", "litert") and importlib.util.find_spec(
-            "litert_torch"):
+        "litert_torch"
+    ):
         return backend, None
     return ROUTES.get((backend, format), (backend, None))
 
@@ -123,8 +136,11 @@ def op_counts(path, format):
 
         model = openvino.Core().read_model(str(path))
         skip = {"Parameter", "Result", "Constant"}
-        return Counter(t for t in (op.get_type_name() for op in model.get_ordered_ops())
-                       if t not in skip)
+        return Counter(
+            t
+            for t in (op.get_type_name() for op in model.get_ordered_ops())
+            if t not in skip
+        )
     if format == "litert":
         from keras_apalu.tflite import op_names
 
@@ -133,9 +149,13 @@ def op_counts(path, format):
         import torch
 
         graph = torch.export.load(str(path)).graph
-        return Counter(str(n.target).split(".")[1] if str(n.target).startswith("aten.")
-                       else str(n.target) for n in graph.nodes
-                       if n.op == "call_function")
+        return Counter(
+            str(n.target).split(".")[1]
+            if str(n.target).startswith("aten.")
+            else str(n.target)
+            for n in graph.nodes
+            if n.op == "call_function"
+        )
     return None
 
 
@@ -146,7 +166,8 @@ def _check_path(path, format):
     suffix = SUFFIXES[format]
     if suffix and path.suffix != suffix:
         raise ValueError(
-            f'format="{format}" writes a "{suffix}" file; got {path.name!r}.')
+            f'format="{format}" writes a "{suffix}" file; got {path.name!r}.'
+        )
     return path
 
 
@@ -156,10 +177,12 @@ def _ensure_called(model):
 
     if getattr(model, "_called", True):
         return
-    shapes = [tuple(1 if d is None else d for d in t.shape)
-              for t in model.inputs]
-    model([keras.ops.zeros(s) for s in shapes] if len(shapes) > 1
-          else keras.ops.zeros(shapes[0]))
+    shapes = [tuple(1 if d is None else d for d in t.shape) for t in model.inputs]
+    model(
+        [keras.ops.zeros(s) for s in shapes]
+        if len(shapes) > 1
+        else keras.ops.zeros(shapes[0])
+    )
 
 
 def _export_here(model, path, format, verbose, **kwargs):
@@ -184,10 +207,14 @@ def _export_in_subprocess(model, jobs, backend, verbose):
     with tempfile.TemporaryDirectory(prefix="keras_apalu_export_") as tmp:
         keras_path = pathlib.Path(tmp) / "model.keras"
         model.save(keras_path)
-        job = {"kind": "export", "model": str(keras_path),
-               "to": [(format, str(path)) for format, path in jobs]}
-        _worker.run_job(job, backend, verbose,
-                        what="Exporting " + ", ".join(f for f, _ in jobs))
+        job = {
+            "kind": "export",
+            "model": str(keras_path),
+            "to": [(format, str(path)) for format, path in jobs],
+        }
+        _worker.run_job(
+            job, backend, verbose, what="Exporting " + ", ".join(f for f, _ in jobs)
+        )
 
 
 def export_all(model, paths, check_inputs=None, verbose=False):
@@ -229,12 +256,17 @@ def export_all(model, paths, check_inputs=None, verbose=False):
             stage.cleanup()
     results = {}
     for format, path in paths.items():
-        results[format] = ExportResult(path, format, how[format],
-                                       size_on_disk(path, format),
-                                       op_counts(path, format))
+        results[format] = ExportResult(
+            path,
+            format,
+            how[format],
+            size_on_disk(path, format),
+            op_counts(path, format),
+        )
         if check_inputs is not None:
             results[format].max_abs_error = max_abs_error(
-                model, path, format, check_inputs)
+                model, path, format, check_inputs
+            )
     return results
 
 
@@ -270,15 +302,17 @@ def export(model, path, format, check_inputs=None, verbose=False, **kwargs):
     if reason is not None:
         raise ValueError(
             f"format={format!r} is exported in a {backend}-backend subprocess "
-            f"here ({reason}); extra arguments {sorted(kwargs)} are not supported.")
+            f"here ({reason}); extra arguments {sorted(kwargs)} are not supported."
+        )
     stage = _worker.Staging(path)
     try:
         _export_here(model, stage.partial, format, verbose, **kwargs)
         stage.commit()
     finally:
         stage.cleanup()
-    result = ExportResult(path, format, "keras", size_on_disk(path, format),
-                          op_counts(path, format))
+    result = ExportResult(
+        path, format, "keras", size_on_disk(path, format), op_counts(path, format)
+    )
     if check_inputs is not None:
         result.max_abs_error = max_abs_error(model, path, format, check_inputs)
     return result
@@ -288,12 +322,26 @@ def max_abs_error(model, path, format, inputs):
     """Largest |exported file - Keras model| on `inputs` (see `export`)."""
     inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     inputs = [np.asarray(x, np.float32) for x in inputs]
-    expected = np.asarray(model.predict(inputs if len(inputs) > 1 else inputs[0],
-                                        verbose=0))
+    expected = np.asarray(
+        model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+    )
     got = load(path, format)(*inputs)
     return float(np.max(np.abs(got.reshape(expected.shape) - expected)))
 
 
-__all__ = ["FORMATS", "ROUTES", "SUFFIXES", "ExportError", "ExportResult",
-           "export", "export_all", "exporting", "is_exporting", "load", "max_abs_error",
-           "op_counts", "route", "size_on_disk"]
+__all__ = [
+    "FORMATS",
+    "ROUTES",
+    "SUFFIXES",
+    "ExportError",
+    "ExportResult",
+    "export",
+    "export_all",
+    "exporting",
+    "is_exporting",
+    "load",
+    "max_abs_error",
+    "op_counts",
+    "route",
+    "size_on_disk",
+]

@@ -37,8 +37,7 @@ def quiet(enabled=True, what="export", wrap_errors=True):
     with tempfile.TemporaryFile(mode="w+b") as log:
         with open(log.fileno(), "w", closefd=False) as text:
             try:
-                with contextlib.redirect_stdout(text), \
-                        contextlib.redirect_stderr(text):
+                with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
                     os.dup2(log.fileno(), 1)
                     os.dup2(log.fileno(), 2)
                     root.setLevel(logging.ERROR)
@@ -51,8 +50,7 @@ def quiet(enabled=True, what="export", wrap_errors=True):
                 if wrap_errors:
                     raise ExportError(
                         f"{what} failed: {type(error).__name__}: {error}"
-                        + (f"\n--- last converter output ---\n{tail}"
-                           if tail else "")
+                        + (f"\n--- last converter output ---\n{tail}" if tail else "")
                     ) from error
                 raise
             finally:
@@ -63,5 +61,7 @@ def quiet(enabled=True, what="export", wrap_errors=True):
                 os.close(saved[0])
                 os.close(saved[1])
                 if tail and not wrap_errors:
-                    print(f"--- {what}: last converter output ---\n{tail}",
-                          file=sys.stderr)
+                    print(
+                        f"--- {what}: last converter output ---\n{tail}",
+                        file=sys.stderr,
+                    )

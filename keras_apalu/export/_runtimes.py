@@ -25,7 +25,8 @@ def _onnx(path):
     import onnxruntime
 
     session = onnxruntime.InferenceSession(
-        str(path), providers=["CPUExecutionProvider"])
+        str(path), providers=["CPUExecutionProvider"]
+    )
     names = [i.name for i in session.get_inputs()]
     return lambda *xs: session.run(None, dict(zip(names, xs)))[0]
 
@@ -36,7 +37,8 @@ def _openvino(path):
     # Without the hint, OpenVINO's CPU plugin computes in bfloat16 on CPUs
     # that have it (AVX512_BF16, AMX): errors of 1e-3 instead of 1e-7.
     compiled = openvino.Core().compile_model(
-        str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )
     return lambda *xs: np.asarray(compiled(list(xs))[0])
 
 
@@ -81,8 +83,13 @@ def _torch(path):
     return run
 
 
-_LOADERS = {"onnx": _onnx, "openvino": _openvino, "litert": _litert,
-            "tf_saved_model": _saved_model, "torch": _torch}
+_LOADERS = {
+    "onnx": _onnx,
+    "openvino": _openvino,
+    "litert": _litert,
+    "tf_saved_model": _saved_model,
+    "torch": _torch,
+}
 
 
 def load(path, format):
@@ -104,8 +111,7 @@ def load(path, format):
 
     def run(*inputs):
         inputs = [np.asarray(x, np.float32) for x in inputs]
-        rows = [run_one(*[x[i:i + 1] for x in inputs])
-                for i in range(len(inputs[0]))]
+        rows = [run_one(*[x[i : i + 1] for x in inputs]) for i in range(len(inputs[0]))]
         return np.concatenate(rows, axis=0)
 
     return run

@@ -103,12 +103,8 @@ def rows_layout(x_shape, a_shape, b_shape):
     rank = len(x_shape)
     if rank == 0 or len(a_shape) > rank or len(b_shape) > rank:
         return None
-    padded = [
-        (1,) * (rank - len(shape)) + tuple(shape) for shape in (a_shape, b_shape)
-    ]
-    varying = [
-        i for i in range(rank) if any(shape[i] != 1 for shape in padded)
-    ]
+    padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in (a_shape, b_shape)]
+    varying = [i for i in range(rank) if any(shape[i] != 1 for shape in padded)]
     k = varying[0] if varying else rank - 1
     for d in x_shape[k:]:
         if d is None or not isinstance(d, int) or d == 0:
@@ -149,7 +145,8 @@ def apalu(x, a, b, training=True):
         return None
     cols = math.prod(x_shape[k:])
     y = kernel(
-        ops.reshape(x, (-1, cols)), _as_row(a, k, x_shape),
+        ops.reshape(x, (-1, cols)),
+        _as_row(a, k, x_shape),
         _as_row(b, k, x_shape),
     )
     if all(isinstance(d, int) for d in x_shape):

@@ -30,6 +30,7 @@ def _apart(function, *operands):
 def _vjp_apart(x, a, b, upstream):
     """`ops.apalu_vjp`, each of its three results computed apart (XLA drops
     the two a branch does not return)."""
+
     def part(index):
         return lambda *args: apalu_ops.apalu_vjp(*args)[index]
 

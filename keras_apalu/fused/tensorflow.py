@@ -25,10 +25,14 @@ _FUNCTIONS = []
 def _build(dtype):
     matrix = tf.TensorSpec((None, None), dtype)
     row = tf.TensorSpec((1, None), dtype)
-    forward = tf.function(apalu_ops.apalu_forward, jit_compile=True,
-                          input_signature=[matrix, row, row])
-    vjp = tf.function(apalu_ops.apalu_vjp, jit_compile=True,
-                      input_signature=[matrix, row, row, matrix])
+    forward = tf.function(
+        apalu_ops.apalu_forward, jit_compile=True, input_signature=[matrix, row, row]
+    )
+    vjp = tf.function(
+        apalu_ops.apalu_vjp,
+        jit_compile=True,
+        input_signature=[matrix, row, row, matrix],
+    )
     _FUNCTIONS.extend([forward, vjp])
     # Compiled and run once here, eagerly even while a graph is traced, so
     # that an XLA failure shows now and not in the middle of `fit`.
@@ -58,8 +62,7 @@ def kernel(x, training):
     """The XLA kernel for `x`'s dtype; `None` outside training."""
     if not training:
         return None
-    return fused.cached(("tensorflow", x.dtype.name),
-                        lambda: _build(x.dtype))
+    return fused.cached(("tensorflow", x.dtype.name), lambda: _build(x.dtype))
 
 
 def cache_size():

@@ -46,8 +46,10 @@ def _function(forward, vjp):
     return APALUFunction.apply
 
 
-_compiled = _function(torch.compile(apalu_ops.apalu_forward, dynamic=True),
-                      torch.compile(apalu_ops.apalu_vjp, dynamic=True))
+_compiled = _function(
+    torch.compile(apalu_ops.apalu_forward, dynamic=True),
+    torch.compile(apalu_ops.apalu_vjp, dynamic=True),
+)
 _eager = _function(apalu_ops.apalu_forward, apalu_ops.apalu_vjp)
 
 
@@ -57,10 +59,15 @@ def _build(dtype, device):
         raise fused.Unavailable(f"device {device} is not supported")
     try:
         with torch.enable_grad():  # the first call may come under no_grad
-            x = torch.tensor([[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]],
-                             dtype=dtype, device=device, requires_grad=True)
-            a = torch.tensor([[1.0, 0.5, 2.0]], dtype=dtype, device=device,
-                             requires_grad=True)
+            x = torch.tensor(
+                [[-1.0, 0.0, 2.0], [3.0, -0.5, 0.25]],
+                dtype=dtype,
+                device=device,
+                requires_grad=True,
+            )
+            a = torch.tensor(
+                [[1.0, 0.5, 2.0]], dtype=dtype, device=device, requires_grad=True
+            )
             _compiled(x, a, a).sum().backward()
     except Exception as error:  # no C++ compiler, Inductor error...
         raise fused.Unavailable(
@@ -74,11 +81,15 @@ def _build(dtype, device):
 def kernel(x, training):
     """The compiled kernel for `x`'s dtype and device, or the uncompiled
     one (small inputs, a caller's compilation, the meta device)."""
-    if (torch.compiler.is_compiling() or x.device.type == "meta"
-            or x.numel() < MIN_ELEMENTS):
+    if (
+        torch.compiler.is_compiling()
+        or x.device.type == "meta"
+        or x.numel() < MIN_ELEMENTS
+    ):
         return _eager
-    return fused.cached(("torch", x.dtype, x.device.type),
-                        lambda: _build(x.dtype, x.device.type))
+    return fused.cached(
+        ("torch", x.dtype, x.device.type), lambda: _build(x.dtype, x.device.type)
+    )
 
 
 def cache_size():

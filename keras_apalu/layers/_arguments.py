@@ -23,6 +23,5 @@ def resolve(layer_name, getter, identifier, argument):
         return getter(identifier)
     except (ValueError, TypeError) as error:
         raise ValueError(
-            f"{layer_name}: could not interpret {argument}={identifier!r}: "
-            f"{error}"
+            f"{layer_name}: could not interpret {argument}={identifier!r}: {error}"
         ) from None

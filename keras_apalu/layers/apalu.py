@@ -14,8 +14,7 @@ from keras_apalu.ops import check_implementation
 SMOOTH_RATIO = 1.5
 
 #: How 0.1.0's values of `implementation` load (they ran the same values).
-_OLD_IMPLEMENTATIONS = {"ops": "plain", "autodiff": "plain",
-                        "one_exp": "fused"}
+_OLD_IMPLEMENTATIONS = {"ops": "plain", "autodiff": "plain", "one_exp": "fused"}
 
 
 def _resolve(getter, identifier, argument):
@@ -139,24 +138,12 @@ class APALU(keras.layers.Layer):
             a_initializer = initializers.RandomUniform(0.0, 2.0)
         if b_initializer is None:
             b_initializer = initializers.RandomUniform(0.0, 2.0)
-        self.a_initializer = _resolve(
-            initializers.get, a_initializer, "a_initializer"
-        )
-        self.b_initializer = _resolve(
-            initializers.get, b_initializer, "b_initializer"
-        )
-        self.a_regularizer = _resolve(
-            regularizers.get, a_regularizer, "a_regularizer"
-        )
-        self.b_regularizer = _resolve(
-            regularizers.get, b_regularizer, "b_regularizer"
-        )
-        self.a_constraint = _resolve(
-            constraints.get, a_constraint, "a_constraint"
-        )
-        self.b_constraint = _resolve(
-            constraints.get, b_constraint, "b_constraint"
-        )
+        self.a_initializer = _resolve(initializers.get, a_initializer, "a_initializer")
+        self.b_initializer = _resolve(initializers.get, b_initializer, "b_initializer")
+        self.a_regularizer = _resolve(regularizers.get, a_regularizer, "a_regularizer")
+        self.b_regularizer = _resolve(regularizers.get, b_regularizer, "b_regularizer")
+        self.a_constraint = _resolve(constraints.get, a_constraint, "a_constraint")
+        self.b_constraint = _resolve(constraints.get, b_constraint, "b_constraint")
         self.shared_axes = self._validate_shared_axes(shared_axes)
         self.smooth = bool(smooth)
         self.implementation = check_implementation(implementation)
@@ -228,9 +215,7 @@ class APALU(keras.layers.Layer):
             for i in range(1, len(input_shape))
             if param_shape[i - 1] != 1
         }
-        self.input_spec = keras.layers.InputSpec(
-            ndim=len(input_shape), axes=axes
-        )
+        self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes=axes)
 
     def slopes(self):
         """Returns the tensors `(a, b)` the layer applies (b = 1.5 a if smooth)."""
@@ -242,7 +227,10 @@ class APALU(keras.layers.Layer):
     def call(self, inputs, training=None):
         a, b = self.slopes()
         return apalu(
-            inputs, a, b, implementation=self.implementation,
+            inputs,
+            a,
+            b,
+            implementation=self.implementation,
             training=bool(training),
         )
 
@@ -276,8 +264,7 @@ class APALU(keras.layers.Layer):
         config = dict(config)
         legacy_custom_gradient = config.pop("custom_gradient", None)
         implementation = config.get("implementation", "fused")
-        implementation = _OLD_IMPLEMENTATIONS.get(implementation,
-                                                  implementation)
+        implementation = _OLD_IMPLEMENTATIONS.get(implementation, implementation)
         if legacy_custom_gradient is False:
             implementation = "plain"
         config["implementation"] = implementation

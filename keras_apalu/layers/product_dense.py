@@ -25,8 +25,7 @@ def _resolve(getter, identifier, argument):
 def _positive_int(value, argument):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(
-            f"ProductDense: {argument} must be a positive integer; got "
-            f"{value!r}."
+            f"ProductDense: {argument} must be a positive integer; got {value!r}."
         )
     if value < 1:
         raise ValueError(
@@ -183,9 +182,7 @@ class ProductDense(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.units = _positive_int(units, "units")
-        self.projection_width = _positive_int(
-            projection_width, "projection_width"
-        )
+        self.projection_width = _positive_int(projection_width, "projection_width")
         self.hidden = _positive_int(hidden, "hidden")
         self.inner_kind, inner = _resolve_inner_activation(inner_activation)
         self.inner_layer = inner if self.inner_kind == "layer" else None
@@ -193,40 +190,42 @@ class ProductDense(keras.layers.Layer):
         self.omega_0 = float(omega_0)
         if not math.isfinite(self.omega_0) or self.omega_0 <= 0:
             raise ValueError(
-                f"ProductDense: omega_0 must be a positive number; got "
-                f"{omega_0!r}."
+                f"ProductDense: omega_0 must be a positive number; got {omega_0!r}."
             )
         self.share_functions = bool(share_functions)
         get = initializers.get
         self.kernel_initializer = _resolve(
-            get, kernel_initializer, "kernel_initializer")
-        self.bias_initializer = _resolve(
-            get, bias_initializer, "bias_initializer")
+            get, kernel_initializer, "kernel_initializer"
+        )
+        self.bias_initializer = _resolve(get, bias_initializer, "bias_initializer")
         self.function_kernel_initializer = _resolve(
-            get, function_kernel_initializer, "function_kernel_initializer")
+            get, function_kernel_initializer, "function_kernel_initializer"
+        )
         self.function_bias_initializer = _resolve(
-            get, function_bias_initializer, "function_bias_initializer")
+            get, function_bias_initializer, "function_bias_initializer"
+        )
         self.function_output_initializer = _resolve(
-            get, function_output_initializer, "function_output_initializer")
+            get, function_output_initializer, "function_output_initializer"
+        )
         get = regularizers.get
         self.kernel_regularizer = _resolve(
-            get, kernel_regularizer, "kernel_regularizer")
-        self.bias_regularizer = _resolve(
-            get, bias_regularizer, "bias_regularizer")
+            get, kernel_regularizer, "kernel_regularizer"
+        )
+        self.bias_regularizer = _resolve(get, bias_regularizer, "bias_regularizer")
         self.function_regularizer = _resolve(
-            get, function_regularizer, "function_regularizer")
+            get, function_regularizer, "function_regularizer"
+        )
         get = keras.constraints.get
-        self.kernel_constraint = _resolve(
-            get, kernel_constraint, "kernel_constraint")
-        self.bias_constraint = _resolve(
-            get, bias_constraint, "bias_constraint")
+        self.kernel_constraint = _resolve(get, kernel_constraint, "kernel_constraint")
+        self.bias_constraint = _resolve(get, bias_constraint, "bias_constraint")
         self.function_constraint = _resolve(
-            get, function_constraint, "function_constraint")
+            get, function_constraint, "function_constraint"
+        )
 
     @property
     def gamma(self):
         """The product's scale, `projection_width ** -0.5`."""
-        return self.projection_width ** -0.5
+        return self.projection_width**-0.5
 
     def phi(self, t):
         """The inner activation applied to the hidden tensor `t`."""
@@ -246,17 +245,18 @@ class ProductDense(keras.layers.Layer):
         else:
             rng = np.random.default_rng(0)
             n = _MOMENT_SAMPLES
-            t = (rng.uniform(-1, 1, n) * rng.normal(0, 1, n)
-                 + rng.uniform(-1, 1, n)).astype("float32")
+            t = (
+                rng.uniform(-1, 1, n) * rng.normal(0, 1, n) + rng.uniform(-1, 1, n)
+            ).astype("float32")
             if self.inner_kind == "layer":
                 # A fresh copy of the layer (so this one is built once, on the
                 # real hidden shape), on a (batch, 64, 1, 1) sample: 64
                 # functions, so the moment averages over the layer's own
                 # initial parameters too (e.g. APALU's a and b).
                 probe = self.inner_layer.__class__.from_config(
-                    self.inner_layer.get_config())
-                out = probe(ops.reshape(ops.convert_to_tensor(t),
-                                        (n // 64, 64, 1, 1)))
+                    self.inner_layer.get_config()
+                )
+                out = probe(ops.reshape(ops.convert_to_tensor(t), (n // 64, 64, 1, 1)))
             else:
                 out = self.phi(ops.convert_to_tensor(t))
             out = ops.convert_to_numpy(ops.cast(out, "float32"))
@@ -278,13 +278,15 @@ class ProductDense(keras.layers.Layer):
             )
         r, d, h = self.units, self.projection_width, self.hidden
         self.kernel = self.add_weight(
-            shape=(n, r * d), name="kernel",
+            shape=(n, r * d),
+            name="kernel",
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
         self.bias = self.add_weight(
-            shape=(r * d,), name="bias",
+            shape=(r * d,),
+            name="bias",
             initializer=self.bias_initializer,
             regularizer=self.bias_regularizer,
             constraint=self.bias_constraint,
@@ -298,21 +300,23 @@ class ProductDense(keras.layers.Layer):
 
         def function_weight(name, shape, initializer):
             return self.add_weight(
-                shape=shape, name=name, initializer=initializer,
+                shape=shape,
+                name=name,
+                initializer=initializer,
                 regularizer=self.function_regularizer,
                 constraint=self.function_constraint,
             )
 
         self.function_kernel = function_weight(
-            "function_kernel", fn_shape,
-            self.function_kernel_initializer or uniform)
+            "function_kernel", fn_shape, self.function_kernel_initializer or uniform
+        )
         self.function_bias = function_weight(
-            "function_bias", fn_shape,
-            self.function_bias_initializer or uniform)
-        self.function_output = function_weight(
-            "function_output", fn_shape, output_init)
+            "function_bias", fn_shape, self.function_bias_initializer or uniform
+        )
+        self.function_output = function_weight("function_output", fn_shape, output_init)
         self.function_output_bias = function_weight(
-            "function_output_bias", fn_shape[:-1], "zeros")
+            "function_output_bias", fn_shape[:-1], "zeros"
+        )
         if self.inner_layer is not None and not self.inner_layer.built:
             self.inner_layer.build((input_shape[0], r, d, h))
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: n})
@@ -327,8 +331,10 @@ class ProductDense(keras.layers.Layer):
         z = ops.add(ops.matmul(inputs, self.kernel), self.bias)
         z = ops.reshape(z, (-1, r, d))
         # (batch, r, d, 1) * (r, d, h): the hidden tensor of every function.
-        t = ops.add(ops.multiply(ops.expand_dims(z, -1), self.function_kernel),
-                    self.function_bias)
+        t = ops.add(
+            ops.multiply(ops.expand_dims(z, -1), self.function_kernel),
+            self.function_bias,
+        )
         s = self.phi(t)
         # Contract the hidden axis without materialising s * v.
         if self.share_functions:
@@ -365,12 +371,9 @@ class ProductDense(keras.layers.Layer):
                 "share_functions": self.share_functions,
                 "kernel_initializer": ser(self.kernel_initializer),
                 "bias_initializer": ser(self.bias_initializer),
-                "function_kernel_initializer": ser(
-                    self.function_kernel_initializer),
-                "function_bias_initializer": ser(
-                    self.function_bias_initializer),
-                "function_output_initializer": ser(
-                    self.function_output_initializer),
+                "function_kernel_initializer": ser(self.function_kernel_initializer),
+                "function_bias_initializer": ser(self.function_bias_initializer),
+                "function_output_initializer": ser(self.function_output_initializer),
                 "kernel_regularizer": reg(self.kernel_regularizer),
                 "bias_regularizer": reg(self.bias_regularizer),
                 "function_regularizer": reg(self.function_regularizer),

@@ -16,6 +16,9 @@ module) never imports it. Errors are `keras_apalu.errors` types
 """
 
 from keras_apalu.errors import KernelUnavailableError
+from keras_apalu.tflite._convert import convert
+from keras_apalu.tflite._convert import export
+from keras_apalu.tflite._interpreter import interpreter
 from keras_apalu.tflite._kernel import OP_NAME
 from keras_apalu.tflite._kernel import REGISTERER_NAME
 from keras_apalu.tflite._kernel import REGISTRATION_GETTER
@@ -25,15 +28,21 @@ from keras_apalu.tflite._kernel import library_path
 from keras_apalu.tflite._kernel import load_library
 from keras_apalu.tflite._kernel import registerer
 from keras_apalu.tflite._kernel import source_dir
-from keras_apalu.tflite._convert import convert
-from keras_apalu.tflite._convert import export
-from keras_apalu.tflite._interpreter import interpreter
 from keras_apalu.tflite.flatbuffer import op_names
 
-
 __all__ = [
-    "OP_NAME", "REGISTERER_NAME", "REGISTRATION_GETTER",
-    "KernelUnavailableError", "build_library", "cache_dir", "convert",
-    "export", "interpreter", "library_path", "load_library", "op_names",
-    "registerer", "source_dir",
+    "OP_NAME",
+    "REGISTERER_NAME",
+    "REGISTRATION_GETTER",
+    "KernelUnavailableError",
+    "build_library",
+    "cache_dir",
+    "convert",
+    "export",
+    "interpreter",
+    "library_path",
+    "load_library",
+    "op_names",
+    "registerer",
+    "source_dir",
 ]

@@ -25,40 +25,58 @@ PROG = "keras-apalu-tflite"
 
 def _parser():
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Build the APALU TFLite kernel, convert a .keras "
-        "model to .tflite, or inspect a .tflite file.")
+        prog=PROG,
+        description="Build the APALU TFLite kernel, convert a .keras "
+        "model to .tflite, or inspect a .tflite file.",
+    )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--verbose", action="store_true",
-                        help="show the converter's output and tracebacks")
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the converter's output and tracebacks",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", parents=[common],
-                                help="build the APALU kernel library")
+    build = commands.add_parser(
+        "build", parents=[common], help="build the APALU kernel library"
+    )
     build.add_argument("--force", action="store_true", help="rebuild")
-    build.add_argument("--directory", help="cache folder (default: "
-                       "~/.cache/keras_apalu/tflite)")
-    conv = commands.add_parser("convert", parents=[common],
-                               help="convert a .keras file")
+    build.add_argument(
+        "--directory", help="cache folder (default: ~/.cache/keras_apalu/tflite)"
+    )
+    conv = commands.add_parser(
+        "convert", parents=[common], help="convert a .keras file"
+    )
     conv.add_argument("keras_path")
     conv.add_argument("tflite_path")
     conv.add_argument("--mode", default="custom", choices=["custom", "builtin"])
-    conv.add_argument("--quantize", default="none",
-                      choices=["none", "float16", "dynamic", "int8"])
-    conv.add_argument("--representative", default=None,
-                      help="int8: .npy (or .npz, one array per input) of "
-                           "calibration inputs, batch axis first")
-    conv.add_argument("--keep-max-pool-order", action="store_true",
-                      help="never apply APALU after the max-pooling that "
-                           "follows it (by default it is, where exact)")
-    conv.add_argument("--library", help="a prebuilt kernel library (int8 "
-                      "calibration of custom mode)")
-    inspect = commands.add_parser("inspect", parents=[common],
-                                  help="list a .tflite file's ops and open it")
+    conv.add_argument(
+        "--quantize", default="none", choices=["none", "float16", "dynamic", "int8"]
+    )
+    conv.add_argument(
+        "--representative",
+        default=None,
+        help="int8: .npy (or .npz, one array per input) of "
+        "calibration inputs, batch axis first",
+    )
+    conv.add_argument(
+        "--keep-max-pool-order",
+        action="store_true",
+        help="never apply APALU after the max-pooling that "
+        "follows it (by default it is, where exact)",
+    )
+    conv.add_argument(
+        "--library", help="a prebuilt kernel library (int8 calibration of custom mode)"
+    )
+    inspect = commands.add_parser(
+        "inspect", parents=[common], help="list a .tflite file's ops and open it"
+    )
     inspect.add_argument("tflite_path")
     inspect.add_argument("--library", help="a prebuilt kernel library")
     from keras_apalu.tflite import run as run_module
 
     run_module.add_run_parser(commands).add_argument(
-        "--verbose", action="store_true", help="show tracebacks")
+        "--verbose", action="store_true", help="show tracebacks"
+    )
     return parser
 
 
@@ -70,13 +88,18 @@ def _convert(args):
         raise ValueError(
             "--quantize int8 needs --representative samples.npy: a few hundred "
             f"real inputs of {args.keras_path} (batch axis first) to calibrate "
-            "the int8 ranges.")
+            "the int8 ranges."
+        )
     path = tflite.export(
-        args.keras_path, args.tflite_path, mode=args.mode,
+        args.keras_path,
+        args.tflite_path,
+        mode=args.mode,
         quantize=None if args.quantize == "none" else args.quantize,
         representative_data=int8.load_samples(args.representative),
-        reorder_max_pool=not args.keep_max_pool_order, verbose=args.verbose,
-        library=args.library)
+        reorder_max_pool=not args.keep_max_pool_order,
+        verbose=args.verbose,
+        library=args.library,
+    )
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
@@ -85,13 +108,19 @@ def _inspect(args):
 
     counts = Counter(tflite.op_names(args.tflite_path))
     runner = tflite.interpreter(args.tflite_path, library=args.library)
-    print(f"{args.tflite_path}: " + ", ".join(
-        f"{name} {count}" for name, count in counts.most_common()))
-    for kind, details in (("input", runner.get_input_details()),
-                          ("output", runner.get_output_details())):
+    print(
+        f"{args.tflite_path}: "
+        + ", ".join(f"{name} {count}" for name, count in counts.most_common())
+    )
+    for kind, details in (
+        ("input", runner.get_input_details()),
+        ("output", runner.get_output_details()),
+    ):
         for detail in details:
-            print(f"  {kind} {detail['name']}: {[int(d) for d in detail['shape']]} "
-                  f"{detail['dtype'].__name__}")
+            print(
+                f"  {kind} {detail['name']}: {[int(d) for d in detail['shape']]} "
+                f"{detail['dtype'].__name__}"
+            )
 
 
 def _message(error):
@@ -99,8 +128,10 @@ def _message(error):
     if isinstance(error, FileNotFoundError) and error.filename is not None:
         return f"no file {error.filename}; check the path."
     if isinstance(error, OSError) and error.filename is not None:
-        return (f"cannot write {error.filename} ({error.strerror}); choose an "
-                "output folder you can write to.")
+        return (
+            f"cannot write {error.filename} ({error.strerror}); choose an "
+            "output folder you can write to."
+        )
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
@@ -116,8 +147,7 @@ def main(argv=None):
             if args.command == "build":
                 from keras_apalu import tflite
 
-                print(tflite.build_library(force=args.force,
-                                           directory=args.directory))
+                print(tflite.build_library(force=args.force, directory=args.directory))
             elif args.command == "convert":
                 _convert(args)
             elif args.command == "run":

@@ -36,8 +36,7 @@ QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 # tensor arguments (x, a, b). Not documented by TensorFlow: the tests pin it
 # by inspecting the flatbuffer.
 _IMPLEMENTS = (
-    f'name: "{_kernel.OP_NAME}" attr {{ key: "tfl_fusable_op" '
-    "value { b: true } }"
+    f'name: "{_kernel.OP_NAME}" attr {{ key: "tfl_fusable_op" value {{ b: true }} }}'
 )
 _FUSED = None
 
@@ -49,9 +48,7 @@ def _check_arguments(mode, quantize, representative_data):
             f"needs the kernel; 'builtin': builtin ops only); got {mode!r}."
         )
     if quantize not in QUANTIZATIONS:
-        raise ValueError(
-            f"quantize must be one of {QUANTIZATIONS}; got {quantize!r}."
-        )
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}; got {quantize!r}.")
     if representative_data is not None and quantize != "int8":
         raise ValueError(
             "representative_data is only used by quantize='int8'; pass "
@@ -154,19 +151,29 @@ def _load(model_or_keras_path):
         raise InvalidModelError(
             f"{path} could not be loaded as a Keras model ({error}); "
             "custom layers other than keras_apalu's must be registered "
-            "(keras.saving.register_keras_serializable) on import.") from error
+            "(keras.saving.register_keras_serializable) on import."
+        ) from error
 
 
-def _convert_here(model, mode, quantize, representative_data=None,
-                  reorder_max_pool=True, verbose=False, library=None):
+def _convert_here(
+    model,
+    mode,
+    quantize,
+    representative_data=None,
+    reorder_max_pool=True,
+    verbose=False,
+    library=None,
+):
     import tensorflow as tf
 
     if quantize == "int8":
         samples = int8.representative_samples(model, representative_data)
     # Quiet unless verbose: the converter prints every captured TensorSpec
     # and C++ logs.
-    with _export_calls(model, mode, reorder_max_pool) as layers, quiet(
-            not verbose, what="TFLite conversion"):
+    with (
+        _export_calls(model, mode, reorder_max_pool) as layers,
+        quiet(not verbose, what="TFLite conversion"),
+    ):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         # Builtins only: never SELECT_TF_OPS (Flex), which edge runtimes lack.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -196,8 +203,15 @@ def _convert_here(model, mode, quantize, representative_data=None,
     return content
 
 
-def _convert_in_subprocess(source, mode, quantize, representative_data=None,
-                           reorder_max_pool=True, verbose=False, library=None):
+def _convert_in_subprocess(
+    source,
+    mode,
+    quantize,
+    representative_data=None,
+    reorder_max_pool=True,
+    verbose=False,
+    library=None,
+):
     with tempfile.TemporaryDirectory(prefix="keras_apalu_tflite_") as tmp:
         tmp = pathlib.Path(tmp)
         if isinstance(source, keras.Model):
@@ -205,30 +219,45 @@ def _convert_in_subprocess(source, mode, quantize, representative_data=None,
             source.save(path)
         else:
             path = pathlib.Path(source)
-        job = {"kind": "tflite", "model": str(path),
-               "output": str(tmp / "model.tflite"), "mode": mode,
-               "quantize": quantize, "representative": None,
-               "reorder_max_pool": reorder_max_pool,
-               "library": str(library) if library else None}
+        job = {
+            "kind": "tflite",
+            "model": str(path),
+            "output": str(tmp / "model.tflite"),
+            "mode": mode,
+            "quantize": quantize,
+            "representative": None,
+            "reorder_max_pool": reorder_max_pool,
+            "library": str(library) if library else None,
+        }
         if quantize == "int8" and mode == "custom" and not library:
             # The calibrator runs the kernel: build it here, where the
             # caller's cache folder is known.
             job["library"] = str(_kernel.build_library())
         if representative_data is not None:
-            arrays = (representative_data
-                      if isinstance(representative_data, (list, tuple))
-                      else [representative_data])
+            arrays = (
+                representative_data
+                if isinstance(representative_data, (list, tuple))
+                else [representative_data]
+            )
             job["representative"] = str(tmp / "representative.npz")
-            np.savez(job["representative"],
-                     *[np.asarray(a, np.float32) for a in arrays])
-        _worker.run_job(job, "tensorflow", verbose,
-                        what=f"TFLite conversion of {path.name}")
+            np.savez(
+                job["representative"], *[np.asarray(a, np.float32) for a in arrays]
+            )
+        _worker.run_job(
+            job, "tensorflow", verbose, what=f"TFLite conversion of {path.name}"
+        )
         return pathlib.Path(job["output"]).read_bytes()
 
 
-def convert(model_or_keras_path, mode="custom", quantize=None,
-            representative_data=None, reorder_max_pool=True, verbose=False,
-            library=None):
+def convert(
+    model_or_keras_path,
+    mode="custom",
+    quantize=None,
+    representative_data=None,
+    reorder_max_pool=True,
+    verbose=False,
+    library=None,
+):
     """Converts a Keras model that uses APALU to a .tflite flatbuffer.
 
     Args:
@@ -282,13 +311,26 @@ def convert(model_or_keras_path, mode="custom", quantize=None,
         elif quantize == "int8":
             # Bad data fails here, not in the subprocess.
             representative_data = int8.representative_samples(
-                model_or_keras_path, representative_data)
-        return _convert_in_subprocess(model_or_keras_path, mode, quantize,
-                                      representative_data, reorder_max_pool,
-                                      verbose, library)
-    return _convert_here(_load(model_or_keras_path), mode, quantize,
-                         representative_data, reorder_max_pool, verbose,
-                         library)
+                model_or_keras_path, representative_data
+            )
+        return _convert_in_subprocess(
+            model_or_keras_path,
+            mode,
+            quantize,
+            representative_data,
+            reorder_max_pool,
+            verbose,
+            library,
+        )
+    return _convert_here(
+        _load(model_or_keras_path),
+        mode,
+        quantize,
+        representative_data,
+        reorder_max_pool,
+        verbose,
+        library,
+    )
 
 
 def _require_tensorflow():
@@ -310,12 +352,12 @@ def _check_path(path):
         )
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ModelNotFoundError(
-            f"No Keras model file at {path}; check the path.")
+        raise ModelNotFoundError(f"No Keras model file at {path}; check the path.")
     if path.suffix != ".keras":
         raise InvalidModelError(
             f"Expected a .keras model file; got {path.name!r} (save the "
-            "model with model.save('model.keras')).")
+            "model with model.save('model.keras'))."
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             complete = archive.testzip() is None
@@ -325,7 +367,8 @@ def _check_path(path):
     if not complete or "config.json" not in names:
         raise InvalidModelError(
             f"{path} is not a complete .keras archive (truncated, or not "
-            "written by model.save); save the model again.")
+            "written by model.save); save the model again."
+        )
     return path
 
 

@@ -25,8 +25,14 @@ def _looks_like_missing_kernel(error):
     )
 
 
-def interpreter(model_path=None, model_content=None, num_threads=None,
-                runtime="litert", register_kernel=True, library=None):
+def interpreter(
+    model_path=None,
+    model_content=None,
+    num_threads=None,
+    runtime="litert",
+    register_kernel=True,
+    library=None,
+):
     """Opens a .tflite model, registering the APALU kernel, and allocates it.
 
     Args:

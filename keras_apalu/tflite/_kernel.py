@@ -47,8 +47,15 @@ REGISTERER_SOURCE = "apalu_registerer.cc"
 # -fno-trapping-math lets the compiler vectorise the final select and
 # -ffp-contract=fast lets it use fused multiply-adds (which -std=c11 turns
 # off); unlike -ffast-math neither allows reassociation or ignores NaN/inf.
-C_FLAGS = ("-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast",
-           "-fPIC", "-pthread", "-Wall")
+C_FLAGS = (
+    "-std=c11",
+    "-O3",
+    "-fno-trapping-math",
+    "-ffp-contract=fast",
+    "-fPIC",
+    "-pthread",
+    "-Wall",
+)
 CXX_FLAGS = ("-std=c++17", "-O2", "-fPIC", "-pthread", "-Wall")
 # The kernel's worker threads run the library's code: never unload it.
 LINK_FLAGS = () if sys.platform == "darwin" else ("-Wl,-z,nodelete",)
@@ -67,7 +74,7 @@ def _how_to_register():
         "custom_op_registerers=[keras_apalu.tflite.registerer()] to "
         "ai_edge_litert.interpreter.InterpreterWithCustomOps;\n"
         "  - C++: compile tflite/apalu_op.c into the app and call "
-        "resolver.AddCustom(\"APALU\", KerasApalu_Register_APALU(), 1);\n"
+        'resolver.AddCustom("APALU", KerasApalu_Register_APALU(), 1);\n'
         "  - Android/iOS: the same, in the app's native library (see "
         "docs/tflite.md);\n"
         "  - or convert with mode='builtin' for a model that needs no "
@@ -152,11 +159,18 @@ def _build_key(sources, cc, cxx, tf_library):
         digest.update(path.read_bytes())
     stat = tf_library.stat()
     for part in (
-        " ".join(cc), " ".join(cxx), _compiler_identity(cc),
-        _compiler_identity(cxx), " ".join(C_FLAGS), " ".join(CXX_FLAGS),
+        " ".join(cc),
+        " ".join(cxx),
+        _compiler_identity(cc),
+        _compiler_identity(cxx),
+        " ".join(C_FLAGS),
+        " ".join(CXX_FLAGS),
         " ".join(LINK_FLAGS),
-        str(tf_library.resolve()), str(stat.st_size), str(stat.st_mtime_ns),
-        platform.machine(), sys.platform,
+        str(tf_library.resolve()),
+        str(stat.st_size),
+        str(stat.st_mtime_ns),
+        platform.machine(),
+        sys.platform,
     ):
         digest.update(part.encode())
         digest.update(b"\0")
@@ -192,8 +206,7 @@ def build_library(force=False, directory=None):
     headers = [folder / name for name in CORE_HEADERS]
     tf_library = tensorflow_cc_library()
     cc, cxx = _compilers()
-    key = _build_key((kernel, *core, *headers, registerer), cc, cxx,
-                     tf_library)
+    key = _build_key((kernel, *core, *headers, registerer), cc, cxx, tf_library)
     directory = pathlib.Path(directory) if directory else cache_dir()
     suffix = ".dylib" if sys.platform == "darwin" else ".so"
     target = directory / f"libkeras_apalu_tflite-{key}{suffix}"
@@ -205,14 +218,23 @@ def build_library(force=False, directory=None):
         objects = []
         for source in (kernel, *core):
             objects.append(tmp / (source.stem + ".o"))
-            _run([*cc, *C_FLAGS, "-c", str(source), "-o", str(objects[-1])],
-                 f"compiling {source.name}")
+            _run(
+                [*cc, *C_FLAGS, "-c", str(source), "-o", str(objects[-1])],
+                f"compiling {source.name}",
+            )
         partial = tmp / target.name
         _run(
             [
-                *cxx, *CXX_FLAGS, *LINK_FLAGS, "-shared", str(registerer),
-                *map(str, objects), "-o", str(partial),
-                str(tf_library), f"-Wl,-rpath,{tf_library.parent}",
+                *cxx,
+                *CXX_FLAGS,
+                *LINK_FLAGS,
+                "-shared",
+                str(registerer),
+                *map(str, objects),
+                "-o",
+                str(partial),
+                str(tf_library),
+                f"-Wl,-rpath,{tf_library.parent}",
             ],
             f"linking {target.name}",
         )

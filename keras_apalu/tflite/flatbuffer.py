@@ -25,12 +25,16 @@ def _read(model):
 def _root(model):
     """The schema's Model table of a flatbuffer, checked to be one."""
     content = _read(model)
-    what = "the model bytes" if isinstance(
-        model, (bytes, bytearray, memoryview)) else str(model)
+    what = (
+        "the model bytes"
+        if isinstance(model, (bytes, bytearray, memoryview))
+        else str(model)
+    )
     if content[4:8] != _IDENTIFIER:
         raise InvalidModelError(
             f"{what} is not a TFLite flatbuffer (no {_IDENTIFIER.decode()} "
-            "identifier); convert the model again (keras_apalu.tflite.export).")
+            "identifier); convert the model again (keras_apalu.tflite.export)."
+        )
     root = _schema().Model.GetRootAsModel(content, 0)
     try:  # A truncated file: offsets point past its end.
         for s in range(root.SubgraphsLength()):
@@ -43,7 +47,8 @@ def _root(model):
     except Exception as error:  # the reader raises struct.error, IndexError...
         raise InvalidModelError(
             f"{what} is a truncated or corrupt TFLite flatbuffer ({error}); "
-            "convert the model again.") from error
+            "convert the model again."
+        ) from error
     return root
 
 

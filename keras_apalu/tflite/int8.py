@@ -104,7 +104,7 @@ def configure_converter(converter, samples, mode, library=None):
 
     def dataset():
         for i in range(len(samples[0])):
-            yield [array[i:i + 1] for array in samples]
+            yield [array[i : i + 1] for array in samples]
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = dataset
@@ -120,8 +120,7 @@ def configure_converter(converter, samples, mode, library=None):
 
 
 def _tensor_type_names(schema):
-    return {v: k for k, v in vars(schema.TensorType).items()
-            if not k.startswith("_")}
+    return {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
 
 
 def _quantize_param(schema, model, tensor):
@@ -147,7 +146,9 @@ def _is_int8(schema, tensor):
     q = tensor.quantization
     return (
         tensor.type == schema.TensorType.INT8
-        and q is not None and q.scale is not None and len(q.scale) == 1
+        and q is not None
+        and q.scale is not None
+        and len(q.scale) == 1
     )
 
 
@@ -174,8 +175,10 @@ def rewrite_custom_op_int8(content):
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
     if any(getattr(b, "offset", 0) > 1 for b in model.buffers or []):
-        raise ValueError("Models with external (offset) buffers are not "
-                         "supported by the int8 APALU rewrite.")
+        raise ValueError(
+            "Models with external (offset) buffers are not "
+            "supported by the int8 APALU rewrite."
+        )
     codes = model.operatorCodes or []
 
     def code_of(op):
@@ -210,17 +213,22 @@ def _rewrite_subgraph(schema, model, subgraph, code_of):
         x, a, b = (int(i) for i in op.inputs)
         (y,) = (int(i) for i in op.outputs)
         source = producers().get(x)
-        if (source is None
-                or code_of(source) != schema.BuiltinOperator.DEQUANTIZE
-                or not _is_int8(schema, tensors[int(source.inputs[0])])):
+        if (
+            source is None
+            or code_of(source) != schema.BuiltinOperator.DEQUANTIZE
+            or not _is_int8(schema, tensors[int(source.inputs[0])])
+        ):
             raise ValueError(
                 f"APALU op reading {tensors[x].name!r}: its input does not come"
                 " from an int8 DEQUANTIZE, so it cannot be made int8."
             )
         sinks = consumers(y)
-        if (len(sinks) != 1 or y in outputs
-                or code_of(sinks[0]) != schema.BuiltinOperator.QUANTIZE
-                or not _is_int8(schema, tensors[int(sinks[0].outputs[0])])):
+        if (
+            len(sinks) != 1
+            or y in outputs
+            or code_of(sinks[0]) != schema.BuiltinOperator.QUANTIZE
+            or not _is_int8(schema, tensors[int(sinks[0].outputs[0])])
+        ):
             raise ValueError(
                 f"APALU op writing {tensors[y].name!r}: its output must feed "
                 "exactly one int8 QUANTIZE to be made int8 (an APALU layer "
@@ -233,7 +241,8 @@ def _rewrite_subgraph(schema, model, subgraph, code_of):
                 data = model.buffers[tensor.buffer].data
                 if tensor.buffer == 0 or data is None or len(data) == 0:
                     raise ValueError(
-                        f"APALU parameter {tensor.name!r} is not a constant.")
+                        f"APALU parameter {tensor.name!r} is not a constant."
+                    )
                 _quantize_param(schema, model, tensor)
         op.inputs = np.asarray([int(source.inputs[0]), a, b], np.int32)
         op.outputs = np.asarray([int(sinks[0].outputs[0])], np.int32)
@@ -258,7 +267,7 @@ def _drop_unused(schema, model):
         keep = sorted(used)
         new_index = {old: new for new, old in enumerate(keep)}
 
-        def remap(field):
+        def remap(field, new_index=new_index):
             if field is None:
                 return None
             return np.asarray(
@@ -274,8 +283,7 @@ def _drop_unused(schema, model):
         subgraph.outputs = remap(subgraph.outputs)
         for signature in model.signatureDefs or []:
             if signature.subgraphIndex == s:
-                for tensor_map in (signature.inputs or []) + (
-                        signature.outputs or []):
+                for tensor_map in (signature.inputs or []) + (signature.outputs or []):
                     tensor_map.tensorIndex = new_index[tensor_map.tensorIndex]
         subgraph.tensors = [subgraph.tensors[i] for i in keep]
 
@@ -283,8 +291,10 @@ def _drop_unused(schema, model):
     for subgraph in model.subgraphs or []:
         used.update(t.buffer for t in subgraph.tensors)
     used.update(m.buffer for m in model.metadata or [])
-    used.update(int(i) for i in (model.metadataBuffer if
-                                 model.metadataBuffer is not None else []))
+    used.update(
+        int(i)
+        for i in (model.metadataBuffer if model.metadataBuffer is not None else [])
+    )
     keep = sorted(used)
     new_index = {old: new for new, old in enumerate(keep)}
     model.buffers = [model.buffers[i] for i in keep]
@@ -295,7 +305,8 @@ def _drop_unused(schema, model):
         metadata.buffer = new_index[metadata.buffer]
     if model.metadataBuffer is not None:
         model.metadataBuffer = np.asarray(
-            [new_index[int(i)] for i in model.metadataBuffer], np.int32)
+            [new_index[int(i)] for i in model.metadataBuffer], np.int32
+        )
 
 
 def float_tensors(content):
@@ -334,7 +345,8 @@ def load_samples(path):
     except (ValueError, EOFError, pickle.UnpicklingError) as error:
         raise ValueError(
             f"{path} is not a .npy or .npz file of calibration inputs "
-            f"({error}); write them with numpy.save.") from error
+            f"({error}); write them with numpy.save."
+        ) from error
     if isinstance(data, np.ndarray):
         return data
     with data:

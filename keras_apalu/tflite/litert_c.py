@@ -22,11 +22,11 @@ import shlex
 import subprocess
 import tempfile
 
-from keras_apalu.tflite import _kernel, micro
+from keras_apalu.tflite import _kernel
+from keras_apalu.tflite import micro
 
 ALIGNMENT = 64
-C_FLAGS = ("-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast",
-           "-Wall")
+C_FLAGS = ("-std=c11", "-O3", "-fno-trapping-math", "-ffp-contract=fast", "-Wall")
 
 
 def litert_library():
@@ -35,13 +35,14 @@ def litert_library():
     if spec is None or not spec.submodule_search_locations:
         raise micro.ToolMissingError(
             "ai_edge_litert is not installed: pip install "
-            "'ai-edge-litert>=2.3' (its wheel ships libLiteRt.so).")
-    path = pathlib.Path(next(iter(spec.submodule_search_locations))) / \
-        "libLiteRt.so"
+            "'ai-edge-litert>=2.3' (its wheel ships libLiteRt.so)."
+        )
+    path = pathlib.Path(next(iter(spec.submodule_search_locations))) / "libLiteRt.so"
     if not path.is_file():
         raise micro.ToolMissingError(
             f"No libLiteRt.so in {path.parent}: the LiteRT 2 C API needs "
-            "ai-edge-litert 2.3 or later on Linux x86_64.")
+            "ai-edge-litert 2.3 or later on Linux x86_64."
+        )
     return path
 
 
@@ -59,7 +60,7 @@ def aligned_model(content):
             payload = x.tobytes()
             self.StartVector(1, len(payload), ALIGNMENT)
             self.head = self.head - len(payload)
-            self.Bytes[self.head:self.head + len(payload)] = payload
+            self.Bytes[self.head : self.head + len(payload)] = payload
             self.vectorNumElems = len(payload)
             return self.EndVector()
 
@@ -75,16 +76,23 @@ def build_runner(log=None):
     micro.tool(cc[0], "build-essential")
     library = litert_library()
     folder = _kernel.source_dir()
-    sources = [folder / n for n in ("litert_runner.c", "apalu_litert.c",
-                                    "apalu_core.c")]
+    sources = [
+        folder / n for n in ("litert_runner.c", "apalu_litert.c", "apalu_core.c")
+    ]
     digest = hashlib.sha256()
     for path in (*sources, folder / "apalu_core.h"):
         digest.update(path.read_bytes())
     stat = library.stat()
-    identity = subprocess.run([*cc, "--version"], capture_output=True,
-                              text=True, check=False).stdout
-    for part in (identity, *C_FLAGS, str(library), str(stat.st_size),
-                 str(stat.st_mtime_ns)):
+    identity = subprocess.run(
+        [*cc, "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    for part in (
+        identity,
+        *C_FLAGS,
+        str(library),
+        str(stat.st_size),
+        str(stat.st_mtime_ns),
+    ):
         digest.update(part.encode() + b"\0")
     directory = micro.cache_dir().parent / "litert_c"
     target = directory / f"litert_runner-{digest.hexdigest()[:16]}"
@@ -94,15 +102,23 @@ def build_runner(log=None):
     if log is not None:
         log(f"Building the LiteRT 2 C API runner into {directory} ...")
     partial = target.with_name(target.name + f".{os.getpid()}.tmp")
-    command = [*cc, *C_FLAGS, f"-I{folder}", *map(str, sources),
-               str(library), f"-Wl,-rpath,{library.parent}", "-lm", "-o",
-               str(partial)]
-    result = subprocess.run(command, capture_output=True, text=True,
-                            check=False)
+    command = [
+        *cc,
+        *C_FLAGS,
+        f"-I{folder}",
+        *map(str, sources),
+        str(library),
+        f"-Wl,-rpath,{library.parent}",
+        "-lm",
+        "-o",
+        str(partial),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise micro.MicroBuildError(
             f"Building the LiteRT C runner failed:\n$ {' '.join(command)}\n"
-            f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
+            f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
     os.replace(partial, target)
     return target
 
@@ -124,14 +140,20 @@ def run_model(model_path, samples, output_shape, log=None, timeout=600):
         inputs, outputs = tmp / "inputs.bin", tmp / "outputs.bin"
         inputs.write_bytes(samples.tobytes())
         result = subprocess.run(
-            [str(runner), str(model), str(inputs), str(outputs), in_dims,
-             out_dims], capture_output=True, text=True, timeout=timeout,
-            check=False)
+            [str(runner), str(model), str(inputs), str(outputs), in_dims, out_dims],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         text = result.stdout + result.stderr
-        if result.returncode != 0 or \
-                f"litert_runner: {len(samples)} samples" not in text:
+        if (
+            result.returncode != 0
+            or f"litert_runner: {len(samples)} samples" not in text
+        ):
             raise micro.MicroBuildError(
                 f"The LiteRT C runner failed (exit {result.returncode}):\n"
-                f"{text[-3000:]}")
+                f"{text[-3000:]}"
+            )
         values = np.fromfile(outputs, np.float32)
     return values.reshape(len(samples), -1)

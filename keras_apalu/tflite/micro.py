@@ -37,18 +37,33 @@ import tempfile
 
 from keras_apalu.tflite import _kernel
 
-BUNDLE_DIR = (pathlib.Path(__file__).resolve().parents[2].parent / "shared"
-              / "vendor" / "tflite-micro")
+BUNDLE_DIR = (
+    pathlib.Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "vendor"
+    / "tflite-micro"
+)
 MICRO = "tensorflow/lite/micro"
 
 # The interpreter core (no kernels), relative to the TFLM root.
 CORE_SOURCES = [
-    f"{MICRO}/{name}.cc" for name in (
-        "micro_interpreter", "micro_interpreter_context",
-        "micro_interpreter_graph", "micro_allocator",
-        "micro_allocation_info", "micro_context", "micro_log", "debug_log",
-        "micro_op_resolver", "micro_resource_variable", "micro_utils",
-        "memory_helpers", "flatbuffer_utils", "system_setup", "micro_time",
+    f"{MICRO}/{name}.cc"
+    for name in (
+        "micro_interpreter",
+        "micro_interpreter_context",
+        "micro_interpreter_graph",
+        "micro_allocator",
+        "micro_allocation_info",
+        "micro_context",
+        "micro_log",
+        "debug_log",
+        "micro_op_resolver",
+        "micro_resource_variable",
+        "micro_utils",
+        "memory_helpers",
+        "flatbuffer_utils",
+        "system_setup",
+        "micro_time",
         "micro_profiler",
         "arena_allocator/non_persistent_arena_buffer_allocator",
         "arena_allocator/persistent_arena_buffer_allocator",
@@ -74,19 +89,40 @@ CORE_SOURCES = [
 ]
 # The builtin kernels tflm_runner.cc registers (the sign-language models' ops,
 # and ReLU, PReLU for comparison), with their *_common.cc where TFLM has one.
-KERNELS = ("conv", "depthwise_conv", "pooling", "fully_connected", "reshape",
-           "shape", "strided_slice", "pack", "activations", "prelu",
-           "quantize", "dequantize", "kernel_util", "micro_tensor_utils")
+KERNELS = (
+    "conv",
+    "depthwise_conv",
+    "pooling",
+    "fully_connected",
+    "reshape",
+    "shape",
+    "strided_slice",
+    "pack",
+    "activations",
+    "prelu",
+    "quantize",
+    "dequantize",
+    "kernel_util",
+    "micro_tensor_utils",
+)
 
-INCLUDES = (".", f"{MICRO}/tools/make/downloads",
-            f"{MICRO}/tools/make/downloads/gemmlowp",
-            f"{MICRO}/tools/make/downloads/flatbuffers/include",
-            f"{MICRO}/tools/make/downloads/ruy")
-COMMON_FLAGS = ("-Os", "-ffunction-sections", "-fdata-sections",
-                "-fno-unwind-tables", "-fno-asynchronous-unwind-tables",
-                "-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON")
-CXX_ONLY = ("-std=c++17", "-fno-rtti", "-fno-exceptions",
-            "-fno-threadsafe-statics")
+INCLUDES = (
+    ".",
+    f"{MICRO}/tools/make/downloads",
+    f"{MICRO}/tools/make/downloads/gemmlowp",
+    f"{MICRO}/tools/make/downloads/flatbuffers/include",
+    f"{MICRO}/tools/make/downloads/ruy",
+)
+COMMON_FLAGS = (
+    "-Os",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-fno-unwind-tables",
+    "-fno-asynchronous-unwind-tables",
+    "-DTF_LITE_STATIC_MEMORY",
+    "-DTF_LITE_DISABLE_X86_NEON",
+)
+CXX_ONLY = ("-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics")
 C_ONLY = ("-std=c11", "-fno-trapping-math", "-ffp-contract=fast")
 QEMU_BOARDS = {"cortex-m4": "mps2-an386", "cortex-m55": "mps3-an547"}
 # Requantise with one rounding (TFLM's default is two), as LiteRT's default
@@ -108,37 +144,58 @@ class MicroBuildError(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class Target:
     name: str
-    prefix: str          # compiler prefix, "" for the host
-    package: str         # apt package of the compiler
-    flags: tuple         # compile flags for C and C++
+    prefix: str  # compiler prefix, "" for the host
+    package: str  # apt package of the compiler
+    flags: tuple  # compile flags for C and C++
     link_flags: tuple
 
 
 TARGETS = {
-    "host": Target("host", "", "build-essential",
-                   ("-DTF_LITE_USE_CTIME", SINGLE_ROUNDING), ("-lm",)),
+    "host": Target(
+        "host",
+        "",
+        "build-essential",
+        ("-DTF_LITE_USE_CTIME", SINGLE_ROUNDING),
+        ("-lm",),
+    ),
     "cortex-m4": Target(
-        "cortex-m4", "arm-none-eabi-",
-        "gcc-arm-none-eabi libnewlib-arm-none-eabi "
-        "libstdc++-arm-none-eabi-newlib",
-        ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-mlittle-endian",
-         "-funsigned-char", "-fomit-frame-pointer", "--specs=rdimon.specs",
-         "-DTF_LITE_MCU_DEBUG_LOG", "-DAPALU_RUNNER_CMSDK_TIMER",
-         "-DAPALU_NO_SIMD", SINGLE_ROUNDING),
-        ("-Wl,--gc-sections", "-lm",
-         "-Wl,--undefined=__isr_vector",
-         "-Wl,--section-start=.isr_vector=0x0",
-         "-Wl,--defsym=__qemu_initial_sp=0x20010000")),
+        "cortex-m4",
+        "arm-none-eabi-",
+        "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+        (
+            "-mcpu=cortex-m4",
+            "-mthumb",
+            "-mfloat-abi=soft",
+            "-mlittle-endian",
+            "-funsigned-char",
+            "-fomit-frame-pointer",
+            "--specs=rdimon.specs",
+            "-DTF_LITE_MCU_DEBUG_LOG",
+            "-DAPALU_RUNNER_CMSDK_TIMER",
+            "-DAPALU_NO_SIMD",
+            SINGLE_ROUNDING,
+        ),
+        (
+            "-Wl,--gc-sections",
+            "-lm",
+            "-Wl,--undefined=__isr_vector",
+            "-Wl,--section-start=.isr_vector=0x0",
+            "-Wl,--defsym=__qemu_initial_sp=0x20010000",
+        ),
+    ),
 }
 # MPS3 AN547 runs the image from its 512 KiB ITCM: smaller runner buffers,
 # and no tick count (its timers sit elsewhere).
 TARGETS["cortex-m55"] = dataclasses.replace(
-    TARGETS["cortex-m4"], name="cortex-m55",
-    flags=tuple(f if f != "-mcpu=cortex-m4" else "-mcpu=cortex-m55"
-                for f in TARGETS["cortex-m4"].flags
-                if f != "-DAPALU_RUNNER_CMSDK_TIMER")
-    + ("-DAPALU_RUNNER_MODEL_BYTES=131072",
-       "-DAPALU_RUNNER_ARENA_BYTES=65536"))
+    TARGETS["cortex-m4"],
+    name="cortex-m55",
+    flags=tuple(
+        f if f != "-mcpu=cortex-m4" else "-mcpu=cortex-m55"
+        for f in TARGETS["cortex-m4"].flags
+        if f != "-DAPALU_RUNNER_CMSDK_TIMER"
+    )
+    + ("-DAPALU_RUNNER_MODEL_BYTES=131072", "-DAPALU_RUNNER_ARENA_BYTES=65536"),
+)
 
 
 def cache_dir():
@@ -160,7 +217,8 @@ def tool(name, package):
     if path is None:
         raise ToolMissingError(
             f"{name} not found: install it with `apt-get install {package}` "
-            "(install.sh does, where apt is available).")
+            "(install.sh does, where apt is available)."
+        )
     return path
 
 
@@ -171,7 +229,8 @@ def bundle_archive():
         raise MicroBuildError(
             f"No TFLite Micro source: pass tflm_dir (a TFLM checkout whose "
             f"tools/make/downloads/ is filled), or provide the offline bundle "
-            f"in {BUNDLE_DIR}.")
+            f"in {BUNDLE_DIR}."
+        )
     return archives[-1]
 
 
@@ -189,12 +248,14 @@ def _check_tree(root):
         raise MicroBuildError(
             f"{root} is not a TFLite Micro source tree (no "
             f"{MICRO}/micro_interpreter.h); pass the root of a tflite-micro "
-            "checkout.")
+            "checkout."
+        )
     downloads = root / MICRO / "tools/make/downloads"
     if not (downloads / "flatbuffers/include").is_dir():
         raise MicroBuildError(
             f"{root} has no {MICRO}/tools/make/downloads/flatbuffers: run "
-            "one TFLM make there first (it downloads its dependencies).")
+            "one TFLM make there first (it downloads its dependencies)."
+        )
     return root
 
 
@@ -204,12 +265,12 @@ def tflm_tree(tflm_dir=None, log=None):
     if tflm_dir is not None:
         return _check_tree(tflm_dir)
     archive = bundle_archive()
-    expected = (archive.parent / "SHA256SUMS")
+    expected = archive.parent / "SHA256SUMS"
     sha = _sha256(archive)
     if expected.is_file() and sha not in expected.read_text():
         raise MicroBuildError(f"{archive} does not match its SHA256SUMS.")
     folder = cache_dir() / sha[:12]
-    top = archive.name[:-len("-offline.tar.gz")]
+    top = archive.name[: -len("-offline.tar.gz")]
     root = folder / top
     if (root / MICRO / "micro_interpreter.h").is_file():
         return root
@@ -241,17 +302,18 @@ def _sources(root):
     if missing:
         raise MicroBuildError(
             f"{root} lacks {', '.join(missing[:3])}: a different TFLM "
-            "version than the pinned one? Use ../shared/vendor/tflite-micro.")
+            "version than the pinned one? Use ../shared/vendor/tflite-micro."
+        )
     return sources
 
 
 def _compile(command, source):
-    result = subprocess.run(command, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise MicroBuildError(
             f"Compiling {source} failed:\n$ {' '.join(map(str, command))}\n"
-            f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
+            f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
 
 
 def build_runner(target="host", tflm_dir=None, log=None, jobs=None):
@@ -271,31 +333,36 @@ def build_runner(target="host", tflm_dir=None, log=None, jobs=None):
         MicroBuildError: no TFLM tree, or a compile or link error.
     """
     if target not in TARGETS:
-        raise ValueError(f"target must be one of {sorted(TARGETS)}; got "
-                         f"{target!r}.")
+        raise ValueError(f"target must be one of {sorted(TARGETS)}; got {target!r}.")
     spec = TARGETS[target]
     cxx = tool(f"{spec.prefix}g++", spec.package)
     cc = tool(f"{spec.prefix}gcc", spec.package)
     root = tflm_tree(tflm_dir, log)
     kernel_dir = _kernel.source_dir()
-    identity = subprocess.run([cxx, "--version"], capture_output=True,
-                              text=True, check=False).stdout
-    flags = (*COMMON_FLAGS, *spec.flags,
-             *(f"-I{root / inc}" for inc in INCLUDES), f"-I{kernel_dir}")
-    key = hashlib.sha256("\0".join(
-        [_tree_key(root), target, identity, *flags, *spec.link_flags]
-    ).encode()).hexdigest()[:16]
+    identity = subprocess.run(
+        [cxx, "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    flags = (
+        *COMMON_FLAGS,
+        *spec.flags,
+        *(f"-I{root / inc}" for inc in INCLUDES),
+        f"-I{kernel_dir}",
+    )
+    key = hashlib.sha256(
+        "\0".join(
+            [_tree_key(root), target, identity, *flags, *spec.link_flags]
+        ).encode()
+    ).hexdigest()[:16]
     folder = cache_dir() / "build" / key
     objects_dir = folder / "tflm"
     objects_dir.mkdir(parents=True, exist_ok=True)
 
     # The project's sources: their hash names the runner.
-    own = [kernel_dir / n for n in ("apalu_core.c", "apalu_micro.cc",
-                                    "tflm_runner.cc")]
+    own = [kernel_dir / n for n in ("apalu_core.c", "apalu_micro.cc", "tflm_runner.cc")]
     own_headers = [kernel_dir / n for n in ("apalu_core.h", "apalu_micro.h")]
-    own_key = hashlib.sha256(b"".join(
-        p.name.encode() + p.read_bytes() for p in (*own, *own_headers)
-    )).hexdigest()[:16]
+    own_key = hashlib.sha256(
+        b"".join(p.name.encode() + p.read_bytes() for p in (*own, *own_headers))
+    ).hexdigest()[:16]
     runner = folder / f"tflm_runner-{own_key}"
     if runner.exists():
         return runner
@@ -304,30 +371,35 @@ def build_runner(target="host", tflm_dir=None, log=None, jobs=None):
     for source in _sources(root):
         obj = objects_dir / (source.replace("/", "_")[:-3] + ".o")
         if not obj.exists():
-            tasks.append(([cxx, *CXX_ONLY, *flags, "-c", str(root / source)],
-                          obj, source))
+            tasks.append(
+                ([cxx, *CXX_ONLY, *flags, "-c", str(root / source)], obj, source)
+            )
     own_objects = []
     for source in own:
         obj = folder / f"{source.stem}-{own_key}.o"
         own_objects.append(obj)
         compiler = [cc, *C_ONLY] if source.suffix == ".c" else [cxx, *CXX_ONLY]
         if not obj.exists():
-            tasks.append(([*compiler, *flags, "-Wall", "-c", str(source)],
-                          obj, source.name))
+            tasks.append(
+                ([*compiler, *flags, "-Wall", "-c", str(source)], obj, source.name)
+            )
     if target != "host":
         vectors = BUNDLE_DIR / "qemu-system" / "vectors.S"
         if not vectors.is_file():
-            raise MicroBuildError(f"{vectors} is missing (the qemu-system "
-                                  "overlay of the TFLM bundle).")
+            raise MicroBuildError(
+                f"{vectors} is missing (the qemu-system overlay of the TFLM bundle)."
+            )
         obj = folder / "vectors.o"
         own_objects.append(obj)
         if not obj.exists():
-            tasks.append(([cc, *spec.flags, "-c", str(vectors)], obj,
-                          "vectors.S"))
+            tasks.append(([cc, *spec.flags, "-c", str(vectors)], obj, "vectors.S"))
     if tasks:
-        _say(log, f"Building TFLite Micro for {target}: compiling "
-                  f"{len(tasks)} files (a few minutes the first time; "
-                  f"cached in {folder}) ...")
+        _say(
+            log,
+            f"Building TFLite Micro for {target}: compiling "
+            f"{len(tasks)} files (a few minutes the first time; "
+            f"cached in {folder}) ...",
+        )
 
     def run(task):
         command, obj, source = task
@@ -340,8 +412,16 @@ def build_runner(target="host", tflm_dir=None, log=None, jobs=None):
             future.result()
     tflm_objects = sorted(objects_dir.glob("*.o"))
     partial = runner.with_name(runner.name + f".{os.getpid()}.tmp")
-    command = [cxx, *CXX_ONLY, *spec.flags, *map(str, own_objects),
-               *map(str, tflm_objects), *spec.link_flags, "-o", str(partial)]
+    command = [
+        cxx,
+        *CXX_ONLY,
+        *spec.flags,
+        *map(str, own_objects),
+        *map(str, tflm_objects),
+        *spec.link_flags,
+        "-o",
+        str(partial),
+    ]
     if target == "host":
         command.append("-Wl,--gc-sections")
     _compile(command, "the runner (link)")
@@ -354,10 +434,24 @@ def qemu_command(target, runner, arguments):
     (arguments through the semihosting command line) and -icount shift=0."""
     qemu = tool("qemu-system-arm", "qemu-system-arm")
     args = ",".join(f"arg={a}" for a in (runner, *arguments))
-    return [qemu, "-M", QEMU_BOARDS[target], "-cpu", target, "-nographic",
-            "-monitor", "none", "-serial", "none", "-icount", "shift=0",
-            "-semihosting-config", f"enable=on,target=native,{args}",
-            "-kernel", str(runner)]
+    return [
+        qemu,
+        "-M",
+        QEMU_BOARDS[target],
+        "-cpu",
+        target,
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "none",
+        "-icount",
+        "shift=0",
+        "-semihosting-config",
+        f"enable=on,target=native,{args}",
+        "-kernel",
+        str(runner),
+    ]
 
 
 @dataclasses.dataclass
@@ -378,15 +472,20 @@ def run_runner(target, runner, model, inputs, outputs, timeout=600):
         command = [str(runner), *arguments]
     else:
         command = qemu_command(target, runner, arguments)
-    result = subprocess.run(command, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False
+    )
     text = result.stdout + result.stderr
-    match = re.search(r"tflm_runner: (\d+) samples, model (\d+) bytes, arena "
-                      r"(\d+) bytes used of (\d+), ticks (\d+)", text)
+    match = re.search(
+        r"tflm_runner: (\d+) samples, model (\d+) bytes, arena "
+        r"(\d+) bytes used of (\d+), ticks (\d+)",
+        text,
+    )
     if result.returncode != 0 or match is None:
         raise MicroBuildError(
             f"The TFLM runner failed (exit {result.returncode}):\n"
-            f"$ {' '.join(command)}\n{text[-3000:]}")
+            f"$ {' '.join(command)}\n{text[-3000:]}"
+        )
     return RunnerResult(*map(int, match.groups()), output=text)
 
 
@@ -394,14 +493,22 @@ def sizes(target, runner):
     """(text, data, bss) bytes of the runner, from `size`."""
     prefix = TARGETS[target].prefix
     size = tool(f"{prefix}size", TARGETS[target].package)
-    result = subprocess.run([size, str(runner)], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [size, str(runner)], capture_output=True, text=True, check=True
+    )
     text, data, bss = result.stdout.splitlines()[1].split()[:3]
     return int(text), int(data), int(bss)
 
 
-def run_model(model_path, samples, output_dtype, target="host",
-              tflm_dir=None, log=None, timeout=600):
+def run_model(
+    model_path,
+    samples,
+    output_dtype,
+    target="host",
+    tflm_dir=None,
+    log=None,
+    timeout=600,
+):
     """Runs a .tflite model with TFLM on `samples` and returns the outputs.
 
     Args:
@@ -423,11 +530,13 @@ def run_model(model_path, samples, output_dtype, target="host",
         tmp = pathlib.Path(tmp)
         inputs, outputs = tmp / "inputs.bin", tmp / "outputs.bin"
         inputs.write_bytes(samples.tobytes())
-        result = run_runner(target, runner, pathlib.Path(model_path).resolve(),
-                            inputs, outputs, timeout)
+        result = run_runner(
+            target, runner, pathlib.Path(model_path).resolve(), inputs, outputs, timeout
+        )
         values = np.frombuffer(outputs.read_bytes(), output_dtype)
     if result.samples != len(samples):
         raise MicroBuildError(
             f"The TFLM runner ran {result.samples} of {len(samples)} samples "
-            "(input size mismatch?).")
+            "(input size mismatch?)."
+        )
     return values.reshape(len(samples), -1), result

@@ -45,19 +45,33 @@ class RunInputError(ValueError):
 def add_run_parser(subparsers):
     """Adds the `run` command to an argparse sub-parser collection."""
     run = subparsers.add_parser(
-        "run", help="run a .tflite model on images with one runtime and "
-                    "check it against the Python LiteRT interpreter")
+        "run",
+        help="run a .tflite model on images with one runtime and "
+        "check it against the Python LiteRT interpreter",
+    )
     run.add_argument("model", help="the .tflite file")
     run.add_argument("--runtime", required=True, choices=RUNTIMES)
-    run.add_argument("--images", required=True,
-                     help="folder of images, one sub-folder per label")
-    run.add_argument("--tflm-dir", default=None,
-                     help="a TFLite Micro checkout (default: the pinned "
-                          "bundle in ../shared/vendor/tflite-micro)")
-    run.add_argument("--limit", type=int, default=None,
-                     help="use at most N images (spread over the labels)")
-    run.add_argument("--pixel-scale", type=float, default=1.0,
-                     help="multiply [0, 255] pixels by this (default 1)")
+    run.add_argument(
+        "--images", required=True, help="folder of images, one sub-folder per label"
+    )
+    run.add_argument(
+        "--tflm-dir",
+        default=None,
+        help="a TFLite Micro checkout (default: the pinned "
+        "bundle in ../shared/vendor/tflite-micro)",
+    )
+    run.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="use at most N images (spread over the labels)",
+    )
+    run.add_argument(
+        "--pixel-scale",
+        type=float,
+        default=1.0,
+        help="multiply [0, 255] pixels by this (default 1)",
+    )
     return run
 
 
@@ -65,28 +79,35 @@ def _image_files(folder, limit):
     """[(path, label or None)], every `limit`-th file spread over labels."""
     folder = pathlib.Path(folder)
     if not folder.is_dir():
-        raise RunInputError(f"--images {folder}: no such folder; give a "
-                            "folder of images, one sub-folder per label.")
+        raise RunInputError(
+            f"--images {folder}: no such folder; give a "
+            "folder of images, one sub-folder per label."
+        )
     entries = []
     for path in sorted(folder.iterdir()):
         if path.is_dir():
             label = int(path.name) if path.name.isdigit() else None
-            entries += [(p, label) for p in sorted(path.iterdir())
-                        if p.suffix.lower() in IMAGE_SUFFIXES]
+            entries += [
+                (p, label)
+                for p in sorted(path.iterdir())
+                if p.suffix.lower() in IMAGE_SUFFIXES
+            ]
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             entries.append((path, None))
     if not entries:
-        raise RunInputError(f"--images {folder}: no image files found (.jpg, "
-                            ".png, ...), directly or in label sub-folders.")
+        raise RunInputError(
+            f"--images {folder}: no image files found (.jpg, "
+            ".png, ...), directly or in label sub-folders."
+        )
     if limit is not None and 0 < limit < len(entries):
-        picks = [round(i * (len(entries) - 1) / max(limit - 1, 1))
-                 for i in range(limit)]
+        picks = [
+            round(i * (len(entries) - 1) / max(limit - 1, 1)) for i in range(limit)
+        ]
         entries = [entries[i] for i in sorted(set(picks))]
     return entries
 
 
-def load_images(folder, size, channels, limit=None, pixel_scale=1.0,
-                warn=None):
+def load_images(folder, size, channels, limit=None, pixel_scale=1.0, warn=None):
     """Reads the images of `folder` for a model input of size x size x
     channels. Returns (float32 images, labels (None where unknown), paths);
     unreadable images are passed to `warn` (or skipped silently)."""
@@ -109,22 +130,24 @@ def load_images(folder, size, channels, limit=None, pixel_scale=1.0,
         labels.append(label)
         paths.append(path)
     if not images:
-        raise RunInputError(f"--images {folder}: none of the images could be "
-                            "read.")
+        raise RunInputError(f"--images {folder}: none of the images could be read.")
     return np.stack(images), labels, paths
 
 
 def _reference_interpreter(path, reference=False):
     """The classic LiteRT interpreter with the project's APALU kernel and,
     with `reference`, LiteRT's reference builtin kernels."""
-    from ai_edge_litert.interpreter import InterpreterWithCustomOps, OpResolverType
+    from ai_edge_litert.interpreter import InterpreterWithCustomOps
+    from ai_edge_litert.interpreter import OpResolverType
 
     from keras_apalu.tflite import _kernel
 
     kind = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
     interpreter = InterpreterWithCustomOps(
-        model_path=str(path), custom_op_registerers=[_kernel.registerer()],
-        experimental_op_resolver_type=kind)
+        model_path=str(path),
+        custom_op_registerers=[_kernel.registerer()],
+        experimental_op_resolver_type=kind,
+    )
     interpreter.allocate_tensors()
     return interpreter
 
@@ -162,8 +185,7 @@ def _agree(outputs, expected, int8_steps=0, tolerance=FLOAT_TOLERANCE):
     if expected.dtype == np.int8:
         difference = np.abs(outputs.astype(np.int32) - expected)
         return (difference <= int8_steps).all(axis=1)
-    return (np.abs(outputs.astype(np.float64) - expected)
-            <= tolerance).all(axis=1)
+    return (np.abs(outputs.astype(np.float64) - expected) <= tolerance).all(axis=1)
 
 
 def run_command(args):
@@ -171,7 +193,8 @@ def run_command(args):
     missing tool, 1: outputs disagree)."""
     import numpy as np
 
-    from keras_apalu.tflite import _kernel, micro
+    from keras_apalu.tflite import _kernel
+    from keras_apalu.tflite import micro
 
     say = print
     model = pathlib.Path(args.model)
@@ -184,22 +207,30 @@ def run_command(args):
             raise RunInputError(str(error).strip().splitlines()[0]) from None
         except (ValueError, RuntimeError) as error:
             first = str(error).strip().splitlines()[:1] or [""]
-            raise RunInputError(f"{model}: LiteRT cannot open it as a "
-                                f".tflite model ({first[0]}).") from None
+            raise RunInputError(
+                f"{model}: LiteRT cannot open it as a .tflite model ({first[0]})."
+            ) from None
         detail = interpreter.get_input_details()[0]
         shape = [int(v) for v in detail["shape"]]
         if len(shape) != 4 or shape[1] != shape[2]:
             raise RunInputError(
                 f"{model}: expected a square image input (1, size, size, "
-                f"channels); it takes {tuple(shape)}.")
+                f"channels); it takes {tuple(shape)}."
+            )
         x, labels, _ = load_images(
-            args.images, shape[1], shape[3], args.limit, args.pixel_scale,
-            warn=lambda line: print(line, file=sys.stderr))
+            args.images,
+            shape[1],
+            shape[3],
+            args.limit,
+            args.pixel_scale,
+            warn=lambda line: print(line, file=sys.stderr),
+        )
         samples = quantize_inputs(model, x)
-        expected = classic_outputs(model, samples,
-                                   reference=args.runtime == "litert")
-        say(f"{len(samples)} images, {model.name} "
-            f"({model.stat().st_size} bytes), runtime {args.runtime}")
+        expected = classic_outputs(model, samples, reference=args.runtime == "litert")
+        say(
+            f"{len(samples)} images, {model.name} "
+            f"({model.stat().st_size} bytes), runtime {args.runtime}"
+        )
         if args.runtime == "litert":
             outputs = classic_outputs(model, samples, reference=False)
             sizes = f"model {model.stat().st_size} bytes"
@@ -209,22 +240,33 @@ def run_command(args):
             if samples.dtype != np.float32:
                 raise RunInputError(
                     f"{model}: --runtime litert-c runs float32 models; this "
-                    "one is int8 (use tflm-host or litert).")
+                    "one is int8 (use tflm-host or litert)."
+                )
             outputs = litert_c.run_model(
-                model, samples,
-                interpreter.get_output_details()[0]["shape"], log=say)
-            sizes = (f"model {model.stat().st_size} bytes, libLiteRt.so "
-                     f"{litert_c.litert_library().stat().st_size} bytes")
+                model, samples, interpreter.get_output_details()[0]["shape"], log=say
+            )
+            sizes = (
+                f"model {model.stat().st_size} bytes, libLiteRt.so "
+                f"{litert_c.litert_library().stat().st_size} bytes"
+            )
         else:
-            target = args.runtime[len("tflm-"):]
+            target = args.runtime[len("tflm-") :]
             outputs, result = micro.run_model(
-                model, samples, expected.dtype, target=target,
-                tflm_dir=args.tflm_dir, log=say)
-            text, data, bss = micro.sizes(target, micro.build_runner(
-                target, args.tflm_dir))
-            sizes = (f"model {result.model_bytes} bytes, arena "
-                     f"{result.arena_used} bytes used, runner text {text} "
-                     f"data {data} bss {bss} bytes")
+                model,
+                samples,
+                expected.dtype,
+                target=target,
+                tflm_dir=args.tflm_dir,
+                log=say,
+            )
+            text, data, bss = micro.sizes(
+                target, micro.build_runner(target, args.tflm_dir)
+            )
+            sizes = (
+                f"model {result.model_bytes} bytes, arena "
+                f"{result.arena_used} bytes used, runner text {text} "
+                f"data {data} bss {bss} bytes"
+            )
             if result.ticks:
                 per = result.ticks * 40 / result.samples
                 sizes += f", ~{per:,.0f} instructions per inference"
@@ -248,7 +290,6 @@ def run_command(args):
     if known:
         predicted = outputs.reshape(len(outputs), -1).argmax(axis=1)
         correct = sum(int(predicted[i] == labels[i]) for i in known)
-        say(f"accuracy: {100.0 * correct / len(known):.1f}% "
-            f"({correct}/{len(known)})")
+        say(f"accuracy: {100.0 * correct / len(known):.1f}% ({correct}/{len(known)})")
     say(f"sizes: {sizes}")
     return 0 if agree.all() else 1

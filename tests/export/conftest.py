@@ -21,9 +21,11 @@ def build_model(activation="apalu"):
             return keras.layers.ReLU()
         # Slopes away from the constraint's floor and from 1, so a wrong
         # slope anywhere shows in the output.
-        return layers.APALU(a_initializer=keras.initializers.RandomUniform(0.3, 1.7),
-                            b_initializer=keras.initializers.RandomUniform(0.3, 1.7),
-                            **kwargs)
+        return layers.APALU(
+            a_initializer=keras.initializers.RandomUniform(0.3, 1.7),
+            b_initializer=keras.initializers.RandomUniform(0.3, 1.7),
+            **kwargs,
+        )
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3)(inputs)

@@ -29,7 +29,8 @@ KERAS_REFUSALS = {
 
 def _conv_valid(x, kernel, bias):
     windows = np.lib.stride_tricks.sliding_window_view(
-        x, kernel.shape[:2], axis=(1, 2))  # (n, h', w', c, kh, kw)
+        x, kernel.shape[:2], axis=(1, 2)
+    )  # (n, h', w', c, kh, kw)
     return np.einsum("nhwcij,ijco->nhwo", windows, kernel) + bias
 
 
@@ -65,8 +66,9 @@ def _routed_cells():
 def test_keras_model_matches_float64_reference(model, inputs):
     """The oracle of every cell below, checked against NumPy float64."""
     got = np.asarray(model.predict(inputs, verbose=0))
-    np.testing.assert_allclose(got, float64_forward(model, inputs), atol=TOLERANCE,
-                               rtol=0)
+    np.testing.assert_allclose(
+        got, float64_forward(model, inputs), atol=TOLERANCE, rtol=0
+    )
 
 
 def _parity(model, path, fmt, inputs):
@@ -84,8 +86,10 @@ def test_plain_model_export_runs_in_its_runtime(fmt, model, inputs, tmp_path):
     format's runtime (onnxruntime, OpenVINO, LiteRT, tf.saved_model.load,
     torch.export.load): max abs error <= 1e-5 against Keras."""
     if fmt not in _keras_cells():
-        pytest.skip(f"Keras cannot export {fmt} from {BACKEND}: "
-                    f"{export.route(fmt)[1]} (covered by the routed test)")
+        pytest.skip(
+            f"Keras cannot export {fmt} from {BACKEND}: "
+            f"{export.route(fmt)[1]} (covered by the routed test)"
+        )
     path = tmp_path / f"model{export.SUFFIXES[fmt]}"
     model.export(str(path), format=fmt, verbose=False)
     _parity(model, path, fmt, inputs)

@@ -19,12 +19,15 @@ def _onnxruntime(content_or_path, x):
     import onnxruntime
 
     session = onnxruntime.InferenceSession(
-        content_or_path, providers=["CPUExecutionProvider"])
+        content_or_path, providers=["CPUExecutionProvider"]
+    )
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow",
-                    reason="tf2onnx converts TensorFlow graphs: TensorFlow pass")
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="tf2onnx converts TensorFlow graphs: TensorFlow pass",
+)
 def test_tf2onnx_expm1_rule_matches_float64():
     import tensorflow as tf
     import tf2onnx
@@ -34,12 +37,12 @@ def test_tf2onnx_expm1_rule_matches_float64():
     proto, _ = tf2onnx.convert.from_function(function, spec, opset=17)
     assert "Expm1" not in {n.op_type for n in proto.graph.node}
     got = _onnxruntime(proto.SerializeToString(), X)
-    np.testing.assert_allclose(got, np.expm1(X.astype(np.float64)),
-                               atol=1.2e-7, rtol=0)
+    np.testing.assert_allclose(got, np.expm1(X.astype(np.float64)), atol=1.2e-7, rtol=0)
 
 
-@pytest.mark.skipif(BACKEND != "torch",
-                    reason="the TorchScript ONNX exporter: torch pass")
+@pytest.mark.skipif(
+    BACKEND != "torch", reason="the TorchScript ONNX exporter: torch pass"
+)
 def test_torch_onnx_expm1_rule_matches_float64(tmp_path):
     import torch
 
@@ -52,11 +55,16 @@ def test_torch_onnx_expm1_rule_matches_float64(tmp_path):
             return torch.expm1(x)
 
     path = tmp_path / "expm1.onnx"
-    torch.onnx.export(Expm1(), (torch.zeros(3),), str(path), dynamo=False,
-                      input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    torch.onnx.export(
+        Expm1(),
+        (torch.zeros(3),),
+        str(path),
+        dynamo=False,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}},
+    )
     got = _onnxruntime(str(path), X)
-    np.testing.assert_allclose(got, np.expm1(X.astype(np.float64)),
-                               atol=1.2e-7, rtol=0)
+    np.testing.assert_allclose(got, np.expm1(X.astype(np.float64)), atol=1.2e-7, rtol=0)
 
 
 def test_is_exporting_only_inside_an_export():
@@ -96,7 +104,7 @@ def test_torch_export_traces_the_plain_form(tmp_path):
 
 def test_bad_path_and_format_fail_clearly(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="writes a \".onnx\" file"):
+    with pytest.raises(ValueError, match='writes a ".onnx" file'):
         export.export(model, tmp_path / "model.tflite", "onnx")
     with pytest.raises(ValueError, match="format must be one of"):
         export.export(model, tmp_path / "model.onnx", "tflite")
@@ -104,7 +112,8 @@ def test_bad_path_and_format_fail_clearly(tmp_path):
 
 @pytest.mark.slow
 def test_export_is_quiet_and_a_failed_export_keeps_the_earlier_file(
-        tmp_path, capfd, monkeypatch):
+    tmp_path, capfd, monkeypatch
+):
     from tests.export.conftest import build_model
 
     model = build_model()

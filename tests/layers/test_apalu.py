@@ -51,8 +51,10 @@ def test_shared_axes_shapes_and_values(rng, input_shape, shared_axes, param_shap
     x = rng.normal(0, 2, (2, *input_shape[1:])).astype("float32")
     a, b = weights(layer)
     np.testing.assert_allclose(
-        ops.convert_to_numpy(layer(x)), reference.apalu(x, a, b),
-        rtol=2e-6, atol=2e-6,
+        ops.convert_to_numpy(layer(x)),
+        reference.apalu(x, a, b),
+        rtol=2e-6,
+        atol=2e-6,
     )
 
 
@@ -70,8 +72,15 @@ def test_unknown_axis_size_needs_sharing():
 
 
 @pytest.mark.parametrize(
-    "argument", ["a_initializer", "b_initializer", "a_constraint",
-                 "b_constraint", "a_regularizer", "b_regularizer"]
+    "argument",
+    [
+        "a_initializer",
+        "b_initializer",
+        "a_constraint",
+        "b_constraint",
+        "a_regularizer",
+        "b_regularizer",
+    ],
 )
 def test_unknown_names_are_rejected(argument):
     with pytest.raises(ValueError, match=argument):
@@ -104,12 +113,13 @@ def test_smooth_variant_ties_b_to_a(rng):
 
 def _make_models():
     def act():
-        return layers.APALU(shared_axes="all", a_initializer="ones",
-                            b_initializer="ones")
+        return layers.APALU(
+            shared_axes="all", a_initializer="ones", b_initializer="ones"
+        )
 
-    sequential = keras.Sequential([
-        keras.Input((2,)), keras.layers.Dense(32), act(), keras.layers.Dense(1)
-    ])
+    sequential = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(32), act(), keras.layers.Dense(1)]
+    )
     inputs = keras.Input((2,))
     outputs = keras.layers.Dense(1)(act()(keras.layers.Dense(32)(inputs)))
     functional = keras.Model(inputs, outputs)
@@ -124,8 +134,11 @@ def _make_models():
         def call(self, x):
             return self.out(self.activation(self.hidden(x)))
 
-    return {"sequential": sequential, "functional": functional,
-            "subclassed": Subclassed()}
+    return {
+        "sequential": sequential,
+        "functional": functional,
+        "subclassed": Subclassed(),
+    }
 
 
 @pytest.mark.parametrize("kind", ["sequential", "functional", "subclassed"])
@@ -154,10 +167,14 @@ def test_fused_and_plain_train_identically(rng):
     results = []
     for implementation in ("fused", "plain"):
         keras.utils.set_random_seed(1)
-        model = keras.Sequential([
-            keras.Input((4,)), keras.layers.Dense(8),
-            layers.APALU(implementation=implementation), keras.layers.Dense(1),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(8),
+                layers.APALU(implementation=implementation),
+                keras.layers.Dense(1),
+            ]
+        )
         model.compile(optimizer="sgd", loss="mse")
         model.fit(x, y, epochs=3, batch_size=16, verbose=0, shuffle=False)
         results.append([ops.convert_to_numpy(w) for w in model.weights])
@@ -167,9 +184,14 @@ def test_fused_and_plain_train_identically(rng):
 
 def test_config_round_trip():
     layer = layers.APALU(
-        a_initializer="ones", b_initializer=keras.initializers.Constant(0.5),
-        a_regularizer="l2", b_constraint=None, shared_axes=[1, 2],
-        smooth=False, implementation="plain", name="act",
+        a_initializer="ones",
+        b_initializer=keras.initializers.Constant(0.5),
+        a_regularizer="l2",
+        b_constraint=None,
+        shared_axes=[1, 2],
+        smooth=False,
+        implementation="plain",
+        name="act",
     )
     clone = layers.APALU.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
@@ -181,38 +203,50 @@ def test_config_round_trip():
 
 
 def test_save_and_load_round_trip(tmp_path, rng):
-    model = keras.Sequential([
-        keras.Input((6, 6, 2)), keras.layers.Conv2D(4, 3),
-        layers.APALU(shared_axes=[1, 2]), keras.layers.Flatten(),
-        keras.layers.Dense(3),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            keras.layers.Conv2D(4, 3),
+            layers.APALU(shared_axes=[1, 2]),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
     x = rng.normal(0, 1, (5, 6, 6, 2)).astype("float32")
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(
-        ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(model(x)),
-        rtol=0, atol=1e-6,
+        ops.convert_to_numpy(loaded(x)),
+        ops.convert_to_numpy(model(x)),
+        rtol=0,
+        atol=1e-6,
     )
     assert isinstance(loaded.layers[1], layers.APALU)
 
 
-@pytest.mark.parametrize("policy, dtype, rtol", [
-    ("mixed_float16", "float16", 3e-3), ("mixed_bfloat16", "bfloat16", 2e-2)
-])
+@pytest.mark.parametrize(
+    "policy, dtype, rtol",
+    [("mixed_float16", "float16", 3e-3), ("mixed_bfloat16", "bfloat16", 2e-2)],
+)
 def test_mixed_precision(policy, dtype, rtol, rng):
     keras.config.set_dtype_policy(policy)
-    model = keras.Sequential([
-        keras.Input((8,)), keras.layers.Dense(16), layers.APALU(),
-        keras.layers.Dense(1, dtype="float32"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16),
+            layers.APALU(),
+            keras.layers.Dense(1, dtype="float32"),
+        ]
+    )
     activation = model.layers[1]
     assert activation.a.dtype == "float32" and activation.b.dtype == "float32"
     x = rng.normal(0, 3, (32, 8)).astype("float32")
     hidden = activation(model.layers[0](x))
     assert keras.backend.standardize_dtype(hidden.dtype) == dtype
-    pre = ops.convert_to_numpy(
-        ops.cast(model.layers[0](x), "float32")).astype(np.float64)
+    pre = ops.convert_to_numpy(ops.cast(model.layers[0](x), "float32")).astype(
+        np.float64
+    )
     a, b = weights(activation)
     want = reference.apalu(pre, a, b)
     got = ops.convert_to_numpy(ops.cast(hidden, "float32"))

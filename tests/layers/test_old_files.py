@@ -62,6 +62,5 @@ def test_old_file_loads_and_gives_its_saved_outputs(path):
     got = ops.convert_to_numpy(model(x))
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     # ... and what was saved is APALU of the loaded weights (float64 NumPy).
-    expected = reference.apalu(reference.apalu(x, *_slopes(first)),
-                               *_slopes(second))
+    expected = reference.apalu(reference.apalu(x, *_slopes(first)), *_slopes(second))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

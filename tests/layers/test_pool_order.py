@@ -21,10 +21,8 @@ def _pool(t):
 
 
 ORDERS = {
-    "apalu_then_pool": lambda x, a, b, impl: _pool(
-        apalu(x, a, b, implementation=impl)),
-    "pool_then_apalu": lambda x, a, b, impl: apalu(
-        _pool(x), a, b, implementation=impl),
+    "apalu_then_pool": lambda x, a, b, impl: _pool(apalu(x, a, b, implementation=impl)),
+    "pool_then_apalu": lambda x, a, b, impl: apalu(_pool(x), a, b, implementation=impl),
 }
 
 
@@ -54,8 +52,10 @@ def test_either_order_matches_reference(rng, order, implementation):
     b = rng.uniform(0.2, 2.0, size=(1, 1, 3)).astype(np.float32)
     fn = ORDERS[order]
     out, (gx, ga, gb), w = gradients(
-        lambda x, a, b: fn(x, a, b, implementation), x, a, b)
-    want = _reference(x.astype(np.float64), a.astype(np.float64),
-                      b.astype(np.float64), w)
+        lambda x, a, b: fn(x, a, b, implementation), x, a, b
+    )
+    want = _reference(
+        x.astype(np.float64), a.astype(np.float64), b.astype(np.float64), w
+    )
     for got, expected in zip((out, gx, ga, gb), want):
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)

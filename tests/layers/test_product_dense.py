@@ -18,8 +18,14 @@ from keras_apalu import layers
 from tests.backend_utils import gradients
 from tests.conftest import REPO
 
-WEIGHT_NAMES = ("kernel", "bias", "function_kernel", "function_bias",
-                "function_output", "function_output_bias")
+WEIGHT_NAMES = (
+    "kernel",
+    "bias",
+    "function_kernel",
+    "function_bias",
+    "function_output",
+    "function_output_bias",
+)
 
 NUMPY_PHI = {
     "sin": lambda t, w0: np.sin(w0 * t),
@@ -46,8 +52,10 @@ def reference(x, weights, units, d, phi, omega_0, share):
 
 
 def numpy_weights(layer):
-    return [ops.convert_to_numpy(getattr(layer, name)).astype(np.float64)
-            for name in WEIGHT_NAMES]
+    return [
+        ops.convert_to_numpy(getattr(layer, name)).astype(np.float64)
+        for name in WEIGHT_NAMES
+    ]
 
 
 def randomise(layer, rng, scale=0.7):
@@ -60,9 +68,14 @@ def randomise(layer, rng, scale=0.7):
 @pytest.mark.parametrize("share", [False, True])
 @pytest.mark.parametrize("inner", ["sin", "spder", "tanh", "relu"])
 def test_values_match_numpy_reference(rng, inner, share):
-    layer = layers.ProductDense(3, projection_width=4, hidden=5,
-                                inner_activation=inner, omega_0=2.0,
-                                share_functions=share)
+    layer = layers.ProductDense(
+        3,
+        projection_width=4,
+        hidden=5,
+        inner_activation=inner,
+        omega_0=2.0,
+        share_functions=share,
+    )
     x = rng.normal(0, 1, (7, 6)).astype("float32")
     layer.build(x.shape)
     randomise(layer, rng)
@@ -97,9 +110,15 @@ FLOAT64 = keras.backend.backend() != "torch"
 def test_gradients_match_finite_differences(rng, x64, inner, share):
     units, d = 2, 3
     dtype = "float64" if FLOAT64 else "float32"
-    layer = layers.ProductDense(units, projection_width=d, hidden=2,
-                                inner_activation=inner, omega_0=1.5,
-                                share_functions=share, dtype=dtype)
+    layer = layers.ProductDense(
+        units,
+        projection_width=d,
+        hidden=2,
+        inner_activation=inner,
+        omega_0=1.5,
+        share_functions=share,
+        dtype=dtype,
+    )
     x = rng.normal(0, 1, (4, 3))
     layer.build(x.shape)
     randomise(layer, rng)
@@ -110,7 +129,8 @@ def test_gradients_match_finite_differences(rng, x64, inner, share):
 
     # Tensors made here: torch would convert float64 NumPy arrays to float32.
     out, grads, w = gradients(
-        fn, *(ops.convert_to_tensor(a, dtype) for a in (x, *weights)))
+        fn, *(ops.convert_to_tensor(a, dtype) for a in (x, *weights))
+    )
     phi = NUMPY_PHI[inner]
 
     def loss(x, *ws):
@@ -119,20 +139,21 @@ def test_gradients_match_finite_differences(rng, x64, inner, share):
     # float64: 1e-7, not 1e-15, as XLA's float64 sin and cos on CPU (JAX)
     # are accurate to about 5e-8 only.
     tol = 1e-7 if FLOAT64 else 2e-6
-    np.testing.assert_allclose(out, reference(x, weights, units, d, phi, 1.5, share),
-                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(
+        out, reference(x, weights, units, d, phi, 1.5, share), rtol=tol, atol=tol
+    )
     want = _finite_differences(loss, [x, *weights])
     rtol, atol = (1e-5, 1e-6) if FLOAT64 else (2e-4, 2e-5)
     for name, got, expected in zip(("x",) + WEIGHT_NAMES, grads, want):
-        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol,
-                                   err_msg=name)
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=name)
 
 
 @pytest.mark.parametrize("share", [False, True])
 def test_width_one_with_a_fixed_function_is_a_dense_layer(rng, share):
     """d = 1, g(s) = relu(1 * s + 0) * 1 - 1: y = 1 + g(z) = relu(x W + b)."""
-    layer = layers.ProductDense(5, projection_width=1, hidden=1,
-                                inner_activation="relu", share_functions=share)
+    layer = layers.ProductDense(
+        5, projection_width=1, hidden=1, inner_activation="relu", share_functions=share
+    )
     dense = keras.layers.Dense(5, activation="relu")
     x = rng.normal(0, 1, (9, 4)).astype("float32")
     layer.build(x.shape)
@@ -141,13 +162,28 @@ def test_width_one_with_a_fixed_function_is_a_dense_layer(rng, share):
     bias = rng.normal(0, 1, (5,)).astype("float32")
     dense.set_weights([kernel, bias])
     fn_shape = (1, 1) if share else (5, 1, 1)
-    layer.set_weights([kernel, bias, np.ones(fn_shape), np.zeros(fn_shape),
-                       np.ones(fn_shape), -np.ones(fn_shape[:-1])])
-    np.testing.assert_allclose(ops.convert_to_numpy(layer(x)),
-                               np.maximum(x.astype(np.float64) @ kernel + bias, 0),
-                               rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ops.convert_to_numpy(layer(x)),
-                               ops.convert_to_numpy(dense(x)), rtol=1e-5, atol=1e-5)
+    layer.set_weights(
+        [
+            kernel,
+            bias,
+            np.ones(fn_shape),
+            np.zeros(fn_shape),
+            np.ones(fn_shape),
+            -np.ones(fn_shape[:-1]),
+        ]
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(layer(x)),
+        np.maximum(x.astype(np.float64) @ kernel + bias, 0),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(layer(x)),
+        ops.convert_to_numpy(dense(x)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def _init_variances(d, inner):
@@ -155,8 +191,9 @@ def _init_variances(d, inner):
     # product is heavy-tailed, and fewer samples give a noisy variance.
     keras.utils.set_random_seed(0)
     inner = layers.APALU(shared_axes=[3]) if inner == "apalu" else inner
-    layer = layers.ProductDense(64, projection_width=d, hidden=2,
-                                inner_activation=inner)
+    layer = layers.ProductDense(
+        64, projection_width=d, hidden=2, inner_activation=inner
+    )
     x = np.random.default_rng(0).normal(0, 1, (128, 16)).astype("float32")
     out, (grad,), _ = gradients(layer, x)
     return float(out.var()), float(grad.var())
@@ -182,31 +219,39 @@ def test_variance_at_initialisation_is_bounded_in_d(inner):
 
 @pytest.mark.parametrize("share", [False, True])
 def test_shapes_and_parameter_count(share):
-    layer = layers.ProductDense(6, projection_width=4, hidden=3,
-                                share_functions=share)
+    layer = layers.ProductDense(6, projection_width=4, hidden=3, share_functions=share)
     out = layer(np.zeros((2, 5, 7), "float32"))
     assert tuple(out.shape) == (2, 5, 6)
     assert layer.compute_output_shape((None, 5, 7)) == (None, 5, 6)
     fn = (4, 3) if share else (6, 4, 3)
     assert [tuple(w.shape) for w in layer.weights] == [
-        (7, 24), (24,), fn, fn, fn, fn[:-1]]
+        (7, 24),
+        (24,),
+        fn,
+        fn,
+        fn,
+        fn[:-1],
+    ]
     functions = 4 * (3 * 3 + 1) * (1 if share else 6)
     assert layer.count_params() == 7 * 24 + 24 + functions
     assert layer.gamma == 0.5
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"units": 0}, "units must be >= 1"),
-    ({"units": -3}, "units must be >= 1"),
-    ({"units": 2.5}, "units must be a positive integer"),
-    ({"units": 4, "projection_width": 0}, "projection_width must be >= 1"),
-    ({"units": 4, "hidden": 0}, "hidden must be >= 1"),
-    ({"units": 4, "inner_activation": "no_such_thing"}, "unknown inner_activation"),
-    ({"units": 4, "inner_activation": None}, "inner_activation cannot be None"),
-    ({"units": 4, "omega_0": 0.0}, "omega_0"),
-    ({"units": 4, "kernel_initializer": "no_such_thing"}, "kernel_initializer"),
-    ({"units": 4, "function_regularizer": "no_such_thing"}, "function_regularizer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"units": 0}, "units must be >= 1"),
+        ({"units": -3}, "units must be >= 1"),
+        ({"units": 2.5}, "units must be a positive integer"),
+        ({"units": 4, "projection_width": 0}, "projection_width must be >= 1"),
+        ({"units": 4, "hidden": 0}, "hidden must be >= 1"),
+        ({"units": 4, "inner_activation": "no_such_thing"}, "unknown inner_activation"),
+        ({"units": 4, "inner_activation": None}, "inner_activation cannot be None"),
+        ({"units": 4, "omega_0": 0.0}, "omega_0"),
+        ({"units": 4, "kernel_initializer": "no_such_thing"}, "kernel_initializer"),
+        ({"units": 4, "function_regularizer": "no_such_thing"}, "function_regularizer"),
+    ],
+)
 def test_bad_arguments_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.ProductDense(**kwargs)
@@ -221,39 +266,62 @@ def test_training_fits_a_product_target(rng):
     keras.utils.set_random_seed(0)
     x = rng.uniform(-1, 1, (256, 2)).astype("float32")
     y = (np.sin(3 * x[:, :1]) * np.cos(2 * x[:, 1:])).astype("float32")
-    model = keras.Sequential([
-        keras.Input((2,)),
-        layers.ProductDense(8, projection_width=4, hidden=4, omega_0=3.0),
-        keras.layers.LayerNormalization(),
-        keras.layers.Dense(1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            layers.ProductDense(8, projection_width=4, hidden=4, omega_0=3.0),
+            keras.layers.LayerNormalization(),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss="mse")
     history = model.fit(x, y, epochs=60, batch_size=256, verbose=0)
     assert history.history["loss"][-1] < 0.1 * float(np.var(y))
 
 
 def _apalu_model():
-    return keras.Sequential([
-        keras.Input((3,)),
-        layers.ProductDense(4, projection_width=3, hidden=2,
-                            inner_activation=layers.APALU(shared_axes=[3])),
-        keras.layers.LayerNormalization(),
-        layers.ProductDense(2, projection_width=2, hidden=3, share_functions=True,
-                            inner_activation="tanh", kernel_regularizer="l2"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.ProductDense(
+                4,
+                projection_width=3,
+                hidden=2,
+                inner_activation=layers.APALU(shared_axes=[3]),
+            ),
+            keras.layers.LayerNormalization(),
+            layers.ProductDense(
+                2,
+                projection_width=2,
+                hidden=3,
+                share_functions=True,
+                inner_activation="tanh",
+                kernel_regularizer="l2",
+            ),
+        ]
+    )
 
 
 def test_config_round_trip():
     layer = layers.ProductDense(
-        5, projection_width=3, hidden=2, inner_activation="spder", omega_0=4.0,
-        share_functions=True, function_output_initializer="ones",
-        kernel_regularizer="l2", bias_constraint="non_neg", name="lrnn")
+        5,
+        projection_width=3,
+        hidden=2,
+        inner_activation="spder",
+        omega_0=4.0,
+        share_functions=True,
+        function_output_initializer="ones",
+        kernel_regularizer="l2",
+        bias_constraint="non_neg",
+        name="lrnn",
+    )
     clone = layers.ProductDense.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     inner = layers.ProductDense(2, inner_activation=layers.APALU(smooth=True))
     config = inner.get_config()
     clone = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(inner))
+        keras.saving.serialize_keras_object(inner)
+    )
     assert isinstance(clone.inner_layer, layers.APALU) and clone.inner_layer.smooth
     assert clone.get_config()["inner_activation"]["config"]["smooth"]
     assert config["inner_activation"]["class_name"] == "APALU"
@@ -264,8 +332,12 @@ def test_save_and_load_round_trip(tmp_path, rng):
     x = rng.normal(0, 1, (5, 3)).astype("float32")
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(ops.convert_to_numpy(loaded(x)),
-                               ops.convert_to_numpy(model(x)), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded(x)),
+        ops.convert_to_numpy(model(x)),
+        rtol=0,
+        atol=1e-6,
+    )
     assert isinstance(loaded.layers[0].inner_layer, layers.APALU)
 
 
@@ -294,18 +366,29 @@ def test_model_saved_here_loads_under_the_next_backend(tmp_path, rng):
     np.save(tmp_path / "x.npy", x)
     other = NEXT_BACKEND[keras.backend.backend()]
     result = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "m.keras"),
-         str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-        cwd=REPO, env=dict(os.environ, KERAS_BACKEND=other),
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            LOAD_SCRIPT,
+            str(tmp_path / "m.keras"),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+        ],
+        cwd=REPO,
+        env=dict(os.environ, KERAS_BACKEND=other),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == other
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("policy, dtype, rtol", [
-    ("mixed_float16", "float16", 2e-2), ("mixed_bfloat16", "bfloat16", 1e-1)])
+@pytest.mark.parametrize(
+    "policy, dtype, rtol",
+    [("mixed_float16", "float16", 2e-2), ("mixed_bfloat16", "bfloat16", 1e-1)],
+)
 def test_mixed_precision(rng, policy, dtype, rtol):
     keras.config.set_dtype_policy(policy)
     layer = layers.ProductDense(4, projection_width=3, hidden=4, omega_0=2.0)
@@ -316,8 +399,9 @@ def test_mixed_precision(rng, policy, dtype, rtol):
     want = reference(x, numpy_weights(layer), 4, 3, NUMPY_PHI["sin"], 2.0, False)
     got = ops.convert_to_numpy(ops.cast(out, "float32"))
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
-    model = keras.Sequential([keras.Input((5,)), layer,
-                              keras.layers.Dense(1, dtype="float32")])
+    model = keras.Sequential(
+        [keras.Input((5,)), layer, keras.layers.Dense(1, dtype="float32")]
+    )
     model.compile(optimizer="adam", loss="mse")
     history = model.fit(x, x[:, :1], epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()

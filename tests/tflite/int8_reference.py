@@ -40,6 +40,7 @@ def apalu_int8_flatbuffer(x_shape, a, b, in_q, out_q, param_type="FLOAT32"):
         param_type: "FLOAT32" (a, b stored as is) or "INT32" (quantised per
             tensor, see `quantize_param_int32`).
     """
+
     def param(name, value):
         value = np.asarray(value, np.float32)
         if param_type == "FLOAT32":

@@ -44,21 +44,40 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 REGISTERER_NAME = "KerasApalu_RegisterAPALU"
 
 NUMPY_TYPES = {
-    "FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64,
-    "INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16,
-    "INT32": np.int32, "INT64": np.int64, "BOOL": np.bool_,
+    "FLOAT32": np.float32,
+    "FLOAT16": np.float16,
+    "FLOAT64": np.float64,
+    "INT8": np.int8,
+    "UINT8": np.uint8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "BOOL": np.bool_,
 }
-WRONG_TYPES = ["FLOAT16", "FLOAT64", "UINT8", "INT16", "INT32", "INT64",
-               "BOOL", "INT8"]
+WRONG_TYPES = ["FLOAT16", "FLOAT64", "UINT8", "INT16", "INT32", "INT64", "BOOL", "INT8"]
 # Model inputs bigger than this are not fed (the case must fail before).
 FEED_LIMIT = 1 << 26
 MAX_RANK = 8
 
 KINDS = [
-    "valid-float", "valid-int8", "input-count", "output-count", "dtype-x",
-    "dtype-param", "dtype-output", "broadcast", "zero-size", "huge-shape",
-    "negative-shape", "quantisation", "short-buffer", "indices",
-    "non-constant-params", "rank", "custom-options", "in-place",
+    "valid-float",
+    "valid-int8",
+    "input-count",
+    "output-count",
+    "dtype-x",
+    "dtype-param",
+    "dtype-output",
+    "broadcast",
+    "zero-size",
+    "huge-shape",
+    "negative-shape",
+    "quantisation",
+    "short-buffer",
+    "indices",
+    "non-constant-params",
+    "rank",
+    "custom-options",
+    "in-place",
     "big-threads",
 ]
 
@@ -91,18 +110,21 @@ class Case:
     may_fail: bool = False
 
     def describe(self):
-        parts = [f"case {self.index} [{self.kind}] inputs={self.inputs} "
-                 f"outputs={self.outputs} model_inputs={self.model_inputs} "
-                 f"threads={self.threads}"]
+        parts = [
+            f"case {self.index} [{self.kind}] inputs={self.inputs} "
+            f"outputs={self.outputs} model_inputs={self.model_inputs} "
+            f"threads={self.threads}"
+        ]
         for i, t in enumerate(self.tensors):
-            constant = "" if t.data is None else (
-                f" const[{np.asarray(t.data).size}]")
-            parts.append(f"  t{i} {t.name} {t.type}{list(t.shape)}"
-                         f"{constant} quant={t.quant}")
+            constant = "" if t.data is None else (f" const[{np.asarray(t.data).size}]")
+            parts.append(
+                f"  t{i} {t.name} {t.type}{list(t.shape)}{constant} quant={t.quant}"
+            )
         return "\n".join(parts)
 
 
 # ---- generation ----------------------------------------------------------
+
 
 def _shape(rng, rank=None, max_elements=600):
     rank = int(rng.integers(0, 6)) if rank is None else rank
@@ -151,8 +173,9 @@ def _float_case(rng, index, kind):
         Tensor("y", x_shape),
         Tensor("y2", x_shape),
     ]
-    return Case(index, kind, tensors, [0, 1, 2], [3], [0],
-                threads=int(rng.integers(1, 4)))
+    return Case(
+        index, kind, tensors, [0, 1, 2], [3], [0], threads=int(rng.integers(1, 4))
+    )
 
 
 def _int8_case(rng, index, kind):
@@ -167,8 +190,9 @@ def _int8_case(rng, index, kind):
         if param_type == "FLOAT32":
             return Tensor(name, shape, "FLOAT32", value)
         scale = 2.0 / 2**30
-        return Tensor(name, shape, "INT32",
-                      np.round(value / scale).astype(np.int32), (scale, 0))
+        return Tensor(
+            name, shape, "INT32", np.round(value / scale).astype(np.int32), (scale, 0)
+        )
 
     tensors = [
         Tensor("x", x_shape, "INT8", quant=in_q),
@@ -213,20 +237,23 @@ def make_case(seed, index):
     elif kind == "output-count":
         case.outputs = [] if rng.random() < 0.4 else [3, 4]
     elif kind == "dtype-x":
-        x.type = str(rng.choice([w for w in WRONG_TYPES if w != "INT8"]
-                                + ["INT8"]))
+        x.type = str(rng.choice([w for w in WRONG_TYPES if w != "INT8"] + ["INT8"]))
         if x.type == "INT8" and not int8:
             x.quant = (0.1, 0)  # int8 x with a float output: still invalid
     elif kind == "dtype-param":
         p = t[int(rng.integers(1, 3))]
-        p.type = str(rng.choice(WRONG_TYPES if not int8 else
-                                [w for w in WRONG_TYPES if w != "INT32"]))
+        p.type = str(
+            rng.choice(
+                WRONG_TYPES if not int8 else [w for w in WRONG_TYPES if w != "INT32"]
+            )
+        )
         p.data = _values(rng, p.shape, p.type)
         if p.type == "INT32":
             p.quant = (0.01, 0)
     elif kind == "dtype-output":
-        choices = [w for w in WRONG_TYPES + ["FLOAT32"]
-                   if w != ("INT8" if int8 else "FLOAT32")]
+        choices = [
+            w for w in WRONG_TYPES + ["FLOAT32"] if w != ("INT8" if int8 else "FLOAT32")
+        ]
         t[3].type = str(rng.choice(choices))
         t[3].quant = (0.1, 0)
     elif kind == "broadcast":
@@ -249,9 +276,12 @@ def make_case(seed, index):
             p.shape = _param_shape(rng, tuple(shape))
         p.data = np.zeros(p.shape, NUMPY_TYPES[p.type])
     elif kind == "huge-shape":
-        huge = [int(v) for v in rng.choice(
-            [2**31 - 1, 2**30, 65536, 1 << 20, 46341], size=int(
-                rng.integers(2, 5)))]
+        huge = [
+            int(v)
+            for v in rng.choice(
+                [2**31 - 1, 2**30, 65536, 1 << 20, 46341], size=int(rng.integers(2, 5))
+            )
+        ]
         # Beyond what a child may allocate (RLIMIT_AS, below), even int8.
         while np.prod(huge, dtype=object) < 2**35:
             huge.append(int(rng.choice([46341, 65536, 1 << 20])))
@@ -266,8 +296,7 @@ def make_case(seed, index):
     elif kind == "negative-shape":
         target = t[int(rng.integers(0, 4))]
         shape = list(target.shape) or [1]
-        shape[int(rng.integers(0, len(shape)))] = int(
-            rng.choice([-1, -2, -(2**31)]))
+        shape[int(rng.integers(0, len(shape)))] = int(rng.choice([-1, -2, -(2**31)]))
         target.shape = tuple(shape)
         if target.data is not None:
             target.data = np.ones(4, NUMPY_TYPES[target.type])
@@ -294,9 +323,10 @@ def make_case(seed, index):
     elif kind == "short-buffer":
         p = t[int(rng.integers(1, 3))]
         size = int(np.prod(p.shape, dtype=np.int64))
-        p.data = np.ones(max(size - int(rng.integers(1, 3)), 0)
-                         if rng.random() < 0.7 else size + 3,
-                         NUMPY_TYPES[p.type])
+        p.data = np.ones(
+            max(size - int(rng.integers(1, 3)), 0) if rng.random() < 0.7 else size + 3,
+            NUMPY_TYPES[p.type],
+        )
     elif kind == "indices":
         roll = rng.random()
         if roll < 0.25:
@@ -321,11 +351,17 @@ def make_case(seed, index):
         x.shape = t[3].shape = shape
         for p in (t[1], t[2]):
             p.shape = () if rng.random() < 0.5 else (3,)
-            p.data = (_slopes(rng, p.shape) if p.type == "FLOAT32"
-                      else np.ones(p.shape, np.int32))
+            p.data = (
+                _slopes(rng, p.shape)
+                if p.type == "FLOAT32"
+                else np.ones(p.shape, np.int32)
+            )
     elif kind == "custom-options":
-        case.custom_options = rng.integers(
-            0, 256, size=int(rng.integers(0, 64))).astype(np.uint8).tobytes()
+        case.custom_options = (
+            rng.integers(0, 256, size=int(rng.integers(0, 64)))
+            .astype(np.uint8)
+            .tobytes()
+        )
     elif kind == "in-place":
         roll = rng.random()
         if roll < 0.5:
@@ -347,9 +383,12 @@ def make_case(seed, index):
 
 # ---- the oracle ----------------------------------------------------------
 
+
 def _bytes_needed(tensor):
-    return (int(np.prod(tensor.shape, dtype=object))
-            * np.dtype(NUMPY_TYPES[tensor.type]).itemsize)
+    return (
+        int(np.prod(tensor.shape, dtype=object))
+        * np.dtype(NUMPY_TYPES[tensor.type]).itemsize
+    )
 
 
 def _per_tensor(quant):
@@ -384,11 +423,14 @@ def expect(case, feeds):
         # scale nor one per channel of axis 0.
         if any(d < 0 for d in tensor.shape):
             return False, None
-        if tensor.data is not None and min(tensor.shape, default=0) >= 0 and (
-                np.asarray(tensor.data).nbytes < _bytes_needed(tensor)):
+        if (
+            tensor.data is not None
+            and min(tensor.shape, default=0) >= 0
+            and (np.asarray(tensor.data).nbytes < _bytes_needed(tensor))
+        ):
             return False, None
         if tensor.quant is not None and tensor.shape:  # (not checked on
-            scales = np.atleast_1d(tensor.quant[0]).size   # a scalar)
+            scales = np.atleast_1d(tensor.quant[0]).size  # a scalar)
             if scales > 1 and scales != tensor.shape[0]:
                 return False, None
     for tensor in (x, a, b):
@@ -398,8 +440,11 @@ def expect(case, feeds):
         return False, None
     int8 = x.type == "INT8"
     if int8:
-        if out.type != "INT8" or _per_tensor(x.quant) is None or (
-                _per_tensor(out.quant) is None):
+        if (
+            out.type != "INT8"
+            or _per_tensor(x.quant) is None
+            or (_per_tensor(out.quant) is None)
+        ):
             return False, None
         for p in (a, b):
             if p.data is None or p.type not in ("FLOAT32", "INT32"):
@@ -425,8 +470,9 @@ def expect(case, feeds):
         elif tensor.data is not None:
             # A longer buffer is accepted; its first elements are the values.
             count = int(np.prod(tensor.shape, dtype=np.int64))
-            values[i] = np.asarray(tensor.data).reshape(-1)[:count].reshape(
-                tensor.shape)
+            values[i] = (
+                np.asarray(tensor.data).reshape(-1)[:count].reshape(tensor.shape)
+            )
         else:
             return False, None
     xv = values[case.inputs[0]].astype(np.float64)
@@ -446,11 +492,11 @@ def _matches(got, expected, int8):
         return False
     if int8:
         return bool(np.all(np.abs(got - expected) <= 1))
-    return bool(np.allclose(got, expected, rtol=2e-6, atol=1e-6,
-                            equal_nan=True))
+    return bool(np.allclose(got, expected, rtol=2e-6, atol=1e-6, equal_nan=True))
 
 
 # ---- running one case (in the child) -------------------------------------
+
 
 def _registerer(library):
     handle = ctypes.CDLL(str(library))
@@ -464,12 +510,14 @@ def _feeds(case, rng):
     feeds = {}
     for i in case.model_inputs:
         tensor = case.tensors[i]
-        if any(d < 0 for d in tensor.shape) or (
-                _bytes_needed(tensor) > FEED_LIMIT):
+        if any(d < 0 for d in tensor.shape) or (_bytes_needed(tensor) > FEED_LIMIT):
             continue
         if tensor.type in ("FLOAT32", "INT32") and i != 0:
-            feeds[i] = (_slopes(rng, tensor.shape) if tensor.type == "FLOAT32"
-                        else np.ones(tensor.shape, np.int32))
+            feeds[i] = (
+                _slopes(rng, tensor.shape)
+                if tensor.type == "FLOAT32"
+                else np.ones(tensor.shape, np.int32)
+            )
         else:
             feeds[i] = _values(rng, tensor.shape, tensor.type)
     return feeds
@@ -483,15 +531,21 @@ def run_case(case, register):
     from ai_edge_litert.interpreter import InterpreterWithCustomOps
 
     content = apalu_op_flatbuffer(
-        [t.spec() for t in case.tensors], case.inputs, case.outputs,
-        model_inputs=case.model_inputs, custom_options=case.custom_options)
+        [t.spec() for t in case.tensors],
+        case.inputs,
+        case.outputs,
+        model_inputs=case.model_inputs,
+        custom_options=case.custom_options,
+    )
     feeds = _feeds(case, np.random.default_rng([case.index, 7]))
     valid, expected = expect(case, feeds)
     stage = "build"
     try:
         interpreter = InterpreterWithCustomOps(
-            model_content=content, custom_op_registerers=[register],
-            num_threads=case.threads)
+            model_content=content,
+            custom_op_registerers=[register],
+            num_threads=case.threads,
+        )
         stage = "allocate"
         interpreter.allocate_tensors()
         stage = "feed"
@@ -510,8 +564,10 @@ def run_case(case, register):
         return "WRONG", "an invalid node was accepted and ran"
     got = interpreter.get_tensor(case.outputs[0])
     if not _matches(got, expected, case.tensors[case.inputs[0]].type == "INT8"):
-        return "WRONG", (f"result differs from the reference (shape "
-                         f"{np.shape(got)} vs {expected.shape})")
+        return "WRONG", (
+            f"result differs from the reference (shape "
+            f"{np.shape(got)} vs {expected.shape})"
+        )
     return "ok", ""
 
 
@@ -529,12 +585,16 @@ def _child(seed, indices, library):
     for index in indices:
         print(f"start {index}", flush=True)
         outcome, detail = run_case(make_case(seed, index), register)
-        record = {"outcome": outcome, "detail": detail,
-                  "kind": KINDS[index % len(KINDS)]}
+        record = {
+            "outcome": outcome,
+            "detail": detail,
+            "kind": KINDS[index % len(KINDS)],
+        }
         print(f"done {index} {json.dumps(record)}", flush=True)
 
 
 # ---- the parent ----------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Report:
@@ -555,12 +615,18 @@ class Report:
             self.wrong.append((index, detail))
 
     def summary(self):
-        lines = [f"{self.cases} cases: " + ", ".join(
-            f"{k} {v}" for k, v in sorted(self.outcomes.items()))]
+        lines = [
+            f"{self.cases} cases: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        ]
         for kind in KINDS:
             if kind in self.by_kind:
-                lines.append(f"  {kind:<20} " + ", ".join(
-                    f"{k} {v}" for k, v in sorted(self.by_kind[kind].items())))
+                lines.append(
+                    f"  {kind:<20} "
+                    + ", ".join(
+                        f"{k} {v}" for k, v in sorted(self.by_kind[kind].items())
+                    )
+                )
         for index, detail in self.crashes + self.wrong:
             lines.append(f"  case {index}: {detail}")
         return "\n".join(lines)
@@ -588,16 +654,31 @@ def run(seed, indices, library, batch=250, timeout=600, progress=None):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     while pending:
         chunk, pending = pending[:batch], pending[batch:]
-        command = [sys.executable, "-m", "tests.tflite.kernel_fuzz", "--child",
-                   "--seed", str(seed), "--library", str(library),
-                   "--indices", ",".join(map(str, chunk))]
+        command = [
+            sys.executable,
+            "-m",
+            "tests.tflite.kernel_fuzz",
+            "--child",
+            "--seed",
+            str(seed),
+            "--library",
+            str(library),
+            "--indices",
+            ",".join(map(str, chunk)),
+        ]
         try:
-            result = subprocess.run(command, capture_output=True, text=True,
-                                    cwd=REPO, env=env, timeout=timeout)
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                env=env,
+                timeout=timeout,
+            )
             stdout, code, why = result.stdout, result.returncode, None
             stderr = result.stderr
         except subprocess.TimeoutExpired as expired:
-            stdout = (expired.stdout or b"")
+            stdout = expired.stdout or b""
             stdout = stdout.decode() if isinstance(stdout, bytes) else stdout
             code, why, stderr = None, f"timed out after {timeout} s", ""
         started = None
@@ -608,18 +689,23 @@ def run(seed, indices, library, batch=250, timeout=600, progress=None):
             elif line.startswith("done "):
                 _, index, record = line.split(" ", 2)
                 record = json.loads(record)
-                report.add(int(index), record["kind"], record["outcome"],
-                           record["detail"])
+                report.add(
+                    int(index), record["kind"], record["outcome"], record["detail"]
+                )
                 done.add(int(index))
         if code != 0:
             if started is None or started in done:
-                raise RuntimeError(f"fuzz child failed outside a case (exit "
-                                   f"{code}):\n{stderr[-3000:]}")
+                raise RuntimeError(
+                    f"fuzz child failed outside a case (exit {code}):\n{stderr[-3000:]}"
+                )
             why = why or f"child exited with {code} ({_signal_name(code)})"
-            report.add(started, KINDS[started % len(KINDS)], "CRASH",
-                       f"{why}\n{make_case(seed, started).describe()}\n"
-                       f"{stderr[-2000:]}")
-            rest = chunk[chunk.index(started) + 1:]
+            report.add(
+                started,
+                KINDS[started % len(KINDS)],
+                "CRASH",
+                f"{why}\n{make_case(seed, started).describe()}\n{stderr[-2000:]}",
+            )
+            rest = chunk[chunk.index(started) + 1 :]
             pending = rest + pending
         if progress is not None:
             progress(report.cases)
@@ -642,11 +728,13 @@ def main(argv=None):
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--batch", type=int, default=250)
-    parser.add_argument("--only", type=int, default=None,
-                        help="run this one case (and describe it)")
+    parser.add_argument(
+        "--only", type=int, default=None, help="run this one case (and describe it)"
+    )
     parser.add_argument("--verbose", action="store_true")
-    parser.add_argument("--library", default=None,
-                        help="kernel library (default: build/find it)")
+    parser.add_argument(
+        "--library", default=None, help="kernel library (default: build/find it)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--indices", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -666,8 +754,7 @@ def main(argv=None):
     import keras
 
     bar = keras.utils.Progbar(len(indices), unit_name="case")
-    report = run(args.seed, indices, library, batch=args.batch,
-                 progress=bar.update)
+    report = run(args.seed, indices, library, batch=args.batch, progress=bar.update)
     print(report.summary())
     return 1 if report.crashes or report.wrong else 0
 

@@ -21,8 +21,12 @@ import numpy as np
 
 from tests.tflite import sign_language
 
-DATA = (pathlib.Path(__file__).resolve().parents[3] / "shared" / "datasets"
-        / "sign-language-digits")
+DATA = (
+    pathlib.Path(__file__).resolve().parents[3]
+    / "shared"
+    / "datasets"
+    / "sign-language-digits"
+)
 INSTRUCTIONS_PER_TICK = 40
 
 
@@ -58,13 +62,13 @@ def export_variant(activation, folder, epochs=2):
 
     x_train, y_train, x_test, y_test = sign_language.load(str(DATA))
     net = variant(activation)
-    net.compile(optimizer=keras.optimizers.Adam(3e-3),
-                loss=keras.losses.SparseCategoricalCrossentropy(
-                    from_logits=True))
+    net.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     net.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
     path = pathlib.Path(folder) / f"sign_{activation}_int8.tflite"
-    tflite.export(net, path, quantize="int8",
-                  representative_data=x_train[:100])
+    tflite.export(net, path, quantize="int8", representative_data=x_train[:100])
     return path, x_test, y_test
 
 
@@ -73,28 +77,32 @@ def main():
     from keras_apalu.tflite import run as run_module
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", default="cortex-m4",
-                        choices=sorted(micro.TARGETS))
+    parser.add_argument("--target", default="cortex-m4", choices=sorted(micro.TARGETS))
     parser.add_argument("--samples", type=int, default=5)
     args = parser.parse_args()
     runner = micro.build_runner(args.target, log=print)
     text, data, bss = micro.sizes(args.target, runner)
-    print(f"runner ({args.target}): text {text} B, data {data} B, bss {bss} "
-          "B (bss includes the runner's 256 KiB arena and 512 KiB model "
-          "buffer)")
+    print(
+        f"runner ({args.target}): text {text} B, data {data} B, bss {bss} "
+        "B (bss includes the runner's 256 KiB arena and 512 KiB model "
+        "buffer)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for activation in ("apalu", "relu", "prelu"):
             path, x_test, _ = export_variant(activation, tmp)
             picks = np.linspace(0, len(x_test) - 1, args.samples).astype(int)
             samples = run_module.quantize_inputs(path, x_test[picks])
-            outputs, result = micro.run_model(path, samples, np.int8,
-                                              target=args.target)
+            outputs, result = micro.run_model(
+                path, samples, np.int8, target=args.target
+            )
             expected = run_module.classic_outputs(path, samples)
             same = int((outputs == expected).all(axis=1).sum())
             per = result.ticks * INSTRUCTIONS_PER_TICK / result.samples
-            print(f"{activation:5s}: model {result.model_bytes} B, arena "
-                  f"{result.arena_used} B, ~{per:,.0f} instructions per "
-                  f"inference, identical {same}/{len(samples)}")
+            print(
+                f"{activation:5s}: model {result.model_bytes} B, arena "
+                f"{result.arena_used} B, ~{per:,.0f} instructions per "
+                f"inference, identical {same}/{len(samples)}"
+            )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,10 @@ def require(tool, apt_package=None):
         # CI installs the optional tools (install.sh): there a missing one is
         # a failure, not a skip, so the ARM check cannot vanish unnoticed.
         if apt_package and not os.environ.get("CI"):
-            pytest.skip(f"{tool} not found: apt-get install {apt_package} "
-                        "(install.sh does, where apt is available)")
+            pytest.skip(
+                f"{tool} not found: apt-get install {apt_package} "
+                "(install.sh does, where apt is available)"
+            )
         pytest.fail(f"{tool} not found: a C/C++ compiler is required")
     return path
 
@@ -52,8 +54,11 @@ def require(tool, apt_package=None):
 def run(command, timeout=600, env=None):
     """Runs `command`; fails the test with its output unless it exits 0."""
     result = subprocess.run(
-        [str(part) for part in command], capture_output=True, text=True,
-        timeout=timeout, env=None if env is None else dict(os.environ, **env),
+        [str(part) for part in command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else dict(os.environ, **env),
     )
     assert result.returncode == 0, (
         f"$ {' '.join(map(str, command))}\nexit {result.returncode}\n"
@@ -65,8 +70,7 @@ def run(command, timeout=600, env=None):
 def harness_summary(output):
     """The harness's summary line, checked: at least `cases` run, none
     failed."""
-    lines = [line for line in output.splitlines()
-             if line.startswith("apalu_harness:")]
+    lines = [line for line in output.splitlines() if line.startswith("apalu_harness:")]
     assert len(lines) == 1, output[-4000:]
     assert ", 0 failures;" in lines[0], output[-4000:]
     assert "FAIL" not in output, output[-4000:]

@@ -15,13 +15,28 @@ import subprocess
 import tempfile
 
 from tests.tflite import native_build
-from tests.tflite.test_neon import CHECK, FLAGS
+from tests.tflite.test_neon import CHECK
+from tests.tflite.test_neon import FLAGS
 
 
 def count(qemu, binary, elements, log):
-    subprocess.run([qemu, "-singlestep", "-d", "exec,nochain", "-D", str(log),
-                    str(binary), "--bench", "1", str(elements), "0"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            qemu,
+            "-singlestep",
+            "-d",
+            "exec,nochain",
+            "-D",
+            str(log),
+            str(binary),
+            "--bench",
+            "1",
+            str(elements),
+            "0",
+        ],
+        check=True,
+        capture_output=True,
+    )
     with open(log, "rb") as file:
         return sum(line.startswith(b"Trace") for line in file)
 
@@ -34,13 +49,25 @@ def main():
         tmp = pathlib.Path(tmp)
         for name, defines in (("NEON", []), ("scalar", ["-DAPALU_NO_NEON"])):
             binary = tmp / name
-            native_build.run(["aarch64-linux-gnu-gcc", *FLAGS, *defines,
-                              "-static", CHECK, native_build.CORE, "-lm",
-                              "-o", binary])
+            native_build.run(
+                [
+                    "aarch64-linux-gnu-gcc",
+                    *FLAGS,
+                    *defines,
+                    "-static",
+                    CHECK,
+                    native_build.CORE,
+                    "-lm",
+                    "-o",
+                    binary,
+                ]
+            )
             base = count("qemu-aarch64", binary, 0, tmp / "log")
             total = count("qemu-aarch64", binary, args.elements, tmp / "log")
-            print(f"{name:6s}: {(total - base) / args.elements:.1f} "
-                  "instructions per element (aarch64, scalar slopes)")
+            print(
+                f"{name:6s}: {(total - base) / args.elements:.1f} "
+                "instructions per element (aarch64, scalar slopes)"
+            )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ import numpy as np
 from tests.reference import apalu as apalu_reference  # noqa: F401
 
 
-def apalu_op_flatbuffer(tensors, op_inputs, op_outputs, model_inputs=(0,),
-                        custom_options=None):
+def apalu_op_flatbuffer(
+    tensors, op_inputs, op_outputs, model_inputs=(0,), custom_options=None
+):
     """A one-op .tflite model: CUSTOM "APALU" over hand-described tensors.
 
     Written with the TFLite schema's object API, not by the converter, so that
@@ -52,9 +53,7 @@ def apalu_op_flatbuffer(tensors, op_inputs, op_outputs, model_inputs=(0,),
             t.quantization = q
         if data is not None:
             buffer = schema.BufferT()
-            buffer.data = np.frombuffer(
-                np.ascontiguousarray(data).tobytes(), np.uint8
-            )
+            buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
             model.buffers.append(buffer)
             t.buffer = len(model.buffers) - 1
         return t
@@ -95,9 +94,7 @@ def apalu_flatbuffer(x_shape, a, b, x_type="FLOAT32", inputs=3, outputs=1):
         ("y", x_shape, "FLOAT32", None, None),
         ("y2", x_shape, "FLOAT32", None, None),
     ]
-    return apalu_op_flatbuffer(
-        tensors, [0, 1, 2, 2, 2][:inputs], [3, 4][:outputs]
-    )
+    return apalu_op_flatbuffer(tensors, [0, 1, 2, 2, 2][:inputs], [3, 4][:outputs])
 
 
 def run(interpreter, x):

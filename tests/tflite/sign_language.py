@@ -25,8 +25,7 @@ def load(dataset_dir, size=SIZE):
     """(x_train, y_train, x_test, y_test), float32 images (N, size, size, 1)."""
     from PIL import Image
 
-    files = sorted(pathlib.Path(dataset_dir, "Dataset").glob("*/*.JPG"),
-                   key=_number)
+    files = sorted(pathlib.Path(dataset_dir, "Dataset").glob("*/*.JPG"), key=_number)
     labels = np.array([int(f.parent.name) for f in files])
     images = np.empty((len(files), size, size, 1), np.float32)
     for i, path in enumerate(files):
@@ -106,11 +105,20 @@ def trained_model_file(dataset_dir, path):
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
     env.pop("TF_USE_LEGACY_KERAS", None)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(root), env.get("PYTHONPATH")) if p)
+        p for p in (str(root), env.get("PYTHONPATH")) if p
+    )
     subprocess.run(
-        [sys.executable, "-m", "tests.tflite.sign_language", str(dataset_dir),
-         str(path)],
-        check=True, env=env, cwd=root, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.tflite.sign_language",
+            str(dataset_dir),
+            str(path),
+        ],
+        check=True,
+        env=env,
+        cwd=root,
+        capture_output=True,
     )
     return path
 

@@ -18,7 +18,8 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="the command runs once per suite: TensorFlow pass")
+    reason="the command runs once per suite: TensorFlow pass",
+)
 
 EARLIER = b"an earlier model.tflite"
 
@@ -26,25 +27,28 @@ EARLIER = b"an earlier model.tflite"
 def _command(*args):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", PYTHONPATH=str(REPO))
     env.pop("TF_USE_LEGACY_KERAS", None)
-    return subprocess.run([sys.executable, "-m", "keras_apalu.tflite", *args],
-                          env=env, cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "keras_apalu.tflite", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("command_line")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
-                              layers.APALU()])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), layers.APALU()])
     model.save(folder / "model.keras")
     content = (folder / "model.keras").read_bytes()
-    (folder / "truncated.keras").write_bytes(content[:len(content) // 2])
+    (folder / "truncated.keras").write_bytes(content[: len(content) // 2])
     (folder / "text.keras").write_text("not a model")
     (folder / "samples.npy").write_bytes(b"")
     converted = tflite.convert(model, mode="builtin")
     (folder / "model.tflite").write_bytes(converted)
-    (folder / "truncated.tflite").write_bytes(converted[:len(converted) // 2])
-    (folder / "garbage.tflite").write_bytes(
-        np.random.default_rng(0).bytes(300))
+    (folder / "truncated.tflite").write_bytes(converted[: len(converted) // 2])
+    (folder / "garbage.tflite").write_bytes(np.random.default_rng(0).bytes(300))
     (folder / "a_file").write_text("not a folder")
     return folder
 
@@ -65,12 +69,15 @@ def test_help_prints_help_only():
     assert result.stderr == ""
 
 
-@pytest.mark.parametrize("source,named,fix", [
-    ("missing.keras", "missing.keras", "check the path"),
-    ("truncated.keras", "truncated.keras", "save the model again"),
-    ("text.keras", "text.keras", "save the model again"),
-    ("model.tflite", "model.tflite", "model.save("),
-])
+@pytest.mark.parametrize(
+    "source,named,fix",
+    [
+        ("missing.keras", "missing.keras", "check the path"),
+        ("truncated.keras", "truncated.keras", "save the model again"),
+        ("text.keras", "text.keras", "save the model again"),
+        ("model.tflite", "model.tflite", "model.save("),
+    ],
+)
 def test_convert_refuses_a_bad_model_file(files, tmp_path, source, named, fix):
     output = tmp_path / "out.tflite"
     output.write_bytes(EARLIER)
@@ -82,24 +89,32 @@ def test_convert_refuses_a_bad_model_file(files, tmp_path, source, named, fix):
 
 def test_int8_without_calibration_data(files, tmp_path):
     output = tmp_path / "out.tflite"
-    result = _command("convert", str(files / "model.keras"), str(output),
-                      "--quantize", "int8")
+    result = _command(
+        "convert", str(files / "model.keras"), str(output), "--quantize", "int8"
+    )
     _check_refusal(result, "model.keras", "--representative")
     assert not output.exists()
 
 
 def test_unreadable_calibration_data(files, tmp_path):
     output = tmp_path / "out.tflite"
-    result = _command("convert", str(files / "model.keras"), str(output),
-                      "--quantize", "int8", "--representative",
-                      str(files / "samples.npy"))
+    result = _command(
+        "convert",
+        str(files / "model.keras"),
+        str(output),
+        "--quantize",
+        "int8",
+        "--representative",
+        str(files / "samples.npy"),
+    )
     _check_refusal(result, "samples.npy", "numpy.save")
     assert not output.exists()
 
 
 def test_output_folder_that_is_a_file(files):
-    result = _command("convert", str(files / "model.keras"),
-                      str(files / "a_file" / "out.tflite"))
+    result = _command(
+        "convert", str(files / "model.keras"), str(files / "a_file" / "out.tflite")
+    )
     _check_refusal(result, "a_file", "output folder you can write to")
 
 
@@ -110,19 +125,23 @@ def test_read_only_output_folder(files, tmp_path):
     (folder / "out.tflite").write_bytes(EARLIER)
     folder.chmod(0o555)
     try:
-        result = _command("convert", str(files / "model.keras"),
-                          str(folder / "out.tflite"))
+        result = _command(
+            "convert", str(files / "model.keras"), str(folder / "out.tflite")
+        )
     finally:
         folder.chmod(0o755)
     _check_refusal(result, "read_only", "output folder you can write to")
     assert (folder / "out.tflite").read_bytes() == EARLIER
 
 
-@pytest.mark.parametrize("source,fix", [
-    ("garbage.tflite", "convert the model again"),
-    ("truncated.tflite", "convert the model again"),
-    ("missing.tflite", "check the path"),
-])
+@pytest.mark.parametrize(
+    "source,fix",
+    [
+        ("garbage.tflite", "convert the model again"),
+        ("truncated.tflite", "convert the model again"),
+        ("missing.tflite", "check the path"),
+    ],
+)
 def test_inspect_refuses_a_bad_tflite_file(files, source, fix):
     _check_refusal(_command("inspect", str(files / source)), source, fix)
 
@@ -140,8 +159,12 @@ def test_inspect_and_convert_of_good_files(files, tmp_path):
 
 
 def test_verbose_shows_the_traceback(files, tmp_path):
-    result = _command("convert", str(files / "truncated.keras"),
-                      str(tmp_path / "out.tflite"), "--verbose")
+    result = _command(
+        "convert",
+        str(files / "truncated.keras"),
+        str(tmp_path / "out.tflite"),
+        "--verbose",
+    )
     assert result.returncode != 0
     assert "Traceback" in result.stderr
     assert "InvalidModelError" in result.stderr

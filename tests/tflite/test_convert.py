@@ -20,8 +20,7 @@ from tests.tflite.reference import run
 DENSE_VARIANTS = [None, "all", [1], [-1]]
 CONV_VARIANTS = [None, "all", [1, 2], [1], [2], [3], [1, 3], [-1]]
 # Ops that would mean APALU was (partly) decomposed in custom mode.
-DECOMPOSITION_OPS = {"LOGISTIC", "EXP", "RELU", "MINIMUM", "SELECT",
-                     "SELECT_V2", "SUB"}
+DECOMPOSITION_OPS = {"LOGISTIC", "EXP", "RELU", "MINIMUM", "SELECT", "SELECT_V2", "SUB"}
 
 
 def _apalu(shared_axes, index, smooth=False):
@@ -71,8 +70,7 @@ def _train(model, rng):
 @pytest.fixture(scope="module")
 def trained():
     rng = np.random.default_rng(7)
-    return {"dense": _train(dense_model(), rng),
-            "conv": _train(conv_model(), rng)}
+    return {"dense": _train(dense_model(), rng), "conv": _train(conv_model(), rng)}
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +105,7 @@ def test_builtin_mode_has_builtin_ops_only(converted, name):
     assert "APALU" not in names
     assert not [n for n in names if n.startswith("Flex")]
     from ai_edge_litert import schema_py_generated as schema
+
     builtin = set(vars(schema.BuiltinOperator))
     assert set(names) <= builtin, set(names) - builtin
     assert {"EXP", "LOGISTIC"} <= set(names)
@@ -115,8 +114,7 @@ def test_builtin_mode_has_builtin_ops_only(converted, name):
 @pytest.mark.parametrize("mode", ["custom", "builtin"])
 @pytest.mark.parametrize("name", ["dense", "conv"])
 @pytest.mark.parametrize("batch", [1, 5])
-def test_interpreter_matches_keras_model(trained, converted, name, mode,
-                                         batch):
+def test_interpreter_matches_keras_model(trained, converted, name, mode, batch):
     model = trained[name]
     rng = np.random.default_rng(batch)
     x = rng.normal(scale=2.0, size=(batch, *model.input_shape[1:]))
@@ -132,12 +130,12 @@ def test_tensorflow_interpreter_runs_the_custom_op(trained, converted):
     x = np.random.default_rng(3).normal(size=(2, 10)).astype(np.float32)
     expected = keras.ops.convert_to_numpy(trained["dense"](x))
     interpreter = tflite.interpreter(
-        model_content=converted["dense", "custom"], runtime="tensorflow")
+        model_content=converted["dense", "custom"], runtime="tensorflow"
+    )
     assert np.max(np.abs(run(interpreter, x) - expected)) <= 1e-5
 
 
-@pytest.mark.parametrize("quantize,tolerance", [("float16", 0.05),
-                                                ("dynamic", 0.1)])
+@pytest.mark.parametrize("quantize,tolerance", [("float16", 0.05), ("dynamic", 0.1)])
 def test_quantized_export_keeps_the_custom_op(trained, quantize, tolerance):
     if keras.backend.backend() != "tensorflow":
         # The converter options do not depend on the backend, and the
@@ -154,10 +152,10 @@ def test_quantized_export_keeps_the_custom_op(trained, quantize, tolerance):
 
 
 def test_missing_kernel_error_says_how_to_register(converted):
-    with pytest.raises(tflite.KernelUnavailableError,
-                       match="AddCustom") as info:
-        tflite.interpreter(model_content=converted["dense", "custom"],
-                           register_kernel=False)
+    with pytest.raises(tflite.KernelUnavailableError, match="AddCustom") as info:
+        tflite.interpreter(
+            model_content=converted["dense", "custom"], register_kernel=False
+        )
     assert "keras_apalu.tflite.interpreter" in str(info.value)
     assert "mode='builtin'" in str(info.value)
 
@@ -172,8 +170,9 @@ def test_export_writes_atomically(trained, converted, tmp_path, monkeypatch):
     from keras_apalu.tflite import _convert
 
     # The conversions themselves are tested above; here only the writing.
-    monkeypatch.setattr(_convert, "convert",
-                        lambda *args, **kwargs: converted["dense", "builtin"])
+    monkeypatch.setattr(
+        _convert, "convert", lambda *args, **kwargs: converted["dense", "builtin"]
+    )
     path = tmp_path / "model.tflite"
     written = tflite.export(trained["dense"], path, mode="builtin")
     assert written == path
@@ -207,9 +206,20 @@ def test_export_command_line(converted, tmp_path):
     root = pathlib.Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(root), KERAS_BACKEND="tensorflow")
     result = subprocess.run(
-        [sys.executable, "-m", "keras_apalu.tflite", "convert", str(keras_path),
-         str(out), "--mode", "custom"],
-        env=env, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "keras_apalu.tflite",
+            "convert",
+            str(keras_path),
+            str(out),
+            "--mode",
+            "custom",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert tflite.op_names(out).count("APALU") == len(DENSE_VARIANTS) + 1
 
@@ -220,8 +230,11 @@ def test_export_command_line(converted, tmp_path):
         ({"quantize": "int8"}, ValueError, "needs representative_data"),
         ({"quantize": "int4"}, ValueError, "quantize must be"),
         ({"mode": "fused"}, ValueError, "mode must be"),
-        ({"representative_data": [np.zeros((1, 10))]}, ValueError,
-         "representative_data"),
+        (
+            {"representative_data": [np.zeros((1, 10))]},
+            ValueError,
+            "representative_data",
+        ),
     ],
 )
 def test_bad_arguments(trained, kwargs, error, message):
@@ -246,8 +259,12 @@ def test_training_path_is_unchanged_after_conversion(trained, converted):
     a, b = (keras.ops.convert_to_numpy(t) for t in layer.slopes())
     from tests.tflite.reference import apalu_reference
 
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)),
-                               apalu_reference(x, a, b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x)),
+        apalu_reference(x, a, b),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_import_does_not_import_tensorflow():
@@ -259,8 +276,8 @@ def test_import_does_not_import_tensorflow():
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     root = pathlib.Path(__file__).resolve().parents[2]
-    env = {"KERAS_BACKEND": "jax", "PATH": "/usr/bin:/bin",
-           "PYTHONPATH": str(root)}
-    result = subprocess.run([sys.executable, "-c", code], env=env,
-                            capture_output=True, text=True)
+    env = {"KERAS_BACKEND": "jax", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -40,15 +40,15 @@ def int8_models(sign_model, sign_data):
     x_train = sign_data[0]
     calibration = x_train[::6]  # ~240 training images
     return {
-        mode: tflite.convert(sign_model, mode=mode, quantize="int8",
-                             representative_data=calibration)
+        mode: tflite.convert(
+            sign_model, mode=mode, quantize="int8", representative_data=calibration
+        )
         for mode in ("custom", "builtin")
     }
 
 
 @pytest.mark.parametrize("mode", ["custom", "builtin"])
-def test_int8_matches_float_on_sign_language(mode, sign_model, sign_data,
-                                             int8_models):
+def test_int8_matches_float_on_sign_language(mode, sign_model, sign_data, int8_models):
     _, _, x_test, y_test = sign_data
     expected = keras.ops.convert_to_numpy(sign_model.predict(x_test, verbose=0))
     runner = tflite.interpreter(model_content=int8_models[mode])
@@ -79,8 +79,7 @@ def test_custom_int8_apalu_reads_and_writes_int8(int8_models):
     model = schema.ModelT.InitFromPackedBuf(int8_models["custom"], 0)
     subgraph = model.subgraphs[0]
     names = tflite.op_names(int8_models["custom"])
-    apalu_ops = [op for op, name in zip(subgraph.operators, names)
-                 if name == "APALU"]
+    apalu_ops = [op for op, name in zip(subgraph.operators, names) if name == "APALU"]
     for op in apalu_ops:
         x, a, b = (subgraph.tensors[i] for i in op.inputs)
         (y,) = (subgraph.tensors[i] for i in op.outputs)
@@ -108,9 +107,11 @@ def test_int8_weights_take_under_30_percent(sign_model, int8_models):
 
 def _single_apalu(a, b):
     inputs = keras.Input((64,))
-    layer = APALU(a_initializer=keras.initializers.Constant(a),
-                  b_initializer=keras.initializers.Constant(b),
-                  shared_axes="all")
+    layer = APALU(
+        a_initializer=keras.initializers.Constant(a),
+        b_initializer=keras.initializers.Constant(b),
+        shared_axes="all",
+    )
     return keras.Model(inputs, layer(inputs))
 
 
@@ -122,8 +123,9 @@ def test_int8_keeps_the_positive_side(mode, rng):
     a, b = 0.8, 1.3
     model = _single_apalu(a, b)
     data = rng.normal(scale=2.0, size=(64, 64)).astype(np.float32)
-    content = tflite.convert(model, mode=mode, quantize="int8",
-                             representative_data=data)
+    content = tflite.convert(
+        model, mode=mode, quantize="int8", representative_data=data
+    )
     runner = tflite.interpreter(model_content=content)
     x = np.linspace(-4, 4, 64, dtype=np.float32)[None]
     y = sign_language.run_int8(runner, x)[0]
@@ -131,8 +133,7 @@ def test_int8_keeps_the_positive_side(mode, rng):
     expected = apalu_reference(x[0], a, b)
     assert np.all(y[x[0] > 0.2] > 0)
     # Within a few output steps (input and output both quantised).
-    assert np.max(np.abs(y - expected)) <= 4 * out_scale + 0.05 * np.abs(
-        expected).max()
+    assert np.max(np.abs(y - expected)) <= 4 * out_scale + 0.05 * np.abs(expected).max()
 
 
 def test_int8_needs_representative_data():
@@ -140,8 +141,9 @@ def test_int8_needs_representative_data():
     with pytest.raises(ValueError, match="representative_data"):
         tflite.convert(model, quantize="int8")
     with pytest.raises(ValueError, match="shape"):
-        tflite.convert(model, quantize="int8",
-                       representative_data=np.zeros((4, 63), np.float32))
+        tflite.convert(
+            model, quantize="int8", representative_data=np.zeros((4, 63), np.float32)
+        )
     with pytest.raises(ValueError, match="only used by quantize='int8'"):
         tflite.convert(model, representative_data=np.zeros((4, 64)))
 

@@ -58,8 +58,9 @@ def _check(x, a, b, in_q, out_q, param_type):
 @pytest.mark.parametrize("param_type", ["FLOAT32", "INT32"])
 @pytest.mark.parametrize("in_q, out_q", SCALES)
 @pytest.mark.parametrize("x_shape, a_shape, b_shape", LAYOUTS)
-def test_int8_kernel_within_one_step(rng, x_shape, a_shape, b_shape, in_q,
-                                     out_q, param_type):
+def test_int8_kernel_within_one_step(
+    rng, x_shape, a_shape, b_shape, in_q, out_q, param_type
+):
     a = rng.uniform(0.05, 2.0, size=a_shape).astype(np.float32)
     b = rng.uniform(0.05, 2.0, size=b_shape).astype(np.float32)
     x = _levels_input(x_shape)
@@ -83,8 +84,9 @@ def test_int8_kernel_saturates_and_keeps_positive_side(rng):
 
 def test_int8_kernel_rejects_bad_quantisation():
     x = _levels_input((1, 256))
-    model = apalu_int8_flatbuffer(x.shape, np.float32(1), np.float32(1),
-                                  (0.1, 0), (0.0, 0))
+    model = apalu_int8_flatbuffer(
+        x.shape, np.float32(1), np.float32(1), (0.1, 0), (0.0, 0)
+    )
     with pytest.raises(RuntimeError, match="positive scale"):
         tflite.interpreter(model_content=model)
 

@@ -21,10 +21,8 @@ pytestmark = [once_per_suite, pytest.mark.slow]
 
 TARGETS = {
     # name: (cross compiler, its apt package, qemu, pointer size)
-    "aarch64": ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu",
-                "qemu-aarch64", 8),
-    "armhf": ("arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf",
-              "qemu-arm", 4),
+    "aarch64": ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", "qemu-aarch64", 8),
+    "armhf": ("arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf", "qemu-arm", 4),
 }
 
 
@@ -34,11 +32,23 @@ def test_harness_under_qemu(target, tmp_path):
     compiler = native_build.require(compiler, package)
     qemu = native_build.require(qemu, "qemu-user")
     binary = tmp_path / f"apalu_harness_{target}"
-    native_build.run([
-        compiler, "-std=c11", "-O2", "-static", *native_build.KERNEL_FLAGS,
-        "-Wall", "-Werror", f"-I{native_build.KERNEL_DIR}",
-        native_build.HARNESS, native_build.CORE, "-lm", "-o", binary,
-    ])
+    native_build.run(
+        [
+            compiler,
+            "-std=c11",
+            "-O2",
+            "-static",
+            *native_build.KERNEL_FLAGS,
+            "-Wall",
+            "-Werror",
+            f"-I{native_build.KERNEL_DIR}",
+            native_build.HARNESS,
+            native_build.CORE,
+            "-lm",
+            "-o",
+            binary,
+        ]
+    )
     result = native_build.run([qemu, binary, "--quick"])
     summary = native_build.harness_summary(result.stdout)
     # Ran as the intended ABI (the 32-bit build really is ILP32).

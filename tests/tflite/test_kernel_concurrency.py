@@ -59,8 +59,7 @@ def test_interpreters_invoked_from_several_python_threads(rng):
         except Exception as error:  # reported below, with the thread
             errors.append((w, repr(error)))
 
-    threads = [threading.Thread(target=work, args=(w,))
-               for w in range(workers)]
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -97,9 +96,11 @@ def test_fork_after_first_use(rng):
     def child():
         # The same interpreter, and a new one, in the child, threaded.
         fresh = tflite.interpreter(model_content=content, num_threads=4)
-        return (_close(run(interpreter, x1), x1, a, b)
-                and _close(run(fresh, x2), x2, a, b)
-                and _close(run(interpreter, x2), x2, a, b))
+        return (
+            _close(run(interpreter, x1), x1, a, b)
+            and _close(run(fresh, x2), x2, a, b)
+            and _close(run(interpreter, x2), x2, a, b)
+        )
 
     status = _in_child(child)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
@@ -111,8 +112,7 @@ def test_fork_while_other_threads_invoke(rng):
     # Threads keep invoking while the main thread forks, so the pool may be
     # held, mid-job, at the fork: the child must still run threaded invokes.
     content, a, b = _model(rng)
-    busy = [tflite.interpreter(model_content=content, num_threads=2)
-            for _ in range(2)]
+    busy = [tflite.interpreter(model_content=content, num_threads=2) for _ in range(2)]
     x = _x(rng)
     stop = threading.Event()
     errors = []
@@ -125,16 +125,15 @@ def test_fork_while_other_threads_invoke(rng):
         except Exception as error:
             errors.append(repr(error))
 
-    threads = [threading.Thread(target=keep_invoking, args=(it,))
-               for it in busy]
+    threads = [threading.Thread(target=keep_invoking, args=(it,)) for it in busy]
     for thread in threads:
         thread.start()
     try:
         statuses = []
         for _ in range(3):
+
             def child():
-                fresh = tflite.interpreter(model_content=content,
-                                           num_threads=3)
+                fresh = tflite.interpreter(model_content=content, num_threads=3)
                 return all(_close(run(fresh, x), x, a, b) for _ in range(3))
 
             statuses.append(_in_child(child))

@@ -17,8 +17,7 @@ CASES = 1200
 
 @pytest.mark.slow
 def test_fuzzed_nodes_give_an_error_or_the_reference_never_a_crash():
-    report = kernel_fuzz.run(SEED, range(CASES), tflite.library_path(),
-                             batch=300)
+    report = kernel_fuzz.run(SEED, range(CASES), tflite.library_path(), batch=300)
     print(report.summary())
     assert report.cases == CASES
     assert not report.crashes, report.summary()
@@ -27,8 +26,7 @@ def test_fuzzed_nodes_give_an_error_or_the_reference_never_a_crash():
     # represented (a generator that only made invalid nodes, or only valid
     # ones, would test little).
     assert set(report.by_kind) == set(kernel_fuzz.KINDS)
-    errors = sum(v for k, v in report.outcomes.items()
-                 if k.startswith("error@"))
+    errors = sum(v for k, v in report.outcomes.items() if k.startswith("error@"))
     assert report.outcomes.get("ok", 0) >= CASES // 5, report.summary()
     assert errors >= CASES // 3, report.summary()
 
@@ -42,10 +40,12 @@ def test_a_crashing_case_is_reported_and_the_run_goes_on(tmp_path):
         "void KerasApalu_RegisterAPALU(void* resolver) {\n"
         "  (void)resolver;\n"
         "  *(volatile int*)0 = 1;\n"
-        "}\n")
+        "}\n"
+    )
     library = tmp_path / "libcrash.so"
-    native_build.run([native_build.require("cc"), "-shared", "-fPIC",
-                      source, "-o", library])
+    native_build.run(
+        [native_build.require("cc"), "-shared", "-fPIC", source, "-o", library]
+    )
     report = kernel_fuzz.run(SEED, [0, 1, 2], library, batch=3)
     assert report.cases == 3
     assert [index for index, _ in report.crashes] == [0, 1, 2]
@@ -54,7 +54,11 @@ def test_a_crashing_case_is_reported_and_the_run_goes_on(tmp_path):
 
 
 def test_cases_are_deterministic():
-    assert (kernel_fuzz.make_case(SEED, 417).describe()
-            == kernel_fuzz.make_case(SEED, 417).describe())
-    assert (kernel_fuzz.make_case(SEED, 417).describe()
-            != kernel_fuzz.make_case(SEED + 1, 417).describe())
+    assert (
+        kernel_fuzz.make_case(SEED, 417).describe()
+        == kernel_fuzz.make_case(SEED, 417).describe()
+    )
+    assert (
+        kernel_fuzz.make_case(SEED, 417).describe()
+        != kernel_fuzz.make_case(SEED + 1, 417).describe()
+    )

@@ -17,13 +17,13 @@ from keras_apalu.tflite.run import classic_outputs
 from tests.tflite import sign_language
 from tests.tflite.micro_compare import DATA
 from tests.tflite.native_build import once_per_suite
-from tests.tflite.reference import apalu_flatbuffer, apalu_reference
+from tests.tflite.reference import apalu_flatbuffer
+from tests.tflite.reference import apalu_reference
 
 pytestmark = once_per_suite
 
 
-def test_sign_language_float_model_within_1e6_of_the_classic_interpreter(
-        tmp_path):
+def test_sign_language_float_model_within_1e6_of_the_classic_interpreter(tmp_path):
     # Untrained weights: the comparison does not depend on them.
     _, _, x_test, _ = sign_language.load(str(DATA))
     path = tflite.export(sign_language.model(), tmp_path / "sign.tflite")
@@ -59,14 +59,16 @@ def test_aligned_model_aligns_every_buffer_and_changes_nothing_else():
     for i in range(model.BuffersLength()):
         buffer = model.Buffers(i)
         if buffer.DataLength():
-            offsets.append(buffer.DataAsNumpy().ctypes.data
-                           - np.frombuffer(aligned, np.uint8).ctypes.data)
+            offsets.append(
+                buffer.DataAsNumpy().ctypes.data
+                - np.frombuffer(aligned, np.uint8).ctypes.data
+            )
     assert offsets and all(o % 64 == 0 for o in offsets)
     before = schema.ModelT.InitFromObj(schema.Model.GetRootAs(content, 0))
     after = schema.ModelT.InitFromObj(model)
-    assert [bytes(b.data) if b.data is not None else None
-            for b in before.buffers] == \
-        [bytes(b.data) if b.data is not None else None for b in after.buffers]
+    assert [bytes(b.data) if b.data is not None else None for b in before.buffers] == [
+        bytes(b.data) if b.data is not None else None for b in after.buffers
+    ]
 
 
 def test_run_command_litert_c(tmp_path, capsys):
@@ -78,8 +80,18 @@ def test_run_command_litert_c(tmp_path, capsys):
     for f in sorted((DATA / "Dataset" / "4").glob("*.JPG"))[:3]:
         (images / f.name).write_bytes(f.read_bytes())
     with pytest.raises(SystemExit) as exit_info:
-        main(["run", str(path), "--runtime", "litert-c", "--images",
-              str(images.parent), "--pixel-scale", str(1 / 255)])
+        main(
+            [
+                "run",
+                str(path),
+                "--runtime",
+                "litert-c",
+                "--images",
+                str(images.parent),
+                "--pixel-scale",
+                str(1 / 255),
+            ]
+        )
     out = capsys.readouterr().out
     assert exit_info.value.code == 0, out
     assert "agreement: 3/3 (within 1e-06)" in out

@@ -44,8 +44,11 @@ def reorder_model():
     outputs = []
     for index, (name, (axes, pooling, _)) in enumerate(BRANCHES.items()):
         x = _apalu(name, axes, index)(inputs)
-        outputs.append(keras.layers.Flatten()(
-            keras.layers.MaxPooling2D(**pooling, name=f"{name}_pool")(x)))
+        outputs.append(
+            keras.layers.Flatten()(
+                keras.layers.MaxPooling2D(**pooling, name=f"{name}_pool")(x)
+            )
+        )
     # A second consumer keeps the order.
     x = _apalu("two_consumers", [1, 2], 10)(inputs)
     outputs.append(keras.layers.Flatten()(keras.layers.MaxPooling2D()(x)))
@@ -69,16 +72,19 @@ def _max_pool(x, pool_size, strides, padding):
     spatial = x.shape[1:-1]
     if padding == "same":
         out = [-(-n // s) for n, s in zip(spatial, strides)]
-        pads = [max((o - 1) * s + k - n, 0)
-                for o, s, k, n in zip(out, strides, pool_size, spatial)]
+        pads = [
+            max((o - 1) * s + k - n, 0)
+            for o, s, k, n in zip(out, strides, pool_size, spatial)
+        ]
         width = [(0, 0)] + [(p // 2, p - p // 2) for p in pads] + [(0, 0)]
         x = np.pad(x, width, constant_values=-np.inf)
     else:
         out = [(n - k) // s + 1 for n, s, k in zip(spatial, strides, pool_size)]
     result = np.full((x.shape[0], *out, x.shape[-1]), -np.inf)
     for offset in np.ndindex(*pool_size):
-        window = tuple(slice(o, o + s * (n - 1) + 1, s)
-                       for o, s, n in zip(offset, strides, out))
+        window = tuple(
+            slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, out)
+        )
         result = np.maximum(result, x[(slice(None), *window)])
     return result
 
@@ -96,8 +102,9 @@ def reference_output(model, x):
         y = apalu_reference(x, *slopes(name))
         size = pooling["pool_size"]
         stride = pooling.get("strides", size)
-        pooled = _max_pool(y, (size, size), (stride, stride),
-                           pooling.get("padding", "valid"))
+        pooled = _max_pool(
+            y, (size, size), (stride, stride), pooling.get("padding", "valid")
+        )
         parts.append(pooled.reshape(len(x), -1))
     y = apalu_reference(x, *slopes("two_consumers"))
     parts.append(_max_pool(y, (2, 2), (2, 2), "valid").reshape(len(x), -1))
@@ -111,9 +118,8 @@ def test_pairs_follow_the_graph_and_the_slopes():
     model = reorder_model()
     pairs = max_pool_pairs(model, apalu_layers(model))
     assert {layer.name for layer, _ in pairs} == MOVED
-    for layer, pool in pairs:
-        assert isinstance(pool, (keras.layers.MaxPooling1D,
-                                 keras.layers.MaxPooling2D))
+    for _layer, pool in pairs:
+        assert isinstance(pool, (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D))
 
 
 def test_model_output_and_channels_first_keep_their_order():
@@ -139,8 +145,7 @@ def _apalu_after_max_pool(content):
     the original ops' outputs again).
     """
     interpreter = tflite.interpreter(model_content=content)
-    ops = [op for op in interpreter._get_ops_details()
-           if op["op_name"] != "DELEGATE"]
+    ops = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
     producer = {t: op for op in ops for t in op["outputs"]}
 
     def pooled(tensor):
@@ -149,8 +154,7 @@ def _apalu_after_max_pool(content):
             op = producer.get(op["inputs"][0])
         return op is not None and op["op_name"] == "MAX_POOL_2D"
 
-    return sum(op["op_name"] == "APALU" and pooled(op["inputs"][0])
-               for op in ops)
+    return sum(op["op_name"] == "APALU" and pooled(op["inputs"][0]) for op in ops)
 
 
 @pytest.fixture(scope="module")
@@ -180,5 +184,6 @@ def test_keep_max_pool_order(model, inputs):
     assert tflite.op_names(content).count("APALU") == 7
     assert _apalu_after_max_pool(content) == 0
     got = run(tflite.interpreter(model_content=content), inputs)
-    np.testing.assert_allclose(got, reference_output(model, inputs),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got, reference_output(model, inputs), rtol=1e-5, atol=1e-5
+    )

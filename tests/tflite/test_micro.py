@@ -18,14 +18,15 @@ import pytest
 
 from keras_apalu import tflite
 from keras_apalu.tflite import micro
-from keras_apalu.tflite.run import classic_outputs, quantize_inputs
-from tests.tflite import native_build, sign_language
+from keras_apalu.tflite.run import classic_outputs
+from keras_apalu.tflite.run import quantize_inputs
+from tests.tflite import native_build
+from tests.tflite import sign_language
 from tests.tflite.native_build import once_per_suite
 
 pytestmark = [once_per_suite, pytest.mark.slow]
 
-DATA = (native_build.REPO.parent / "shared" / "datasets"
-        / "sign-language-digits")
+DATA = native_build.REPO.parent / "shared" / "datasets" / "sign-language-digits"
 SAMPLES = 6  # held-out images per run (emulated Cortex-M: ~1 s each)
 
 
@@ -35,8 +36,7 @@ def int8_model(tmp_path_factory):
     x_train, _, x_test, y_test = sign_language.load(str(DATA))
     net = sign_language.trained_model(DATA, epochs=3)
     path = tmp_path_factory.mktemp("tflm") / "sign_int8.tflite"
-    tflite.export(net, path, quantize="int8",
-                  representative_data=x_train[:100])
+    tflite.export(net, path, quantize="int8", representative_data=x_train[:100])
     assert "APALU" in tflite.op_names(path.read_bytes())
     # Spread over signers: every k-th held-out image.
     picks = np.linspace(0, len(x_test) - 1, SAMPLES).astype(int)
@@ -52,8 +52,7 @@ def _require_arm_tools():
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
-def test_tflm_int8_outputs_identical_to_the_classic_interpreter(
-        target, int8_model):
+def test_tflm_int8_outputs_identical_to_the_classic_interpreter(target, int8_model):
     if target != "host":
         _require_arm_tools()
     path, samples, _ = int8_model
@@ -70,14 +69,14 @@ def test_tflm_int8_outputs_identical_to_the_classic_interpreter(
     assert 0 < result.arena_used <= result.arena_size
     if target != "host":
         assert result.ticks > 0  # the MPS2 timer ran under -icount
-    print(f"{target}: {SAMPLES}/{SAMPLES} identical, arena "
-          f"{result.arena_used} bytes")
+    print(f"{target}: {SAMPLES}/{SAMPLES} identical, arena {result.arena_used} bytes")
 
 
 def test_tflm_float_op_matches_the_float64_reference(tmp_path):
     # The float32 path of the TFLM glue (per-channel a, shared b) against
     # the independent float64 reference.
-    from tests.tflite.reference import apalu_flatbuffer, apalu_reference
+    from tests.tflite.reference import apalu_flatbuffer
+    from tests.tflite.reference import apalu_reference
 
     rng = np.random.default_rng(5)
     a = rng.uniform(0.2, 1.5, 5).astype(np.float32)
@@ -97,10 +96,15 @@ def test_tflm_rejects_a_model_whose_apalu_output_shape_differs(tmp_path):
 
     a = np.array([0.5], np.float32)
     content = apalu_op_flatbuffer(
-        [("x", [1, 4], "FLOAT32", None, None),
-         ("a", [1], "FLOAT32", a, None), ("b", [1], "FLOAT32", a, None),
-         ("out", [1, 3], "FLOAT32", None, None)],
-        [0, 1, 2], [3])
+        [
+            ("x", [1, 4], "FLOAT32", None, None),
+            ("a", [1], "FLOAT32", a, None),
+            ("b", [1], "FLOAT32", a, None),
+            ("out", [1, 3], "FLOAT32", None, None),
+        ],
+        [0, 1, 2],
+        [3],
+    )
     path = tmp_path / "bad.tflite"
     path.write_bytes(content)
     with pytest.raises(micro.MicroBuildError) as error:
@@ -129,8 +133,18 @@ def test_run_command_on_tflm_host(int8_model, tmp_path, capsys):
     path, _, _ = int8_model
     images = _image_folder(tmp_path / "images")
     with pytest.raises(SystemExit) as exit_info:
-        main(["run", str(path), "--runtime", "tflm-host", "--images",
-              str(images), "--pixel-scale", str(1 / 255)])
+        main(
+            [
+                "run",
+                str(path),
+                "--runtime",
+                "tflm-host",
+                "--images",
+                str(images),
+                "--pixel-scale",
+                str(1 / 255),
+            ]
+        )
     captured = capsys.readouterr()
     assert exit_info.value.code == 0, captured.out + captured.err
     assert "agreement: 4/4" in captured.out
@@ -143,31 +157,43 @@ def test_run_command_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     from keras_apalu.tflite.__main__ import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["run", str(tmp_path / "missing.tflite"), "--runtime",
-              "tflm-host", "--images", str(tmp_path)])
+        main(
+            [
+                "run",
+                str(tmp_path / "missing.tflite"),
+                "--runtime",
+                "tflm-host",
+                "--images",
+                str(tmp_path),
+            ]
+        )
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [(f"error: {tmp_path / 'missing.tflite'}: no such "
-                    ".tflite file.")]
+    assert err == [(f"error: {tmp_path / 'missing.tflite'}: no such .tflite file.")]
 
 
 def test_run_command_names_the_apt_package_of_a_missing_tool(
-        tmp_path, capsys, monkeypatch):
+    tmp_path, capsys, monkeypatch
+):
     import dataclasses
 
     from keras_apalu.tflite.__main__ import main
     from tests.tflite.reference import apalu_flatbuffer
 
-    monkeypatch.setitem(micro.TARGETS, "cortex-m4", dataclasses.replace(
-        micro.TARGETS["cortex-m4"], prefix="no-such-none-eabi-"))
+    monkeypatch.setitem(
+        micro.TARGETS,
+        "cortex-m4",
+        dataclasses.replace(micro.TARGETS["cortex-m4"], prefix="no-such-none-eabi-"),
+    )
     path = tmp_path / "op.tflite"
     path.write_bytes(apalu_flatbuffer([1, 4, 4, 1], [0.5], [0.5]))
     images = _image_folder(tmp_path / "images", count=1)
     with pytest.raises(SystemExit) as exit_info:
-        main(["run", str(path), "--runtime", "tflm-cortex-m4", "--images",
-              str(images)])
+        main(["run", str(path), "--runtime", "tflm-cortex-m4", "--images", str(images)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: no-such-none-eabi-g++ not found: "
-                              "install it with `apt-get install "
-                              "gcc-arm-none-eabi"), err
+    assert err[-1].startswith(
+        "error: no-such-none-eabi-g++ not found: "
+        "install it with `apt-get install "
+        "gcc-arm-none-eabi"
+    ), err

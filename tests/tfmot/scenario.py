@@ -50,7 +50,8 @@ def main(dataset_dir, out_path, sparsity=0.6):
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     twin = mo.to_tf_keras(model)
     figures["twin_max_abs_error"] = float(
-        np.abs(twin.predict(x_test, verbose=0) - reference).max())
+        np.abs(twin.predict(x_test, verbose=0) - reference).max()
+    )
 
     qat = mo.quantize_aware(model)
     qat.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss=loss)
@@ -58,13 +59,14 @@ def main(dataset_dir, out_path, sparsity=0.6):
     qat_logits = qat.predict(x_test, verbose=0)
     content = mo.convert_qat(qat, calibration, mode="custom")
     int8_logits = sign_language.run_int8(
-        tflite.interpreter(model_content=content), x_test)
+        tflite.interpreter(model_content=content), x_test
+    )
     figures.update(
         qat_accuracy=float(np.mean(qat_logits.argmax(1) == y_test)),
         qat_int8_accuracy=float(np.mean(int8_logits.argmax(1) == y_test)),
-        qat_int8_rel_rmse=float(np.sqrt(
-            np.mean((int8_logits - qat_logits) ** 2)
-            / np.mean(qat_logits ** 2))),
+        qat_int8_rel_rmse=float(
+            np.sqrt(np.mean((int8_logits - qat_logits) ** 2) / np.mean(qat_logits**2))
+        ),
         qat_int8_ops=tflite.op_names(content),
         qat_int8_float_tensors=int8.float_tensors(content),
         qat_int8_bytes=len(content),
@@ -72,8 +74,14 @@ def main(dataset_dir, out_path, sparsity=0.6):
 
     pruned = mo.prune(model, sparsity=sparsity, frequency=5)
     pruned.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss=loss)
-    pruned.fit(x_train, y_train, epochs=2, batch_size=32, verbose=0,
-               callbacks=mo.pruning_callbacks())
+    pruned.fit(
+        x_train,
+        y_train,
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        callbacks=mo.pruning_callbacks(),
+    )
     mo.strip_pruning_into(pruned, model)
     logits = model.predict(x_test, verbose=0)
     figures.update(

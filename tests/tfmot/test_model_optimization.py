@@ -18,19 +18,28 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-for _module in ("tensorflow_model_optimization", "tf_keras", "tensorflow",
-                "ai_edge_litert"):
+for _module in (
+    "tensorflow_model_optimization",
+    "tf_keras",
+    "tensorflow",
+    "ai_edge_litert",
+):
     if importlib.util.find_spec(_module) is None:
-        pytest.skip(f"{_module} is not installed (pip install "
-                    "'keras-apalu[tfmot]')", allow_module_level=True)
+        pytest.skip(
+            f"{_module} is not installed (pip install 'keras-apalu[tfmot]')",
+            allow_module_level=True,
+        )
 
 
 # The scenario always runs under the TensorFlow backend in its own process,
 # so its result does not depend on this run's backend: run it once per suite
 # (in the tensorflow run) to keep CI time down.
 if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-    pytest.skip("backend-independent (TensorFlow subprocess); runs in the "
-                "KERAS_BACKEND=tensorflow pass", allow_module_level=True)
+    pytest.skip(
+        "backend-independent (TensorFlow subprocess); runs in the "
+        "KERAS_BACKEND=tensorflow pass",
+        allow_module_level=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +48,21 @@ def figures(sign_language_dir, tmp_path_factory):
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
     env.pop("TF_USE_LEGACY_KERAS", None)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        p for p in (str(ROOT), env.get("PYTHONPATH")) if p
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "tests.tfmot.scenario", str(sign_language_dir),
-         str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.tfmot.scenario",
+            str(sign_language_dir),
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     figures = json.loads(out.read_text())
     print(json.dumps(figures, indent=1))
@@ -69,9 +88,15 @@ def test_tfmot_does_not_leak_into_the_importing_process():
         if before is not None:
             env["TF_USE_LEGACY_KERAS"] = before
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-        result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT,
-                                env=env, capture_output=True, text=True)
+            p for p in (str(ROOT), env.get("PYTHONPATH")) if p
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr[-4000:]
         assert result.stdout.split()[-3:] == ["lazy", "tfmot", after]
 

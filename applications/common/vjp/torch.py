@@ -13,10 +13,12 @@ def vjp(fn, primals):
         if not out.requires_grad:
             return [torch.zeros_like(p) for p in leaves]
         grads = torch.autograd.grad(
-            out, leaves, grad_outputs=cotangent, retain_graph=True,
+            out,
+            leaves,
+            grad_outputs=cotangent,
+            retain_graph=True,
             allow_unused=True,
         )
-        return [torch.zeros_like(p) if g is None else g
-                for p, g in zip(leaves, grads)]
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
 
     return out.detach(), pullback

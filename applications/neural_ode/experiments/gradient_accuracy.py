@@ -35,14 +35,22 @@ class Settings:
 
     @classmethod
     def quick(cls):
-        return cls(seeds=(0, 1), width=3, samples=10, steps=(1, 2), reference_steps=8,
-                   tolerances=(1e-2,))
+        return cls(
+            seeds=(0, 1),
+            width=3,
+            samples=10,
+            steps=(1, 2),
+            reference_steps=8,
+            tolerances=(1e-2,),
+        )
 
 
 def _flat(grads):
     import keras
 
-    return np.concatenate([np.ravel(keras.ops.convert_to_numpy(g)) for g in grads.values()])
+    return np.concatenate(
+        [np.ravel(keras.ops.convert_to_numpy(g)) for g in grads.values()]
+    )
 
 
 def _relative(g, ref):
@@ -52,18 +60,34 @@ def _relative(g, ref):
 def run_cell(s, activation, seed):
     import keras
 
-    from applications.neural_ode import data, gradients, model
+    from applications.neural_ode import data
+    from applications.neural_ode import gradients
+    from applications.neural_ode import model
 
-    config = model.ODEConfig(activation=activation, width=s.width, horizon=s.horizon,
-                             dtype="float64")
+    config = model.ODEConfig(
+        activation=activation, width=s.width, horizon=s.horizon, dtype="float64"
+    )
     outer, theta = model.init_params(config, seed)
     x, y = data.digits(s.samples, seed=seed, dtype="float64")
-    args = (config, outer, theta, keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y))
-    _, ref, _ = gradients.loss_and_gradients(*args, gradient="backprop",
-                                             steps=s.reference_steps)
+    args = (
+        config,
+        outer,
+        theta,
+        keras.ops.convert_to_tensor(x),
+        keras.ops.convert_to_tensor(y),
+    )
+    _, ref, _ = gradients.loss_and_gradients(
+        *args, gradient="backprop", steps=s.reference_steps
+    )
     ref = _flat(ref)
-    out = {"backprop": [], "adjoint": [], "adjoint_vs_backprop": [],
-           "dopri5_error": [], "dopri5_forward_steps": [], "dopri5_backward_steps": []}
+    out = {
+        "backprop": [],
+        "adjoint": [],
+        "adjoint_vs_backprop": [],
+        "dopri5_error": [],
+        "dopri5_forward_steps": [],
+        "dopri5_backward_steps": [],
+    }
     for n in s.steps:
         _, bp, _ = gradients.loss_and_gradients(*args, gradient="backprop", steps=n)
         _, adj, _ = gradients.loss_and_gradients(*args, gradient="adjoint", steps=n)
@@ -73,7 +97,8 @@ def run_cell(s, activation, seed):
         out["adjoint_vs_backprop"].append(_relative(adj, bp))
     for tol in s.tolerances:
         _, adj, info = gradients.loss_and_gradients(
-            *args, gradient="adjoint", method="dopri5", rtol=tol, atol=tol * 1e-2)
+            *args, gradient="adjoint", method="dopri5", rtol=tol, atol=tol * 1e-2
+        )
         out["dopri5_error"].append(_relative(_flat(adj), ref))
         out["dopri5_forward_steps"].append(info["forward_steps"])
         out["dopri5_backward_steps"].append(info["backward_steps"])
@@ -84,8 +109,9 @@ def summarize(s, runs, run_store):
     from applications.neural_ode import plots
 
     def collect(activation, field):
-        return np.array([runs[st.cell_key(activation, seed)][field]
-                         for seed in s.seeds])
+        return np.array(
+            [runs[st.cell_key(activation, seed)][field] for seed in s.seeds]
+        )
 
     rows, dopri_rows = [], []
     panels = {"adjoint": {}, "backprop": {}, "adjoint_vs_backprop": {}}
@@ -94,15 +120,36 @@ def summarize(s, runs, run_store):
         for key in panels:
             panels[key][a] = (list(s.steps), collect(a, key))
         tail = slice(max(0, len(s.steps) - 3), None)
-        order_adj = [st.order_of_convergence(np.array(s.steps)[tail], e[tail]) for e in adj]
-        order_bp = [st.order_of_convergence(np.array(s.steps)[tail], e[tail]) for e in bp]
-        rows.append([a, st.fmt(adj[:, 0]), st.fmt(adj[:, -1]), st.fmt(bp[:, -1]),
-                     st.fmt(order_adj, 2, False), st.fmt(order_bp, 2, False)])
-        err, fw, bw = (collect(a, k) for k in
-                       ("dopri5_error", "dopri5_forward_steps", "dopri5_backward_steps"))
+        order_adj = [
+            st.order_of_convergence(np.array(s.steps)[tail], e[tail]) for e in adj
+        ]
+        order_bp = [
+            st.order_of_convergence(np.array(s.steps)[tail], e[tail]) for e in bp
+        ]
+        rows.append(
+            [
+                a,
+                st.fmt(adj[:, 0]),
+                st.fmt(adj[:, -1]),
+                st.fmt(bp[:, -1]),
+                st.fmt(order_adj, 2, False),
+                st.fmt(order_bp, 2, False),
+            ]
+        )
+        err, fw, bw = (
+            collect(a, k)
+            for k in ("dopri5_error", "dopri5_forward_steps", "dopri5_backward_steps")
+        )
         for i, tol in enumerate(s.tolerances):
-            dopri_rows.append([a, f"{tol:g}", st.fmt(err[:, i]),
-                               st.fmt(fw[:, i], 1, False), st.fmt(bw[:, i], 1, False)])
+            dopri_rows.append(
+                [
+                    a,
+                    f"{tol:g}",
+                    st.fmt(err[:, i]),
+                    st.fmt(fw[:, i], 1, False),
+                    st.fmt(bw[:, i], 1, False),
+                ]
+            )
     n0, n1 = s.steps[0], s.steps[-1]
     text = (
         "# Gradient accuracy: adjoint and backprop vs a float64 reference\n\n"
@@ -112,16 +159,38 @@ def summarize(s, runs, run_store):
         f"mean ± std over {len(s.seeds)} seeds. Order = fitted slope of log error vs "
         f"log steps over the last three step counts (RK4: 4 when smooth).\n\n"
         + st.markdown_table(
-            ["activation", f"adjoint RK4, N={n0}", f"adjoint RK4, N={n1}",
-             f"backprop RK4, N={n1}", "order, adjoint", "order, backprop"], rows)
+            [
+                "activation",
+                f"adjoint RK4, N={n0}",
+                f"adjoint RK4, N={n1}",
+                f"backprop RK4, N={n1}",
+                "order, adjoint",
+                "order, backprop",
+            ],
+            rows,
+        )
         + "\nAdaptive Dormand-Prince adjoint (atol = rtol / 100):\n\n"
-        + st.markdown_table(["activation", "rtol", "gradient error", "forward steps",
-                             "backward steps"], dopri_rows)
+        + st.markdown_table(
+            ["activation", "rtol", "gradient error", "forward steps", "backward steps"],
+            dopri_rows,
+        )
     )
     run_store.write_text("results.md", text)
-    plots.curves(run_store.path / "gradient_error.png", [
-        ("adjoint RK4 vs reference", "relative gradient error", panels["adjoint"]),
-        ("backprop RK4 vs reference", "relative gradient error", panels["backprop"]),
-        ("adjoint vs backprop, same N", "relative difference", panels["adjoint_vs_backprop"]),
-    ], "RK4 steps N")
+    plots.curves(
+        run_store.path / "gradient_error.png",
+        [
+            ("adjoint RK4 vs reference", "relative gradient error", panels["adjoint"]),
+            (
+                "backprop RK4 vs reference",
+                "relative gradient error",
+                panels["backprop"],
+            ),
+            (
+                "adjoint vs backprop, same N",
+                "relative difference",
+                panels["adjoint_vs_backprop"],
+            ),
+        ],
+        "RK4 steps N",
+    )
     return text

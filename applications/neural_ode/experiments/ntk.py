@@ -48,8 +48,8 @@ def empirical_ntk(config, outer, theta, x, steps):
     """`(K, f)`: the NTK J J^T on the batch x and the outputs f (NumPy)."""
     import keras
 
-    from applications.neural_ode import model
     from applications.common.vjp import vjp
+    from applications.neural_ode import model
 
     names, values = _params(outer, theta)
     n_outer = len(outer)
@@ -67,17 +67,22 @@ def empirical_ntk(config, outer, theta, x, steps):
         cotangent = np.zeros((n,), dtype=config.dtype)
         cotangent[i] = 1.0
         grads = pullback(keras.ops.convert_to_tensor(cotangent))
-        rows.append(np.concatenate([np.ravel(keras.ops.convert_to_numpy(g)) for g in grads]))
+        rows.append(
+            np.concatenate([np.ravel(keras.ops.convert_to_numpy(g)) for g in grads])
+        )
     jac = np.stack(rows)
     return jac @ jac.T, keras.ops.convert_to_numpy(f)
 
 
-def gradient_descent(config, outer, theta, x, target, steps, learning_rate, solver_steps):
+def gradient_descent(
+    config, outer, theta, x, target, steps, learning_rate, solver_steps
+):
     """Full-batch gradient descent on 0.5 mean (f - y)^2; returns new dicts."""
     import keras
 
-    from applications.neural_ode import activations, model
     from applications.common.vjp import value_and_grad
+    from applications.neural_ode import activations
+    from applications.neural_ode import model
 
     names, values = _params(outer, theta)
     n_outer = len(outer)
@@ -87,8 +92,9 @@ def gradient_descent(config, outer, theta, x, target, steps, learning_rate, solv
     def loss(*ps):
         o = dict(zip(names[:n_outer], ps[:n_outer]))
         th = dict(zip(names[n_outer:], ps[n_outer:]))
-        f = keras.ops.reshape(model.forward(config, o, th, x, method="rk4",
-                                            steps=solver_steps), (-1,))
+        f = keras.ops.reshape(
+            model.forward(config, o, th, x, method="rk4", steps=solver_steps), (-1,)
+        )
         return 0.5 * keras.ops.sum(keras.ops.square(f - y)) / n
 
     losses = []
@@ -96,8 +102,10 @@ def gradient_descent(config, outer, theta, x, target, steps, learning_rate, solv
         value, grads = value_and_grad(loss, values)
         losses.append(float(keras.ops.convert_to_numpy(value)))
         values = [v - learning_rate * g for v, g in zip(values, grads)]
-        values = [keras.ops.maximum(v, activations.MIN_SLOPE) if k in ("a", "b") else v
-                  for k, v in zip(names, values)]
+        values = [
+            keras.ops.maximum(v, activations.MIN_SLOPE) if k in ("a", "b") else v
+            for k, v in zip(names, values)
+        ]
     new = dict(zip(names, values))
     return ({k: new[k] for k in outer}, {k: new[k] for k in theta}, losses)
 
@@ -105,22 +113,35 @@ def gradient_descent(config, outer, theta, x, target, steps, learning_rate, solv
 def run_cell(s, activation, seed):
     import keras
 
-    from applications.neural_ode import data, model
+    from applications.neural_ode import data
+    from applications.neural_ode import model
 
     x, labels = data.digits(s.samples, seed=seed, dtype=s.dtype)
     target = np.where(labels >= 5, 1.0, -1.0).astype(s.dtype)
     xt = keras.ops.convert_to_tensor(x)
-    out = {"width": [], "lambda_min": [], "lambda_max": [], "drift": [], "loss_ratio": []}
+    out = {
+        "width": [],
+        "lambda_min": [],
+        "lambda_max": [],
+        "drift": [],
+        "loss_ratio": [],
+    }
     kernels = {}
     for width in sorted(s.widths):
-        config = model.ODEConfig(activation=activation, width=width, outputs=1,
-                                 horizon=s.horizon, dtype=s.dtype)
+        config = model.ODEConfig(
+            activation=activation,
+            width=width,
+            outputs=1,
+            horizon=s.horizon,
+            dtype=s.dtype,
+        )
         outer, theta = model.init_params(config, seed)
         k0, _ = empirical_ntk(config, outer, theta, xt, s.steps)
         eig = np.linalg.eigvalsh(k0)
         rate = float(s.samples / eig[-1])
-        outer, theta, losses = gradient_descent(config, outer, theta, xt, target,
-                                                s.train_steps, rate, s.steps)
+        outer, theta, losses = gradient_descent(
+            config, outer, theta, xt, target, s.train_steps, rate, s.steps
+        )
         k1, f1 = empirical_ntk(config, outer, theta, xt, s.steps)
         final = 0.5 * np.mean((f1 - target) ** 2)
         kernels[width] = k0
@@ -132,7 +153,8 @@ def run_cell(s, activation, seed):
     widest = kernels[max(kernels)]
     out["distance_to_widest"] = [
         float(np.linalg.norm(kernels[w] - widest) / np.linalg.norm(widest))
-        for w in out["width"]]
+        for w in out["width"]
+    ]
     return out
 
 
@@ -144,17 +166,29 @@ def summarize(s, runs, run_store):
     panels = {k: {} for k in fields}
     rows = []
     for a in s.activations:
-        values = {k: np.array([runs[st.cell_key(a, seed)][k] for seed in s.seeds])
-                  for k in fields}
+        values = {
+            k: np.array([runs[st.cell_key(a, seed)][k] for seed in s.seeds])
+            for k in fields
+        }
         for k in fields:
             panels[k][a] = (widths, values[k])
         # The widest network's distance to itself (0) is left out.
-        panels["distance_to_widest"][a] = (widths[:-1], values["distance_to_widest"][:, :-1])
-        rows.append([a, st.fmt(values["lambda_min"][:, 0]), st.fmt(values["lambda_min"][:, -1]),
-                     st.fmt(values["distance_to_widest"][:, 0]),
-                     st.fmt(values["distance_to_widest"][:, -2]) if len(widths) > 1 else "-",
-                     st.fmt(values["drift"][:, 0]), st.fmt(values["drift"][:, -1]),
-                     st.fmt(values["loss_ratio"][:, -1])])
+        panels["distance_to_widest"][a] = (
+            widths[:-1],
+            values["distance_to_widest"][:, :-1],
+        )
+        rows.append(
+            [
+                a,
+                st.fmt(values["lambda_min"][:, 0]),
+                st.fmt(values["lambda_min"][:, -1]),
+                st.fmt(values["distance_to_widest"][:, 0]),
+                st.fmt(values["distance_to_widest"][:, -2]) if len(widths) > 1 else "-",
+                st.fmt(values["drift"][:, 0]),
+                st.fmt(values["drift"][:, -1]),
+                st.fmt(values["loss_ratio"][:, -1]),
+            ]
+        )
     w0, w1 = widths[0], widths[-1]
     wm = widths[-2] if len(widths) > 1 else w1
     text = (
@@ -166,15 +200,35 @@ def summarize(s, runs, run_store):
         f"descent steps (step n / lambda_max(K_0)) on 0.5 mean (f - y)^2, y = +-1 "
         f"(digit >= 5); loss ratio = final / initial loss at m = {w1}.\n\n"
         + st.markdown_table(
-            ["activation", f"lambda_min, m={w0}", f"lambda_min, m={w1}",
-             f"distance, m={w0}", f"distance, m={wm}", f"drift, m={w0}",
-             f"drift, m={w1}", f"loss ratio, m={w1}"], rows)
+            [
+                "activation",
+                f"lambda_min, m={w0}",
+                f"lambda_min, m={w1}",
+                f"distance, m={w0}",
+                f"distance, m={wm}",
+                f"drift, m={w0}",
+                f"drift, m={w1}",
+                f"loss ratio, m={w1}",
+            ],
+            rows,
+        )
     )
     run_store.write_text("results.md", text)
-    plots.curves(run_store.path / "ntk.png", [
-        ("smallest NTK eigenvalue at init", "lambda_min(K)", panels["lambda_min"]),
-        (f"distance to the m={w1} NTK", "relative Frobenius distance",
-         panels["distance_to_widest"]),
-        (f"NTK drift after {s.train_steps} GD steps", "relative change", panels["drift"]),
-    ], "width m")
+    plots.curves(
+        run_store.path / "ntk.png",
+        [
+            ("smallest NTK eigenvalue at init", "lambda_min(K)", panels["lambda_min"]),
+            (
+                f"distance to the m={w1} NTK",
+                "relative Frobenius distance",
+                panels["distance_to_widest"],
+            ),
+            (
+                f"NTK drift after {s.train_steps} GD steps",
+                "relative change",
+                panels["drift"],
+            ),
+        ],
+        "width m",
+    )
     return text

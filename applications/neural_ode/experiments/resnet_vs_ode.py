@@ -13,7 +13,8 @@ import dataclasses
 import numpy as np
 
 from applications.neural_ode.experiments import store as st
-from applications.neural_ode.experiments.gradient_accuracy import _flat, _relative
+from applications.neural_ode.experiments.gradient_accuracy import _flat
+from applications.neural_ode.experiments.gradient_accuracy import _relative
 
 
 @dataclasses.dataclass
@@ -35,24 +36,31 @@ class Settings:
 def run_cell(s, activation, seed):
     import keras
 
-    from applications.neural_ode import data, gradients, model
+    from applications.neural_ode import data
+    from applications.neural_ode import gradients
+    from applications.neural_ode import model
 
-    config = model.ODEConfig(activation=activation, width=s.width, horizon=s.horizon,
-                             dtype=s.dtype)
+    config = model.ODEConfig(
+        activation=activation, width=s.width, horizon=s.horizon, dtype=s.dtype
+    )
     outer, theta = model.init_params(config, seed)
     x, y = data.digits(s.samples, seed=seed, dtype=s.dtype)
     xt, yt = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
     ref_out = keras.ops.convert_to_numpy(
-        model.forward(config, outer, theta, xt, method="rk4", steps=s.reference_steps))
-    _, ref_grad, _ = gradients.loss_and_gradients(config, outer, theta, xt, yt,
-                                                  steps=s.reference_steps)
+        model.forward(config, outer, theta, xt, method="rk4", steps=s.reference_steps)
+    )
+    _, ref_grad, _ = gradients.loss_and_gradients(
+        config, outer, theta, xt, yt, steps=s.reference_steps
+    )
     ref_grad = _flat(ref_grad)
     out = {"output": [], "gradient": []}
     for depth in s.depths:
         logits = keras.ops.convert_to_numpy(
-            model.forward(config, outer, theta, xt, method="euler", steps=depth))
-        _, grad, _ = gradients.loss_and_gradients(config, outer, theta, xt, yt,
-                                                  method="euler", steps=depth)
+            model.forward(config, outer, theta, xt, method="euler", steps=depth)
+        )
+        _, grad, _ = gradients.loss_and_gradients(
+            config, outer, theta, xt, yt, method="euler", steps=depth
+        )
         out["output"].append(_relative(logits, ref_out))
         out["gradient"].append(_relative(_flat(grad), ref_grad))
     return out
@@ -64,14 +72,23 @@ def summarize(s, runs, run_store):
     rows = []
     panels = {"output": {}, "gradient": {}}
     for a in s.activations:
-        values = {k: np.array([runs[st.cell_key(a, seed)][k] for seed in s.seeds])
-                  for k in panels}
+        values = {
+            k: np.array([runs[st.cell_key(a, seed)][k] for seed in s.seeds])
+            for k in panels
+        }
         for k in panels:
             panels[k][a] = (list(s.depths), values[k])
         slope = [st.order_of_convergence(s.depths, e) for e in values["gradient"]]
-        rows.append([a, st.fmt(values["output"][:, 0]), st.fmt(values["output"][:, -1]),
-                     st.fmt(values["gradient"][:, 0]), st.fmt(values["gradient"][:, -1]),
-                     st.fmt(slope, 2, False)])
+        rows.append(
+            [
+                a,
+                st.fmt(values["output"][:, 0]),
+                st.fmt(values["output"][:, -1]),
+                st.fmt(values["gradient"][:, 0]),
+                st.fmt(values["gradient"][:, -1]),
+                st.fmt(slope, 2, False),
+            ]
+        )
     d0, d1 = s.depths[0], s.depths[-1]
     text = (
         "# Euler ResNet of depth L vs the ODE solution (same weights)\n\n"
@@ -80,12 +97,24 @@ def summarize(s, runs, run_store):
         f"width {s.width}, {s.samples} digits, T = {s.horizon}, mean ± std over "
         f"{len(s.seeds)} seeds. Slope = fitted order in L of the gradient difference.\n\n"
         + st.markdown_table(
-            ["activation", f"output, L={d0}", f"output, L={d1}", f"gradient, L={d0}",
-             f"gradient, L={d1}", "slope (gradient)"], rows)
+            [
+                "activation",
+                f"output, L={d0}",
+                f"output, L={d1}",
+                f"gradient, L={d0}",
+                f"gradient, L={d1}",
+                "slope (gradient)",
+            ],
+            rows,
+        )
     )
     run_store.write_text("results.md", text)
-    plots.curves(run_store.path / "resnet_vs_ode.png", [
-        ("outputs: ResNet vs ODE", "relative difference", panels["output"]),
-        ("gradients: ResNet vs ODE", "relative difference", panels["gradient"]),
-    ], "depth L (Euler steps)")
+    plots.curves(
+        run_store.path / "resnet_vs_ode.png",
+        [
+            ("outputs: ResNet vs ODE", "relative difference", panels["output"]),
+            ("gradients: ResNet vs ODE", "relative difference", panels["gradient"]),
+        ],
+        "depth L (Euler steps)",
+    )
     return text

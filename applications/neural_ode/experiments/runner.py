@@ -22,7 +22,9 @@ def experiment_module(name):
         raise UsageError(
             f"neural_ode: unknown experiment {name!r}; choose from {sorted(MODULES)}."
         )
-    return importlib.import_module(f"applications.neural_ode.experiments.{MODULES[name]}")
+    return importlib.import_module(
+        f"applications.neural_ode.experiments.{MODULES[name]}"
+    )
 
 
 def settings_for(name, quick=False, **overrides):
@@ -44,24 +46,34 @@ def settings_for(name, quick=False, **overrides):
         except ValueError as error:
             raise UsageError(str(error)) from None
     settings.seeds = tuple(settings.seeds)
-    if not settings.seeds or any(not isinstance(s, int) or s < 0 for s in settings.seeds):
-        raise UsageError(f"neural_ode: seeds must be integers >= 0, at least one; "
-                         f"got {settings.seeds}.")
+    if not settings.seeds or any(
+        not isinstance(s, int) or s < 0 for s in settings.seeds
+    ):
+        raise UsageError(
+            f"neural_ode: seeds must be integers >= 0, at least one; "
+            f"got {settings.seeds}."
+        )
     return settings
 
 
 def cells(name, settings):
     """The cells in run order: seed by seed, so that a stopped run has whole seeds."""
     if name == "train":
-        return [(a, seed, w) for seed in settings.seeds
-                for w in sorted(settings.widths) for a in settings.activations]
+        return [
+            (a, seed, w)
+            for seed in settings.seeds
+            for w in sorted(settings.widths)
+            for a in settings.activations
+        ]
     return [(a, seed) for seed in settings.seeds for a in settings.activations]
 
 
 def complete_seeds(name, settings, done):
     """The leading seeds (a tuple) that have every cell in `done`."""
     for index, seed in enumerate(settings.seeds):
-        if any(st.cell_key(*c) not in done for c in cells(name, settings) if c[1] == seed):
+        if any(
+            st.cell_key(*c) not in done for c in cells(name, settings) if c[1] == seed
+        ):
             return settings.seeds[:index]
     return settings.seeds
 
@@ -103,24 +115,31 @@ def run(name, settings, run_dir, verbose=1, summary_only=False):
     done = folder.records()
     finished = complete_seeds(name, settings, done)
     if not finished:
-        raise UsageError(f"neural_ode: {run_dir} has no finished seed to summarise yet",
-                         hint="run the experiment without --summary-only first")
+        raise UsageError(
+            f"neural_ode: {run_dir} has no finished seed to summarise yet",
+            hint="run the experiment without --summary-only first",
+        )
     # results.json: the settings and every cell, enough to rebuild the table
     # and the figures without the per-run files.
-    folder.write_text("results.json", json.dumps(
-        {"settings": folder.settings, "cells": done}, indent=1))
-    text = module.summarize(dataclasses.replace(settings, seeds=finished),
-                            done, folder)
+    folder.write_text(
+        "results.json",
+        json.dumps({"settings": folder.settings, "cells": done}, indent=1),
+    )
+    text = module.summarize(dataclasses.replace(settings, seeds=finished), done, folder)
     if len(finished) < len(settings.seeds):
-        text = text.rstrip("\n") + (f"\n\nPartial run: {len(finished)} of "
-                                   f"{len(settings.seeds)} seeds finished.\n")
+        text = text.rstrip("\n") + (
+            f"\n\nPartial run: {len(finished)} of "
+            f"{len(settings.seeds)} seeds finished.\n"
+        )
         folder.write_text("results.md", text)
     seconds = sum(c.get("seconds", 0.0) for c in done.values())
     if not summary_only:
-        folder.write_text("timing.txt",
-                          f"cells: {len(todo)}; compute time of all cells: {seconds:.0f} s; "
-                          f"this invocation: {time.perf_counter() - start:.0f} s wall; "
-                          f"backend {keras.backend.backend()}\n")
+        folder.write_text(
+            "timing.txt",
+            f"cells: {len(todo)}; compute time of all cells: {seconds:.0f} s; "
+            f"this invocation: {time.perf_counter() - start:.0f} s wall; "
+            f"backend {keras.backend.backend()}\n",
+        )
     if verbose:
         print(text)
         print(f"wrote {folder.path}/results.md, results.json and the PNG figures")

@@ -29,7 +29,9 @@ def epoch_times(images, labels, activation, epochs):
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.start)
 
-    model.fit(images, labels, batch_size=32, epochs=epochs, verbose=0, callbacks=[Timer()])
+    model.fit(
+        images, labels, batch_size=32, epochs=epochs, verbose=0, callbacks=[Timer()]
+    )
     return times
 
 
@@ -45,8 +47,11 @@ def main():
     labels = loaded["labels"][: args.images]
     for activation in args.activations:
         times = epoch_times(images, labels, activation, args.epochs)
-        print(f"{keras.backend.backend()} {activation}: seconds per epoch "
-              + " ".join(f"{t:.1f}" for t in times) + " (first includes compilation)")
+        print(
+            f"{keras.backend.backend()} {activation}: seconds per epoch "
+            + " ".join(f"{t:.1f}" for t in times)
+            + " (first includes compilation)"
+        )
 
 
 if __name__ == "__main__":

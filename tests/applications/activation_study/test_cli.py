@@ -24,34 +24,61 @@ def test_help_prints_only_the_help(capsys):
     assert "--seeds S [S ...]" in out and "--mlp-depths" in out
 
 
-@pytest.mark.parametrize("argv, env, message", [
-    (["depth", "--backend", "nope"], None,
-     "error: --backend='nope' is not a Keras backend"),
-    (["depth"], "nope", "error: KERAS_BACKEND='nope' is not a Keras backend"),
-])
+@pytest.mark.parametrize(
+    "argv, env, message",
+    [
+        (
+            ["depth", "--backend", "nope"],
+            None,
+            "error: --backend='nope' is not a Keras backend",
+        ),
+        (["depth"], "nope", "error: KERAS_BACKEND='nope' is not a Keras backend"),
+    ],
+)
 def test_unknown_backend(capsys, monkeypatch, argv, env, message):
     if env:
         monkeypatch.setenv("KERAS_BACKEND", env)
     code, _, err = run(capsys, argv)
-    assert code == 2 and err == [message, "hint: choose one of tensorflow, jax, torch "
-                                          "(e.g. KERAS_BACKEND=jax or --backend jax)"]
+    assert code == 2 and err == [
+        message,
+        "hint: choose one of tensorflow, jax, torch "
+        "(e.g. KERAS_BACKEND=jax or --backend jax)",
+    ]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["depth", "--activations", "swishy"],
-     "error: python -m applications.activation_study depth: argument --activations: "
-     "invalid choice: 'swishy'"),
-    (["depth", "--colour", "3"],
-     "error: python -m applications.activation_study: unrecognized arguments: "
-     "--colour 3"),
-    (["nonsense"], "error: python -m applications.activation_study: argument STUDY: "
-                   "invalid choice: 'nonsense'"),
-    (["depth", "--seeds", "0", "x"], "error: python -m applications.activation_study depth: "
-                                     "argument --seeds: 'x' is not a seed or a range"),
-    (["depth", "--quick", "--mlp-depths", "0"], "error: mlp_depths must be >= 1; got [0]."),
-    (["sensitivity", "--quick", "--seeds", "5-6"],
-     "error: --seeds 5 6: this study trains its seeds side by side from one random stream"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["depth", "--activations", "swishy"],
+            "error: python -m applications.activation_study depth: argument --activations: "
+            "invalid choice: 'swishy'",
+        ),
+        (
+            ["depth", "--colour", "3"],
+            "error: python -m applications.activation_study: unrecognized arguments: "
+            "--colour 3",
+        ),
+        (
+            ["nonsense"],
+            "error: python -m applications.activation_study: argument STUDY: "
+            "invalid choice: 'nonsense'",
+        ),
+        (
+            ["depth", "--seeds", "0", "x"],
+            "error: python -m applications.activation_study depth: "
+            "argument --seeds: 'x' is not a seed or a range",
+        ),
+        (
+            ["depth", "--quick", "--mlp-depths", "0"],
+            "error: mlp_depths must be >= 1; got [0].",
+        ),
+        (
+            ["sensitivity", "--quick", "--seeds", "5-6"],
+            "error: --seeds 5 6: this study trains its seeds side by side from one random stream",
+        ),
+    ],
+)
 def test_bad_usage_is_two_lines_and_status_2(capsys, tmp_path, argv, message):
     code, _, err = run(capsys, argv + ["--run-dir", str(tmp_path / "run")])
     assert code == 2 and 1 <= len(err) <= 2
@@ -62,18 +89,23 @@ def test_run_folder_with_other_settings(capsys, tmp_path):
     runs.RunFolder(tmp_path, {"epochs": 99})
     code, _, err = run(capsys, ["depth", "--quick", "--run-dir", str(tmp_path)])
     assert code == 2
-    assert err[0].startswith(f"error: {tmp_path} holds runs made with other settings "
-                             "(changed: ")
+    assert err[0].startswith(
+        f"error: {tmp_path} holds runs made with other settings (changed: "
+    )
     assert err[1] == "hint: use another --run-dir, or delete that folder to start over"
 
 
 def test_unwritable_run_folder(capsys, tmp_path):
     (tmp_path / "file").write_text("")
-    code, _, err = run(capsys, ["depth", "--quick", "--run-dir", str(tmp_path / "file" / "run")])
+    code, _, err = run(
+        capsys, ["depth", "--quick", "--run-dir", str(tmp_path / "file" / "run")]
+    )
     assert code == 2
-    assert err == [f"error: cannot write the run folder {tmp_path / 'file' / 'run'} "
-                   "(Not a directory)",
-                   "hint: choose a folder you can write to with --run-dir DIR"]
+    assert err == [
+        f"error: cannot write the run folder {tmp_path / 'file' / 'run'} "
+        "(Not a directory)",
+        "hint: choose a folder you can write to with --run-dir DIR",
+    ]
 
 
 def test_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
@@ -81,16 +113,23 @@ def test_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runs, "run_jobs", interrupted)
-    code, _, err = run(capsys, ["depth", "--quick", "--quiet", "--run-dir", str(tmp_path)])
+    code, _, err = run(
+        capsys, ["depth", "--quick", "--quiet", "--run-dir", str(tmp_path)]
+    )
     assert code == 130
-    assert err == ["interrupted: finished work is saved; rerun the same command to resume"]
+    assert err == [
+        "interrupted: finished work is saved; rerun the same command to resume"
+    ]
 
 
 def test_seed_lists_and_the_deprecated_count_form(capsys, monkeypatch):
     seen = []
     monkeypatch.setattr(depth, "run", lambda args: seen.append(args.seeds) or "folder")
     assert main(["depth", "--seeds", "3"]) == "folder"
-    assert "note: --seeds 3 is deprecated; it now reads as --seeds 0-2." in capsys.readouterr().err
+    assert (
+        "note: --seeds 3 is deprecated; it now reads as --seeds 0-2."
+        in capsys.readouterr().err
+    )
     main(["depth", "--seeds", "0", "4-5", "--quick"])
     main(["depth", "--seeds", "0"])
     main(["depth", "--quick"])

@@ -20,8 +20,9 @@ def _records(folder):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("convergence") / "run"
-    return pathlib.Path(cli.main(["convergence", "--quick", "--quiet",
-                                  "--run-dir", str(folder)]))
+    return pathlib.Path(
+        cli.main(["convergence", "--quick", "--quiet", "--run-dir", str(folder)])
+    )
 
 
 @pytest.mark.slow
@@ -32,11 +33,27 @@ def test_epochs_and_times_to_threshold_follow_the_history(quick_run):
 
 
 @pytest.mark.slow
-def test_sign_language_set_up(small_dataset, tmp_path):
-    folder = pathlib.Path(cli.main([
-        "convergence", "--quick", "--quiet", "--no-plots", "--dataset", "sign-language",
-        "--data-dir", str(small_dataset), "--activations", "apalu", "--epochs", "1",
-        "--run-dir", str(tmp_path / "run")]))
+def test_sign_language_set_up(small_dataset, tmp_path):  # noqa: F811
+    folder = pathlib.Path(
+        cli.main(
+            [
+                "convergence",
+                "--quick",
+                "--quiet",
+                "--no-plots",
+                "--dataset",
+                "sign-language",
+                "--data-dir",
+                str(small_dataset),
+                "--activations",
+                "apalu",
+                "--epochs",
+                "1",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+    )
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["dataset"] == "sign-language"
     records = _check_against_history(folder)
@@ -57,25 +74,50 @@ def _check_against_history(folder):
         if hits.size:
             epoch = int(hits[0]) + 1
             assert record["epochs_to_threshold"] == epoch, key
-            assert record["cpu_seconds_to_threshold"] == record["epoch_cpu_seconds"][epoch - 1]
-            assert record["wall_seconds_to_threshold"] == record["epoch_wall_seconds"][epoch - 1]
+            assert (
+                record["cpu_seconds_to_threshold"]
+                == record["epoch_cpu_seconds"][epoch - 1]
+            )
+            assert (
+                record["wall_seconds_to_threshold"]
+                == record["epoch_wall_seconds"][epoch - 1]
+            )
         else:
             assert record["epochs_to_threshold"] is None and not record["reached"], key
             assert record["cpu_seconds_to_threshold"] is None, key
         assert np.all(np.diff(record["epoch_cpu_seconds"]) >= 0), key
     for activation in settings["activations"]:
-        reached = sum(records[convergence.job_key(activation, s)]["reached"]
-                      for s in settings["seeds"])
+        reached = sum(
+            records[convergence.job_key(activation, s)]["reached"]
+            for s in settings["seeds"]
+        )
         assert f"| {activation} | {reached} / {len(settings['seeds'])} |" in text
     return records
 
 
 @pytest.mark.slow
 def test_unreached_threshold_is_reported_not_dropped(tmp_path):
-    folder = pathlib.Path(cli.main(["convergence", "--quick", "--quiet", "--no-plots",
-                                    "--threshold", "1.0", "--epochs", "1",
-                                    "--activations", "relu", "--seeds", "0", "1",
-                                    "--run-dir", str(tmp_path / "run")]))
+    folder = pathlib.Path(
+        cli.main(
+            [
+                "convergence",
+                "--quick",
+                "--quiet",
+                "--no-plots",
+                "--threshold",
+                "1.0",
+                "--epochs",
+                "1",
+                "--activations",
+                "relu",
+                "--seeds",
+                "0",
+                "1",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+    )
     records = _records(folder)
     assert len(records) == 2
     assert all(r["epochs_to_threshold"] is None for r in records.values())
@@ -93,21 +135,28 @@ def test_warm_up_leaves_weights_and_optimizer_unchanged():
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(3), keras.layers.Dense(2)]
+    )
     model.compile(keras.optimizers.Adam(0.1), "mse")
     model.optimizer.build(model.trainable_variables)
-    before = [np.array(keras.ops.convert_to_numpy(v))
-              for v in model.variables + model.optimizer.variables]
+    before = [
+        np.array(keras.ops.convert_to_numpy(v))
+        for v in model.variables + model.optimizer.variables
+    ]
     x = np.ones((4, 5), np.float32)
     y = np.ones((4, 2), np.float32)
     compile_cache.warm_up(model, (x, y), [(x[:3], y[:3])])
-    after = [np.array(keras.ops.convert_to_numpy(v))
-             for v in model.variables + model.optimizer.variables]
+    after = [
+        np.array(keras.ops.convert_to_numpy(v))
+        for v in model.variables + model.optimizer.variables
+    ]
     assert len(before) == len(after) and len(before) > 4
     for old, new in zip(before, after):
         np.testing.assert_array_equal(old, new)
     # The same step without the restore does change the weights.
     model.train_on_batch(x, y)
-    changed = [np.array(keras.ops.convert_to_numpy(v)) for v in model.trainable_variables]
+    changed = [
+        np.array(keras.ops.convert_to_numpy(v)) for v in model.trainable_variables
+    ]
     assert any(not np.array_equal(a, b) for a, b in zip(before, changed))

@@ -16,7 +16,9 @@ def _numpy_activation(name, layer):
         return (lambda z: np.maximum(z, 0.0)), (lambda z: (z > 0).astype(np.float64))
     if name == "tanh":
         return np.tanh, (lambda z: 1.0 - np.tanh(z) ** 2)
-    a, b = (np.asarray(keras.ops.convert_to_numpy(v), np.float64) for v in layer.slopes())
+    a, b = (
+        np.asarray(keras.ops.convert_to_numpy(v), np.float64) for v in layer.slopes()
+    )
 
     def sig(z):
         return 1.0 / (1.0 + np.exp(-1.702 * z))
@@ -26,8 +28,10 @@ def _numpy_activation(name, layer):
 
     def df(z):
         s = sig(z)
-        return np.where(z >= 0, a * (1 + s + 1.702 * z * s * (1 - s)),
-                        b * np.exp(np.minimum(z, 0)))
+        return np.where(
+            z >= 0, a * (1 + s + 1.702 * z * s * (1 - s)), b * np.exp(np.minimum(z, 0))
+        )
+
     return f, df
 
 
@@ -76,29 +80,41 @@ def test_branches_train_as_if_alone(rng):
     y = rng.integers(0, 3, size=24).astype(np.int32)
     data = {"x_train": x, "y_train": y}
     keras.utils.set_random_seed(2)
-    pair = ensemble.SideBySide((4,), [(f"b{k}", models.mlp_layers(3, 6, 2, "apalu"))
-                                      for k in range(2)])
+    pair = ensemble.SideBySide(
+        (4,), [(f"b{k}", models.mlp_layers(3, 6, 2, "apalu")) for k in range(2)]
+    )
     alone = ensemble.SideBySide((4,), [("b0", models.mlp_layers(3, 6, 2, "apalu"))])
-    for target, source in zip(alone.model.trainable_variables,
-                              [v for l in pair.layers["b0"] for v in l.trainable_variables]):
+    for target, source in zip(
+        alone.model.trainable_variables,
+        [v for l in pair.layers["b0"] for v in l.trainable_variables],
+    ):
         target.assign(np.array(keras.ops.convert_to_numpy(source), copy=True))
     for net in (pair, alone):
         net.compile(0.05)
         net.fit(data, epochs=3, batch_size=8, seed=11)
-    for got, want in zip([v for l in pair.layers["b0"] for v in l.trainable_variables],
-                         alone.model.trainable_variables):
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(got),
-                                   keras.ops.convert_to_numpy(want), rtol=1e-4, atol=1e-5)
+    for got, want in zip(
+        [v for l in pair.layers["b0"] for v in l.trainable_variables],
+        alone.model.trainable_variables,
+    ):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(got),
+            keras.ops.convert_to_numpy(want),
+            rtol=1e-4,
+            atol=1e-5,
+        )
     moved = pair.evaluate(data, parts=("train",))
     assert moved["b0"]["train_loss"] == pytest.approx(
-        alone.evaluate(data, parts=("train",))["b0"]["train_loss"], rel=1e-4)
+        alone.evaluate(data, parts=("train",))["b0"]["train_loss"], rel=1e-4
+    )
 
 
 def test_cross_entropy_and_accuracy_against_scipy(rng):
     z = rng.normal(size=(9, 4)) * 5
     y = rng.integers(0, 4, size=9)
     loss, accuracy = ensemble.cross_entropy_and_accuracy(z, y)
-    assert loss == pytest.approx(-log_softmax(z, axis=1)[np.arange(9), y].mean(), rel=1e-12)
+    assert loss == pytest.approx(
+        -log_softmax(z, axis=1)[np.arange(9), y].mean(), rel=1e-12
+    )
     assert accuracy == pytest.approx(np.mean(z.argmax(1) == y))
     z[0, 0] = np.nan
     assert np.isnan(ensemble.cross_entropy_and_accuracy(z, y)[0])
@@ -106,5 +122,6 @@ def test_cross_entropy_and_accuracy_against_scipy(rng):
 
 def test_branch_names_must_be_unique():
     with pytest.raises(ValueError, match="unique"):
-        ensemble.SideBySide((2,), [("a", [keras.layers.Dense(1)]),
-                                   ("a", [keras.layers.Dense(1)])])
+        ensemble.SideBySide(
+            (2,), [("a", [keras.layers.Dense(1)]), ("a", [keras.layers.Dense(1)])]
+        )

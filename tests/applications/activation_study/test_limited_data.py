@@ -25,8 +25,9 @@ def small_dataset(tmp_path_factory, sign_language_dir):
     for digit in range(10):
         target = root / str(digit)
         target.mkdir(parents=True)
-        for path in sorted((pathlib.Path(sign_language_dir) / "Dataset" / str(digit))
-                           .glob("*.JPG"))[:PER_CLASS]:
+        for path in sorted(
+            (pathlib.Path(sign_language_dir) / "Dataset" / str(digit)).glob("*.JPG")
+        )[:PER_CLASS]:
             shutil.copy(path, target / path.name)
     return root.parent
 
@@ -35,27 +36,47 @@ def small_dataset(tmp_path_factory, sign_language_dir):
 def quick_run(small_dataset, tmp_path_factory):
     folder = tmp_path_factory.mktemp("limited") / "run"
     # One fraction below 1 (whole-signer selection) keeps the run short.
-    argv = ["limited-data", "--quick", "--quiet", "--run-dir", str(folder),
-            "--data-dir", str(small_dataset), "--fractions", "0.5"]
+    argv = [
+        "limited-data",
+        "--quick",
+        "--quiet",
+        "--run-dir",
+        str(folder),
+        "--data-dir",
+        str(small_dataset),
+        "--fractions",
+        "0.5",
+    ]
     returned = cli.main(argv)
     return pathlib.Path(returned), argv
 
 
 def _records(folder):
-    return {json.loads(p.read_text())["key"]: json.loads(p.read_text())["record"]
-            for p in (folder / "per_run").glob("*.json")}
+    return {
+        json.loads(p.read_text())["key"]: json.loads(p.read_text())["record"]
+        for p in (folder / "per_run").glob("*.json")
+    }
 
 
 @pytest.mark.slow
 def test_quick_run_writes_every_file_and_run(quick_run):
     folder, _ = quick_run
-    for name in ("results.md", "results.json", "settings.json",
-                 "accuracy_vs_fraction.png", "gap_vs_fraction.png"):
+    for name in (
+        "results.md",
+        "results.json",
+        "settings.json",
+        "accuracy_vs_fraction.png",
+        "gap_vs_fraction.png",
+    ):
         assert (folder / name).stat().st_size > 0, name
     settings = json.loads((folder / "settings.json").read_text())
     records = _records(folder)
-    expected = {limited_data.job_key(f, a, s) for f in settings["fractions"]
-                for a in settings["activations"] for s in settings["seeds"]}
+    expected = {
+        limited_data.job_key(f, a, s)
+        for f in settings["fractions"]
+        for a in settings["activations"]
+        for s in settings["seeds"]
+    }
     assert set(records) == expected
     text = (folder / "results.md").read_text()
     assert "python -m applications.activation_study limited-data --quick" in text
@@ -73,11 +94,15 @@ def test_tables_match_the_runs(quick_run):
     for fraction in settings["fractions"]:
         for activation in settings["activations"]:
             row = results["table"][f"{fraction:g}"][activation]
-            runs = [records[limited_data.job_key(fraction, activation, s)]
-                    for s in settings["seeds"]]
+            runs = [
+                records[limited_data.job_key(fraction, activation, s)]
+                for s in settings["seeds"]
+            ]
             assert row["test_accuracy"] == [r["test_accuracy"] for r in runs]
             for run in runs:
-                assert math.isclose(run["gap"], run["train_accuracy"] - run["test_accuracy"])
+                assert math.isclose(
+                    run["gap"], run["train_accuracy"] - run["test_accuracy"]
+                )
                 assert 0.0 <= run["test_accuracy"] <= 1.0
                 assert len(run["history"]["val_accuracy"]) == settings["epochs"]
 
@@ -86,7 +111,6 @@ def test_tables_match_the_runs(quick_run):
 def test_fraction_keeps_whole_training_signers(quick_run, small_dataset):
     """Recomputes the signer split with the application's own functions."""
     folder, _ = quick_run
-    settings = json.loads((folder / "settings.json").read_text())
     root = app_data.find_class_root(small_dataset)
     files = [f"{p.parent.name}/{p.name}" for p, _ in app_data.list_images(root)]
     labels = np.array([label for _, label in app_data.list_images(root)])
@@ -103,7 +127,8 @@ def test_fraction_keeps_whole_training_signers(quick_run, small_dataset):
         assert record["train_images"] == int(np.isin(signers, list(kept)).sum()), key
         if fraction < 1.0:
             assert record["train_images"] < sum(
-                1 for s in signers if s in train_signers), key
+                1 for s in signers if s in train_signers
+            ), key
 
 
 @pytest.mark.slow
@@ -132,9 +157,12 @@ def test_step_batches_are_full_and_cover_the_data_evenly():
     counts = np.bincount(seen, minlength=50)
     assert counts.min() == counts.max() == 8
     again = fixed_batches.StepBatches(x, y, batch_size=8, steps=5, seed=3)
-    assert np.array_equal(again[0][1], fixed_batches.StepBatches(x, y, 8, 5, seed=3)[0][1])
-    assert not np.array_equal(again[0][1],
-                              fixed_batches.StepBatches(x, y, 8, 5, seed=4)[0][1])
+    assert np.array_equal(
+        again[0][1], fixed_batches.StepBatches(x, y, 8, 5, seed=3)[0][1]
+    )
+    assert not np.array_equal(
+        again[0][1], fixed_batches.StepBatches(x, y, 8, 5, seed=4)[0][1]
+    )
     with pytest.raises(ValueError, match="differ in length"):
         fixed_batches.StepBatches(x, y[:3], 8)
 
@@ -152,11 +180,21 @@ def test_padded_accuracy_matches_numpy():
     logits = x.astype(np.float64) @ kernel + bias
     expected = np.mean(np.argmax(logits, axis=1) == y)
     assert fixed_batches.accuracy(model, x, y, batch_size=16) == pytest.approx(expected)
-    np.testing.assert_allclose(fixed_batches.predict(model, x, batch_size=16), logits,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        fixed_batches.predict(model, x, batch_size=16), logits, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_bad_fraction_is_refused(tmp_path):
     with pytest.raises(ValueError, match="fractions"):
-        cli.main(["limited-data", "--quick", "--quiet", "--run-dir", str(tmp_path),
-                  "--fractions", "0"])
+        cli.main(
+            [
+                "limited-data",
+                "--quick",
+                "--quiet",
+                "--run-dir",
+                str(tmp_path),
+                "--fractions",
+                "0",
+            ]
+        )

@@ -6,17 +6,23 @@ import re
 import numpy as np
 import pytest
 
-from applications.common import stats
 from applications.activation_study.__main__ import main
 from applications.activation_study.sensitivity import FLOOR
+from applications.common import stats
 from keras_apalu import initialization
 
 
 @pytest.mark.slow
 def test_quick_sensitivity_study(tmp_path):
-    folder = main(["sensitivity", "--quick", "--quiet", "--run-dir", str(tmp_path / "run")])
-    for name in ("results.md", "results.json", "accuracy_heatmap.png",
-                 "apalu_parameters.png"):
+    folder = main(
+        ["sensitivity", "--quick", "--quiet", "--run-dir", str(tmp_path / "run")]
+    )
+    for name in (
+        "results.md",
+        "results.json",
+        "accuracy_heatmap.png",
+        "apalu_parameters.png",
+    ):
         assert (folder / name).stat().st_size > 0, name
     payload = json.loads((folder / "results.json").read_text())
     settings = payload["data"]["settings"]
@@ -26,7 +32,7 @@ def test_quick_sensitivity_study(tmp_path):
     fit = initialization.fit("gelu")
     for path in (folder / "per_run").glob("*.json"):
         entry = json.loads(path.read_text())
-        lr = float(entry["key"][len("lr"):])
+        lr = float(entry["key"][len("lr") :])
         branches = entry["record"]["branches"]
         assert len(branches) == 4 * len(settings["seeds"])
         for s in settings["seeds"]:
@@ -41,12 +47,14 @@ def test_quick_sensitivity_study(tmp_path):
             assert min(drawn["a_final"] + drawn["b_final"]) >= FLOOR * (1 - 1e-6)
             assert "a_final" not in branches[f"relu__seed{s}"]
         cell = table["apalu U(0,2)"][f"{lr:g}"]
-        a = np.concatenate([branches[f"apalu_U_0_2___seed{s}"]["a_final"]
-                            for s in settings["seeds"]])
+        a = np.concatenate(
+            [branches[f"apalu_U_0_2___seed{s}"]["a_final"] for s in settings["seeds"]]
+        )
         assert cell["a_mean"] == pytest.approx(a.mean(), rel=1e-9)
         assert cell["a_floor"] == pytest.approx(np.mean(a <= FLOOR * 1.001))
-        accuracies = [branches[f"gelu__seed{s}"]["test_accuracy"]
-                      for s in settings["seeds"]]
+        accuracies = [
+            branches[f"gelu__seed{s}"]["test_accuracy"] for s in settings["seeds"]
+        ]
         assert table["gelu"][f"{lr:g}"]["test_accuracy"] == accuracies
         shown = stats.format_mean_std(stats.summarize(accuracies), 3)
         assert re.search(rf"\| gelu \|.*{re.escape(shown)}", markdown)
@@ -55,7 +63,18 @@ def test_quick_sensitivity_study(tmp_path):
 
 def test_bad_start_and_learning_rate_are_refused(tmp_path):
     with pytest.raises(SystemExit):
-        main(["sensitivity", "--quick", "--starts", "U(0,9)", "--run-dir", str(tmp_path)])
+        main(
+            ["sensitivity", "--quick", "--starts", "U(0,9)", "--run-dir", str(tmp_path)]
+        )
     with pytest.raises(ValueError, match="learning rates must be > 0"):
-        main(["sensitivity", "--quick", "--quiet", "--learning-rates", "0.1,-1",
-              "--run-dir", str(tmp_path)])
+        main(
+            [
+                "sensitivity",
+                "--quick",
+                "--quiet",
+                "--learning-rates",
+                "0.1,-1",
+                "--run-dir",
+                str(tmp_path),
+            ]
+        )

@@ -29,13 +29,21 @@ def test_seed_list_rejects_what_is_no_seed(value):
 
 def test_common_arguments_parse_to_the_shared_meanings():
     parser = argparse.ArgumentParser()
-    cli.add_common_arguments(parser, run_dir=cli.default_run_dir("demo", "x"),
-                             data_dir=True, seeds=[0, 1], quick=True)
+    cli.add_common_arguments(
+        parser,
+        run_dir=cli.default_run_dir("demo", "x"),
+        data_dir=True,
+        seeds=[0, 1],
+        quick=True,
+    )
     args = cli.flatten_seeds(parser.parse_args([]))
     assert (args.run_dir, args.data_dir, args.seeds) == ("runs/demo/x", None, [0, 1])
     assert (args.quick, args.quiet, args.verbose) == (False, False, False)
-    args = cli.flatten_seeds(parser.parse_args(["--seeds", "2-4", "3", "9", "--quick",
-                                                "--quiet", "--verbose"]))
+    args = cli.flatten_seeds(
+        parser.parse_args(
+            ["--seeds", "2-4", "3", "9", "--quick", "--quiet", "--verbose"]
+        )
+    )
     assert args.seeds == [2, 3, 4, 9] and args.quick and args.quiet and args.verbose
 
 
@@ -57,7 +65,13 @@ def test_deprecated_flags_rewrite_with_one_notice_each(capsys):
     renames = {"--out-dir": "--run-dir", "--verbose": level}
     argv = ["cmd", "--out-dir=d", "--verbose", "0", "--verbose", "--out-dir", "e"]
     assert cli.deprecated_flags(argv, renames) == [
-        "cmd", "--run-dir=d", "--quiet", "--verbose", "--run-dir", "e"]
+        "cmd",
+        "--run-dir=d",
+        "--quiet",
+        "--verbose",
+        "--run-dir",
+        "e",
+    ]
     assert capsys.readouterr().err.splitlines() == [
         "note: --out-dir is deprecated; use --run-dir.",
         "note: --verbose 0 is deprecated; it now reads as --quiet.",
@@ -67,16 +81,22 @@ def test_deprecated_flags_rewrite_with_one_notice_each(capsys):
 
 def test_select_backend_names_a_bad_backend_and_its_source(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflw")
-    with pytest.raises(UsageError, match="KERAS_BACKEND='tensorflw' is not a Keras "
-                       "backend") as error:
+    with pytest.raises(
+        UsageError, match="KERAS_BACKEND='tensorflw' is not a Keras backend"
+    ) as error:
         cli.select_backend([])
     assert "jax" in error.value.hint
     with pytest.raises(UsageError, match="--backend='mxnet'"):
         cli.select_backend(["run", "--backend", "mxnet"])
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "jax" else real(name, *a))
-    with pytest.raises(UsageError, match="the jax backend .--backend. is not installed"):
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "jax" else real(name, *a),
+    )
+    with pytest.raises(
+        UsageError, match="the jax backend .--backend. is not installed"
+    ):
         cli.select_backend(["--backend=jax"])
 
 
@@ -103,27 +123,50 @@ def _raises(error):
     return main
 
 
-@pytest.mark.parametrize("result, status", [(None, 0), ({"a": 1}, 0), (3, 3),
-                                            (True, 0)])
+@pytest.mark.parametrize(
+    "result, status", [(None, 0), ({"a": 1}, 0), (3, 3), (True, 0)]
+)
 def test_run_returns_the_exit_status(result, status, capsys):
     assert _run(lambda argv: result, [], capsys) == (status, [])
 
 
-@pytest.mark.parametrize("error, status, lines", [
-    (UsageError("bad x", hint="use y"), 2, ["error: bad x", "hint: use y"]),
-    (RunFailedError("download failed"), 1, ["error: download failed"]),
-    (PermissionError(13, "Permission denied", "/ro/run"), 2,
-     ["error: /ro/run: permission denied",
-      "hint: choose a folder you can write to (e.g. --run-dir DIR)"]),
-    (FileNotFoundError(2, "No such file or directory", "/x"), 2,
-     ["error: /x: no such file or folder"]),
-    (ZeroDivisionError("division by zero"), 1,
-     ["error: ZeroDivisionError: division by zero",
-      "hint: this looks like a bug; rerun with --verbose for the traceback and "
-      "report it"]),
-    (KeyboardInterrupt(), 130,
-     ["", "interrupted: finished work is saved; rerun the same command to resume"]),
-])
+@pytest.mark.parametrize(
+    "error, status, lines",
+    [
+        (UsageError("bad x", hint="use y"), 2, ["error: bad x", "hint: use y"]),
+        (RunFailedError("download failed"), 1, ["error: download failed"]),
+        (
+            PermissionError(13, "Permission denied", "/ro/run"),
+            2,
+            [
+                "error: /ro/run: permission denied",
+                "hint: choose a folder you can write to (e.g. --run-dir DIR)",
+            ],
+        ),
+        (
+            FileNotFoundError(2, "No such file or directory", "/x"),
+            2,
+            ["error: /x: no such file or folder"],
+        ),
+        (
+            ZeroDivisionError("division by zero"),
+            1,
+            [
+                "error: ZeroDivisionError: division by zero",
+                "hint: this looks like a bug; rerun with --verbose for the traceback and "
+                "report it",
+            ],
+        ),
+        (
+            KeyboardInterrupt(),
+            130,
+            [
+                "",
+                "interrupted: finished work is saved; rerun the same command to resume",
+            ],
+        ),
+    ],
+)
 def test_run_turns_errors_into_lines_and_a_status(error, status, lines, capsys):
     assert _run(_raises(error), [], capsys) == (status, lines)
 
@@ -141,11 +184,16 @@ def test_run_prints_the_traceback_only_with_verbose(capsys):
     status, lines = _run(_raises(UsageError("bad x")), ["--verbose"], capsys)
     assert status == 2
     assert lines[0] == "Traceback (most recent call last):"
-    assert lines[-2:] == ["applications.common.errors.UsageError: bad x", "error: bad x"]
+    assert lines[-2:] == [
+        "applications.common.errors.UsageError: bad x",
+        "error: bad x",
+    ]
 
 
 def test_run_reads_verbose_after_the_deprecated_rewrite(capsys):
-    renames = {"--verbose": lambda rest: (["--quiet"], 1) if rest[:1] == ["0"] else None}
+    renames = {
+        "--verbose": lambda rest: (["--quiet"], 1) if rest[:1] == ["0"] else None
+    }
     seen = []
 
     def main(argv):
@@ -155,8 +203,10 @@ def test_run_reads_verbose_after_the_deprecated_rewrite(capsys):
     assert cli.run(main, ["--verbose", "0"], renames=renames) == 2
     lines = capsys.readouterr().err.splitlines()
     assert seen == [["--quiet"]]
-    assert lines == ["note: --verbose 0 is deprecated; it now reads as --quiet.",
-                     "error: bad x"]
+    assert lines == [
+        "note: --verbose 0 is deprecated; it now reads as --quiet.",
+        "error: bad x",
+    ]
 
 
 def test_run_keeps_native_stderr_off_the_terminal_unless_verbose(capfd):
@@ -177,8 +227,9 @@ def test_writable_folder_probes_without_creating(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(UsageError, match=f"cannot create the folder {blocker}/run: "
-                       f"{blocker} is a file") as error:
+    with pytest.raises(
+        UsageError, match=f"cannot create the folder {blocker}/run: {blocker} is a file"
+    ) as error:
         cli.writable_folder(blocker / "run", flag="--out")
     assert error.value.hint == "choose a folder you can write to with --out DIR"
 
@@ -186,6 +237,7 @@ def test_writable_folder_probes_without_creating(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "TemporaryFile", denied)
-    with pytest.raises(UsageError, match=f"cannot write to {target}: {tmp_path}: "
-                       "Permission denied"):
+    with pytest.raises(
+        UsageError, match=f"cannot write to {target}: {tmp_path}: Permission denied"
+    ):
         cli.writable_folder(target)

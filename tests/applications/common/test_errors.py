@@ -12,7 +12,9 @@ pytestmark = pytest.mark.backend_independent
 def test_lines_are_the_message_and_the_optional_hint():
     assert UsageError("no file x").lines() == ["error: no file x"]
     assert RunFailedError("download failed", hint="pass --data-dir").lines() == [
-        "error: download failed", "hint: pass --data-dir"]
+        "error: download failed",
+        "hint: pass --data-dir",
+    ]
 
 
 def test_exit_status_and_builtin_base_per_class():

@@ -14,18 +14,25 @@ def test_run_folder_refuses_other_settings_and_names_them(tmp_path):
     runs.RunFolder(tmp_path, {"epochs": 3, "depths": (4, 8), "lr": 0.1})
     # The same settings (a tuple read back as a list) are accepted.
     runs.RunFolder(tmp_path, {"epochs": 3, "depths": [4, 8], "lr": 0.1})
-    with pytest.raises(UsageError, match=r"other settings \(changed: depths, extra\)") as caught:
+    with pytest.raises(
+        UsageError, match=r"other settings \(changed: depths, extra\)"
+    ) as caught:
         runs.RunFolder(tmp_path, {"epochs": 3, "depths": [4], "lr": 0.1, "extra": 1})
     assert caught.value.exit_status == 2 and "--run-dir" in caught.value.hint
     # The refused call changed nothing.
     assert json.loads((tmp_path / "settings.json").read_text()) == {
-        "depths": [4, 8], "epochs": 3, "lr": 0.1}
+        "depths": [4, 8],
+        "epochs": 3,
+        "lr": 0.1,
+    }
 
 
 def test_unwritable_run_folder_is_a_usage_error_naming_it(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    with pytest.raises(UsageError, match="cannot write the run folder .*a_file") as caught:
+    with pytest.raises(
+        UsageError, match="cannot write the run folder .*a_file"
+    ) as caught:
         runs.RunFolder(blocker / "run", {"a": 1})
     assert "--run-dir" in caught.value.hint
 
@@ -59,10 +66,11 @@ def test_run_jobs_runs_only_missing_jobs_and_resumes(tmp_path):
         def run():
             calls.append(value)
             return {"value": value}
+
         return run
 
     folder = runs.RunFolder(tmp_path, {"a": 1})
-    folder.put("x/1", {"value": 10})          # finished by an earlier run
+    folder.put("x/1", {"value": 10})  # finished by an earlier run
     jobs = [("x/1", job(1)), ("x/2", job(2)), ("y 3", job(3))]
     results = runs.run_jobs(folder, jobs, verbose=False)
     assert calls == [2, 3]
@@ -88,11 +96,18 @@ def test_an_interrupted_study_loses_only_the_job_in_flight(tmp_path, stop):
         calls.append("b")
         raise stop
 
-    jobs = [("a", lambda: calls.append("a") or {"v": 1}), ("b", fails),
-            ("c", lambda: calls.append("c") or {"v": 3})]
+    jobs = [
+        ("a", lambda: calls.append("a") or {"v": 1}),
+        ("b", fails),
+        ("c", lambda: calls.append("c") or {"v": 3}),
+    ]
     with pytest.raises(type(stop)):
         runs.run_jobs(folder, jobs, verbose=False)
     assert set(folder.records()) == {"a"} and not folder.has("b")
     jobs[1] = ("b", lambda: calls.append("b") or {"v": 2})
-    assert [r["v"] for r in runs.run_jobs(folder, jobs, verbose=False).values()] == [1, 2, 3]
+    assert [r["v"] for r in runs.run_jobs(folder, jobs, verbose=False).values()] == [
+        1,
+        2,
+        3,
+    ]
     assert calls == ["a", "b", "b", "c"]

@@ -30,37 +30,54 @@ def test_unknown_backend(capsys):
     assert err[1].startswith("hint: choose one of tensorflow, jax, torch")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["image", "--models", "siren", "nerf"],
-     f"error: {PROG} image: argument --models: invalid choice: 'nerf'"),
-    (["image", "--colour"], f"error: {PROG}: unrecognized arguments: --colour"),
-    (["image", "--steps", "25", "--eval-every", "10"],
-     f"error: {PROG}: --steps (25) must be a multiple of --eval-every (10)"),
-    (["image", "--seeds", "3-1"], f"error: {PROG} image: argument --seeds: '3-1' is not "
-                                  "a seed or a range"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["image", "--models", "siren", "nerf"],
+            f"error: {PROG} image: argument --models: invalid choice: 'nerf'",
+        ),
+        (["image", "--colour"], f"error: {PROG}: unrecognized arguments: --colour"),
+        (
+            ["image", "--steps", "25", "--eval-every", "10"],
+            f"error: {PROG}: --steps (25) must be a multiple of --eval-every (10)",
+        ),
+        (
+            ["image", "--seeds", "3-1"],
+            f"error: {PROG} image: argument --seeds: '3-1' is not a seed or a range",
+        ),
+    ],
+)
 def test_bad_usage_is_two_lines_and_status_2(capsys, tmp_path, argv, message):
     code, _, err = run(capsys, argv + ["--run-dir", str(tmp_path)])
     assert code == 2 and len(err) == 2 and err[0].startswith(message), err
-    assert err[1] == f"hint: see {PROG} image --help" or err[1] == f"hint: see {PROG} --help"
+    assert (
+        err[1] == f"hint: see {PROG} image --help"
+        or err[1] == f"hint: see {PROG} --help"
+    )
 
 
 def test_run_folder_with_other_settings(capsys, tmp_path):
     runs.RunFolder(tmp_path / "image", {"task": "image", "size": 99})
     code, _, err = run(capsys, ["image", "--quick", "--run-dir", str(tmp_path)])
     assert code == 2
-    assert err[0].startswith(f"error: {tmp_path / 'image'} holds runs made with other "
-                             "settings (changed: ")
+    assert err[0].startswith(
+        f"error: {tmp_path / 'image'} holds runs made with other settings (changed: "
+    )
     assert "size" in err[0] and err[1].startswith("hint: use another --run-dir")
 
 
 def test_unwritable_run_folder(capsys, tmp_path):
     (tmp_path / "file").write_text("")
-    code, _, err = run(capsys, ["image", "--quick", "--run-dir", str(tmp_path / "file")])
+    code, _, err = run(
+        capsys, ["image", "--quick", "--run-dir", str(tmp_path / "file")]
+    )
     assert code == 2
-    assert err == [f"error: cannot write the run folder {tmp_path / 'file' / 'image'} "
-                   "(Not a directory)",
-                   "hint: choose a folder you can write to with --run-dir DIR"]
+    assert err == [
+        f"error: cannot write the run folder {tmp_path / 'file' / 'image'} "
+        "(Not a directory)",
+        "hint: choose a folder you can write to with --run-dir DIR",
+    ]
 
 
 def test_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
@@ -68,9 +85,13 @@ def test_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(compare_lib, "run_one", interrupted)
-    code, _, err = run(capsys, ["image", "--quick", "--quiet", "--run-dir", str(tmp_path)])
+    code, _, err = run(
+        capsys, ["image", "--quick", "--quiet", "--run-dir", str(tmp_path)]
+    )
     assert code == 130
-    assert err == ["interrupted: finished work is saved; rerun the same command to resume"]
+    assert err == [
+        "interrupted: finished work is saved; rerun the same command to resume"
+    ]
 
 
 def test_seed_ranges(capsys):

@@ -8,11 +8,16 @@ import pytest
 from applications.common import cli
 from applications.common.errors import UsageError
 from applications.neural_ode.__main__ import main
-from applications.neural_ode.experiments import EXPERIMENTS, runner
+from applications.neural_ode.experiments import EXPERIMENTS
+from applications.neural_ode.experiments import runner
 
 ACTIVATIONS = ("apalu_smooth", "apalu")
-FIGURES = {"gradients": "gradient_error.png", "resnet": "resnet_vs_ode.png",
-           "ntk": "ntk.png", "train": "training_loss.png"}
+FIGURES = {
+    "gradients": "gradient_error.png",
+    "resnet": "resnet_vs_ode.png",
+    "ntk": "ntk.png",
+    "train": "training_loss.png",
+}
 
 
 def quick(name, **overrides):
@@ -85,13 +90,41 @@ def test_bad_settings_fail_clearly():
 
 @pytest.mark.slow
 def test_command_line(x64, tmp_path, capsys):
-    code = main(["resnet", "--quick", "--run-dir", str(tmp_path), "--seeds", "0",
-                 "--activations", "relu", "--set", "depths=1,3", "--quiet"])
+    code = main(
+        [
+            "resnet",
+            "--quick",
+            "--run-dir",
+            str(tmp_path),
+            "--seeds",
+            "0",
+            "--activations",
+            "relu",
+            "--set",
+            "depths=1,3",
+            "--quiet",
+        ]
+    )
     assert code == 0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["settings"]["depths"] == [1, 3] and list(saved["cells"]) == ["relu/0"]
-    assert cli.run(main, ["resnet", "--quick", "--run-dir", str(tmp_path), "--seeds", "0-1",
-                          "--activations", "relu", "--quiet"]) == 2
+    assert (
+        cli.run(
+            main,
+            [
+                "resnet",
+                "--quick",
+                "--run-dir",
+                str(tmp_path),
+                "--seeds",
+                "0-1",
+                "--activations",
+                "relu",
+                "--quiet",
+            ],
+        )
+        == 2
+    )
     assert "other settings (changed: depths, seeds)" in capsys.readouterr().err
     with pytest.raises(UsageError, match="unknown setting 'nonsense'"):
         main(["resnet", "--set", "nonsense=1"])

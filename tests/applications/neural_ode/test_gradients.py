@@ -1,11 +1,13 @@
 """Adjoint and backprop gradients against finite differences of a NumPy reference."""
 
 import functools
+
 import keras
 import numpy as np
 import pytest
 
-from applications.neural_ode import gradients, model
+from applications.neural_ode import gradients
+from applications.neural_ode import model
 from applications.neural_ode.adjoint import adjoint_gradients
 from tests.applications.neural_ode import reference
 
@@ -13,8 +15,13 @@ WIDTH, INPUTS, OUTPUTS, BATCH = 4, 3, 3, 5
 
 
 def tiny_problem(activation, seed=0):
-    config = model.ODEConfig(activation=activation, width=WIDTH, inputs=INPUTS,
-                             outputs=OUTPUTS, dtype="float64")
+    config = model.ODEConfig(
+        activation=activation,
+        width=WIDTH,
+        inputs=INPUTS,
+        outputs=OUTPUTS,
+        dtype="float64",
+    )
     outer, theta = model.init_params(config, seed)
     rng = np.random.default_rng(seed + 100)
     x = rng.standard_normal((BATCH, INPUTS))
@@ -26,17 +33,20 @@ def tiny_problem(activation, seed=0):
 
 
 def numpy_params(outer, theta):
-    return {k: keras.ops.convert_to_numpy(v).astype(np.float64)
-            for k, v in {**outer, **theta}.items()}
+    return {
+        k: keras.ops.convert_to_numpy(v).astype(np.float64)
+        for k, v in {**outer, **theta}.items()
+    }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def finite_differences(activation, steps):
     """Central differences of the NumPy loss (RK4, `steps` steps) of tiny_problem."""
     config, outer, theta, x, labels = tiny_problem(activation)
     return reference.finite_difference_gradient(
         lambda p: reference.loss(activation, p, x, labels, WIDTH, INPUTS, steps),
-        numpy_params(outer, theta))
+        numpy_params(outer, theta),
+    )
 
 
 # (activation, gradient, solver, steps of the NumPy RK4 differenced, rtol).
@@ -52,21 +62,35 @@ CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("activation, gradient, solver, fd_steps, rtol", CASES)
-def test_gradient_matches_finite_differences(x64, activation, gradient, solver,
-                                             fd_steps, rtol):
+def test_gradient_matches_finite_differences(
+    x64, activation, gradient, solver, fd_steps, rtol
+):
     config, outer, theta, x, labels = tiny_problem(activation)
     params = numpy_params(outer, theta)
     expected = finite_differences(activation, fd_steps)
     loss, grads, info = gradients.loss_and_gradients(
-        config, outer, theta, keras.ops.convert_to_tensor(x),
-        keras.ops.convert_to_tensor(labels), gradient=gradient, **solver)
+        config,
+        outer,
+        theta,
+        keras.ops.convert_to_tensor(x),
+        keras.ops.convert_to_tensor(labels),
+        gradient=gradient,
+        **solver,
+    )
     np.testing.assert_allclose(
-        float(loss), reference.loss(activation, params, x, labels, WIDTH, INPUTS, 48),
-        rtol=1e-6)
+        float(loss),
+        reference.loss(activation, params, x, labels, WIDTH, INPUTS, 48),
+        rtol=1e-6,
+    )
     scale = max(np.max(np.abs(v)) for v in expected.values())
     for key, value in expected.items():
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(grads[key]), value,
-                                   rtol=rtol, atol=rtol * scale, err_msg=key)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(grads[key]),
+            value,
+            rtol=rtol,
+            atol=rtol * scale,
+            err_msg=key,
+        )
     assert info["forward_steps"] >= 1
     assert (info["backward_steps"] >= 1) == (gradient == "adjoint")
 
@@ -87,9 +111,18 @@ def test_adjoint_of_a_linear_ode_equals_the_matrix_exponential(x64):
 
     h1 = h0 @ expm(w)
     grad_h0, (grad_w,), stats = adjoint_gradients(
-        field_fn, [keras.ops.convert_to_tensor(w)], keras.ops.convert_to_tensor(h1),
-        keras.ops.convert_to_tensor(g), 0.0, 1.0, method="rk4", steps=40)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(grad_h0), g @ expm(w).T, atol=1e-7)
+        field_fn,
+        [keras.ops.convert_to_tensor(w)],
+        keras.ops.convert_to_tensor(h1),
+        keras.ops.convert_to_tensor(g),
+        0.0,
+        1.0,
+        method="rk4",
+        steps=40,
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(grad_h0), g @ expm(w).T, atol=1e-7
+    )
     # dL/dW = int_0^1 h(t)^T a(t) dt with h(t) = h0 e^{tW}, a(t) = g e^{(1-t)W}^T.
     ts = np.linspace(0.0, 1.0, 201)
     integrand = [(h0 @ expm(t * w)).T @ (g @ expm((1 - t) * w).T) for t in ts]
@@ -102,27 +135,38 @@ def test_adjoint_of_a_linear_ode_equals_the_matrix_exponential(x64):
 def test_every_activation_matches_the_numpy_model(x64, activation):
     config, outer, theta, x, labels = tiny_problem(activation, seed=1)
     params = numpy_params(outer, theta)
-    out = model.forward(config, outer, theta, keras.ops.convert_to_tensor(x),
-                        method="rk4", steps=10)
+    out = model.forward(
+        config, outer, theta, keras.ops.convert_to_tensor(x), method="rk4", steps=10
+    )
     h = x @ params["A"] / np.sqrt(INPUTS)
-    h = reference.rk4(lambda t, y: reference.field(activation, params, y, t, WIDTH),
-                      h, 0.0, 1.0, 10)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(out),
-                               h @ params["B"] / np.sqrt(WIDTH) + params["B0"], rtol=1e-7)
+    h = reference.rk4(
+        lambda t, y: reference.field(activation, params, y, t, WIDTH), h, 0.0, 1.0, 10
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(out),
+        h @ params["B"] / np.sqrt(WIDTH) + params["B0"],
+        rtol=1e-7,
+    )
 
 
 @pytest.mark.slow
 def test_kinked_adjoint_and_backprop_agree_as_steps_grow(x64):
     """For a kinked field both gradients still converge to one another."""
     config, outer, theta, x, labels = tiny_problem("relu", seed=2)
-    args = (config, outer, theta, keras.ops.convert_to_tensor(x),
-            keras.ops.convert_to_tensor(labels))
+    args = (
+        config,
+        outer,
+        theta,
+        keras.ops.convert_to_tensor(x),
+        keras.ops.convert_to_tensor(labels),
+    )
     differences = []
     for steps in (2, 16):
         _, adj, _ = gradients.loss_and_gradients(*args, gradient="adjoint", steps=steps)
         _, bp, _ = gradients.loss_and_gradients(*args, gradient="backprop", steps=steps)
-        differences.append(max(np.max(np.abs(keras.ops.convert_to_numpy(adj[k] - bp[k])))
-                               for k in adj))
+        differences.append(
+            max(np.max(np.abs(keras.ops.convert_to_numpy(adj[k] - bp[k]))) for k in adj)
+        )
     assert differences[1] < differences[0] and differences[1] < 1e-4, differences
 
 

@@ -57,10 +57,19 @@ def trained_run(tiny_dataset, tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     config = TrainConfig(
-        run_dir=str(run_dir), data_dir=str(tiny_dataset),
-        cache_dir=str(run_dir.parent / "cache"), image_size=16, width=4, blocks=2,
-        epochs=2, patience=1, batch_size=16, augment=1.0, val_fraction=0.2,
-        test_fraction=0.2, verbose=0,
+        run_dir=str(run_dir),
+        data_dir=str(tiny_dataset),
+        cache_dir=str(run_dir.parent / "cache"),
+        image_size=16,
+        width=4,
+        blocks=2,
+        epochs=2,
+        patience=1,
+        batch_size=16,
+        augment=1.0,
+        val_fraction=0.2,
+        test_fraction=0.2,
+        verbose=0,
     )
     metrics = train(config)
     return run_dir, metrics

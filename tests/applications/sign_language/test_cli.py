@@ -21,14 +21,22 @@ from applications.sign_language import callbacks as run_callbacks
 from tests.conftest import REPO
 
 PROG = [sys.executable, "-m", "applications.sign_language"]
-NOISE = ("I0000", "E0000", "W0000", "absl::", "oneDNN", "Traceback",
-         "--- last native log lines ---")
+NOISE = (
+    "I0000",
+    "E0000",
+    "W0000",
+    "absl::",
+    "oneDNN",
+    "Traceback",
+    "--- last native log lines ---",
+)
 
 
 def _subprocess(*args, **env_changes):
     env = dict(os.environ, **env_changes)
-    return subprocess.run([*PROG, *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [*PROG, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _run(argv, capsys):
@@ -39,13 +47,16 @@ def _run(argv, capsys):
 
 
 @pytest.mark.backend_independent
-@pytest.mark.parametrize("command", ["", "main", "train", "evaluate", "predict",
-                                     "export", "compare"])
+@pytest.mark.parametrize(
+    "command", ["", "main", "train", "evaluate", "predict", "export", "compare"]
+)
 def test_help_prints_only_the_help(command):
     result = _subprocess(*([command] if command else []), "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "usage: python -m applications.sign_language" + (f" {command}" if command else ""))
+        "usage: python -m applications.sign_language"
+        + (f" {command}" if command else "")
+    )
     assert result.stderr == ""
     for noise in NOISE:
         assert noise not in result.stdout, noise
@@ -53,38 +64,56 @@ def test_help_prints_only_the_help(command):
 
 @pytest.mark.backend_independent
 def test_help_loads_no_backend():
-    script = ("import runpy, sys\n"
-              "sys.argv = ['x', 'train', '--help']\n"
-              "try:\n"
-              "    runpy.run_module('applications.sign_language', run_name='__main__')\n"
-              "except SystemExit as stop:\n"
-              "    print('exit', stop.code, 'keras' in sys.modules, file=sys.stderr)\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
+    script = (
+        "import runpy, sys\n"
+        "sys.argv = ['x', 'train', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('applications.sign_language', run_name='__main__')\n"
+        "except SystemExit as stop:\n"
+        "    print('exit', stop.code, 'keras' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.stderr == "exit 0 False\n"
 
 
 @pytest.mark.backend_independent
-@pytest.mark.parametrize("args, env, source", [
-    (["train", "--quick"], {"KERAS_BACKEND": "tensorflw"}, "KERAS_BACKEND='tensorflw'"),
-    (["--backend", "jaxx", "train"], {}, "--backend='jaxx'"),
-    (["train", "--backend", "pytorch"], {}, "--backend='pytorch'"),
-])
+@pytest.mark.parametrize(
+    "args, env, source",
+    [
+        (
+            ["train", "--quick"],
+            {"KERAS_BACKEND": "tensorflw"},
+            "KERAS_BACKEND='tensorflw'",
+        ),
+        (["--backend", "jaxx", "train"], {}, "--backend='jaxx'"),
+        (["train", "--backend", "pytorch"], {}, "--backend='pytorch'"),
+    ],
+)
 def test_unknown_backend_is_two_lines(args, env, source):
     result = _subprocess(*args, **env)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"error: {source} is not a Keras backend",
         "hint: choose one of tensorflow, jax, torch (e.g. KERAS_BACKEND=jax or "
-        "--backend jax)"]
+        "--backend jax)",
+    ]
     assert result.stdout == ""
 
 
 @pytest.mark.backend_independent
 def test_uninstalled_backend_says_how_to_install_it(monkeypatch, capsys):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "torch" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torch" else real(name, *a),
+    )
     status, out, err = _run(["--backend", "torch", "predict", "x.jpg"], capsys)
     assert status == 2
     assert err[0] == "error: the torch backend (--backend) is not installed"
@@ -95,26 +124,34 @@ def test_uninstalled_backend_says_how_to_install_it(monkeypatch, capsys):
 def test_unknown_option_is_a_usage_error(capsys):
     status, out, err = _run(["train", "--epochs", "1", "--bogus"], capsys)
     assert status == 2
-    assert err == ["error: python -m applications.sign_language: unrecognized "
-                   "arguments: --bogus",
-                   "hint: see python -m applications.sign_language --help"]
+    assert err == [
+        "error: python -m applications.sign_language: unrecognized arguments: --bogus",
+        "hint: see python -m applications.sign_language --help",
+    ]
 
 
 @pytest.mark.backend_independent
-@pytest.mark.parametrize("argv", [
-    ["train", "--run-dir", "{file}/run"],
-    ["export", "--run-dir", "{file}/run"],
-    ["compare", "--out-dir", "{file}/run"],  # the deprecated spelling, too
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--run-dir", "{file}/run"],
+        ["export", "--run-dir", "{file}/run"],
+        ["compare", "--out-dir", "{file}/run"],  # the deprecated spelling, too
+    ],
+)
 def test_unwritable_run_folder_fails_before_any_work(tmp_path, capsys, argv):
     blocker = tmp_path / "a-file"
     blocker.write_text("in the way")
     argv = [token.format(file=blocker) for token in argv]
-    status, out, err = _run(argv + ["--data-dir", str(tmp_path / "none")]
-                            if argv[0] != "export" else argv, capsys)
+    status, out, err = _run(
+        argv + ["--data-dir", str(tmp_path / "none")] if argv[0] != "export" else argv,
+        capsys,
+    )
     assert status == 2
-    assert err[-2:] == [f"error: cannot create the folder {blocker}/run: {blocker} is a file",
-                        "hint: choose a folder you can write to with --run-dir DIR"]
+    assert err[-2:] == [
+        f"error: cannot create the folder {blocker}/run: {blocker} is a file",
+        "hint: choose a folder you can write to with --run-dir DIR",
+    ]
     if argv[0] == "compare":
         assert err[0] == "note: --out-dir is deprecated; use --run-dir."
     assert blocker.read_text() == "in the way"
@@ -125,21 +162,41 @@ def test_unwritable_run_folder_fails_before_any_work(tmp_path, capsys, argv):
 def test_empty_data_folder_fails_before_the_run_folder_is_made(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    status, out, err = _run(["train", "--quick", "--data-dir", str(empty),
-                             "--run-dir", str(tmp_path / "run")], capsys)
+    status, out, err = _run(
+        [
+            "train",
+            "--quick",
+            "--data-dir",
+            str(empty),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        capsys,
+    )
     assert status == 2
     assert err == [
         f"error: no Sign Language Digits dataset in {empty} (given by --data-dir): "
         "it is empty",
         "hint: name the folder holding the class folders 0..9 (or a Dataset/ folder "
-        "with them)"]
+        "with them)",
+    ]
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.backend_independent
 def test_verbose_shows_the_traceback(tmp_path, capsys):
-    status, out, err = _run(["train", "--quick", "--data-dir", str(tmp_path),
-                             "--run-dir", str(tmp_path / "run"), "--verbose"], capsys)
+    status, out, err = _run(
+        [
+            "train",
+            "--quick",
+            "--data-dir",
+            str(tmp_path),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--verbose",
+        ],
+        capsys,
+    )
     assert status == 2
     assert err[0] == "Traceback (most recent call last):"
     assert err[-2].startswith(f"error: no Sign Language Digits dataset in {tmp_path}")
@@ -151,10 +208,17 @@ def test_deprecated_verbose_level_and_out_dir(capsys):
         return common_cli.deprecated_flags(argv, cli.renames_for(argv))
 
     assert rewrite(["train", "--verbose", "0", "--epochs", "3"]) == [
-        "train", "--quiet", "--epochs", "3"]
+        "train",
+        "--quiet",
+        "--epochs",
+        "3",
+    ]
     assert rewrite(["main", "--verbose=2"]) == ["main"]
     assert rewrite(["compare", "--out-dir", "d", "--verbose", "auto"]) == [
-        "compare", "--run-dir", "d"]
+        "compare",
+        "--run-dir",
+        "d",
+    ]
     assert capsys.readouterr().err.splitlines() == [
         "note: --verbose 0 is deprecated; it now reads as --quiet.",
         "note: --verbose=2 is deprecated; it now reads as nothing.",
@@ -162,8 +226,11 @@ def test_deprecated_verbose_level_and_out_dir(capsys):
         "note: --verbose auto is deprecated; it now reads as nothing.",
     ]
     # --verbose as the shared flag, before or after the command, is kept as is.
-    for argv in (["--verbose", "train", "--quick"], ["train", "--verbose", "--quick"],
-                 ["predict", "--verbose", "1"]):
+    for argv in (
+        ["--verbose", "train", "--quick"],
+        ["train", "--verbose", "--quick"],
+        ["predict", "--verbose", "1"],
+    ):
         assert rewrite(argv) == argv
     assert capsys.readouterr().err == ""
 
@@ -199,32 +266,39 @@ def keras_home(tmp_path, monkeypatch):
 @pytest.mark.backend_independent
 def test_offline_download_names_the_url_and_data_dir(keras_home, tmp_path, capsys):
     url = (tmp_path / "offline.zip").as_uri()
-    status, out, err = _run(["train", "--quick", "--download-url", url,
-                             "--run-dir", str(tmp_path / "run")], capsys)
+    status, out, err = _run(
+        ["train", "--quick", "--download-url", url, "--run-dir", str(tmp_path / "run")],
+        capsys,
+    )
     assert status == 1
     assert err == [
         f"error: could not download the dataset from {url} ([Errno 2] No such file "
         f"or directory: '{tmp_path / 'offline.zip'}')",
         "hint: check the network and rerun, or download and unpack the archive "
-        "yourself and pass --data-dir DIR (the folder holding Dataset/0..9)"]
+        "yourself and pass --data-dir DIR (the folder holding Dataset/0..9)",
+    ]
     assert (tmp_path / "run" / "metrics.json").read_text() == "{}"
 
 
 @pytest.mark.backend_independent
-def test_truncated_archive_in_the_cache_names_the_files_to_delete(keras_home, tmp_path,
-                                                                  capsys):
+def test_truncated_archive_in_the_cache_names_the_files_to_delete(
+    keras_home, tmp_path, capsys
+):
     archive = keras_home / "datasets" / "sign-language-digits_archive"
     archive.parent.mkdir(parents=True)
     archive.write_bytes(b"PK\x03\x04" + bytes(100))  # the start of a zip, cut
     url = (tmp_path / "never-used.zip").as_uri()
-    status, out, err = _run(["train", "--quick", "--download-url", url,
-                             "--run-dir", str(tmp_path / "run")], capsys)
+    status, out, err = _run(
+        ["train", "--quick", "--download-url", url, "--run-dir", str(tmp_path / "run")],
+        capsys,
+    )
     assert status == 2
     assert err == [
         f"error: the archive {archive} (from {url}) is truncated or not a zip or "
         "tar archive",
         f"hint: delete {archive} and {keras_home / 'datasets' / 'sign-language-digits'}"
-        ", then rerun to download it again (or pass --data-dir DIR)"]
+        ", then rerun to download it again (or pass --data-dir DIR)",
+    ]
     assert archive.read_bytes() == b"PK\x03\x04" + bytes(100)
     assert (tmp_path / "run" / "metrics.json").read_text() == "{}"
 
@@ -233,34 +307,50 @@ def test_truncated_archive_in_the_cache_names_the_files_to_delete(keras_home, tm
 
 
 def _images(tiny_dataset, digit, count):
-    return sorted((pathlib.Path(tiny_dataset) / "Dataset" / str(digit)).glob("*.JPG"))[:count]
+    return sorted((pathlib.Path(tiny_dataset) / "Dataset" / str(digit)).glob("*.JPG"))[
+        :count
+    ]
 
 
-def test_predict_predicts_the_readable_inputs_and_exits_1(trained_run, tiny_dataset,
-                                                         tmp_path, capsys):
+def test_predict_predicts_the_readable_inputs_and_exits_1(
+    trained_run, tiny_dataset, tmp_path, capsys
+):
     run_dir, _ = trained_run
     good = _images(tiny_dataset, 5, 2)
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(np.random.default_rng(0).bytes(300))
     missing = tmp_path / "absent.jpg"
-    status, out, err = _run(["predict", str(good[0]), str(bad), str(missing),
-                             str(good[1]), "--model", str(run_dir / "model.keras")],
-                            capsys)
+    status, out, err = _run(
+        [
+            "predict",
+            str(good[0]),
+            str(bad),
+            str(missing),
+            str(good[1]),
+            "--model",
+            str(run_dir / "model.keras"),
+        ],
+        capsys,
+    )
     assert status == 1
     assert [line.split(":")[0] for line in out.splitlines()] == [str(g) for g in good]
     assert err[0].startswith(f"skipped {bad}: not a readable image (")
-    assert err[1:] == [f"skipped {missing}: no such file",
-                       "error: skipped 2 of 4 inputs (named above); the others were "
-                       "predicted"]
-    status, out, err = _run(["predict", str(good[0]), "--model",
-                             str(run_dir / "model.keras"), "--json"], capsys)
+    assert err[1:] == [
+        f"skipped {missing}: no such file",
+        "error: skipped 2 of 4 inputs (named above); the others were predicted",
+    ]
+    status, out, err = _run(
+        ["predict", str(good[0]), "--model", str(run_dir / "model.keras"), "--json"],
+        capsys,
+    )
     assert status == 0 and err == [] and len(json.loads(out)[0]["top"]) == 3
 
 
 @pytest.mark.parametrize("damage", ["truncated", "foreign"])
 @pytest.mark.parametrize("suffix", [".keras", ".tflite"])
-def test_unreadable_model_file_is_named(trained_run, tiny_dataset, tmp_path, capsys,
-                                        damage, suffix):
+def test_unreadable_model_file_is_named(
+    trained_run, tiny_dataset, tmp_path, capsys, damage, suffix
+):
     run_dir, _ = trained_run
     model = tmp_path / f"model{suffix}"
     if suffix == ".tflite" and damage == "truncated":
@@ -272,15 +362,20 @@ def test_unreadable_model_file_is_named(trained_run, tiny_dataset, tmp_path, cap
     else:
         model.write_bytes(np.random.default_rng(1).bytes(2000))
     before = model.read_bytes()
-    for argv in (["predict", str(_images(tiny_dataset, 3, 1)[0]), "--model", str(model)],
-                 ["evaluate", str(model), "--folder", str(tiny_dataset)]):
+    for argv in (
+        ["predict", str(_images(tiny_dataset, 3, 1)[0]), "--model", str(model)],
+        ["evaluate", str(model), "--folder", str(tiny_dataset)],
+    ):
         status, out, err = _run(argv, capsys)
         assert status == 2, err
         kind = "Keras" if suffix == ".keras" else "TFLite"
         assert len(err) == 2 and err[0].startswith(
-            f"error: {model} is not a readable {kind} model ("), err
-        assert err[1].startswith("hint: the file is truncated or foreign: "
-                                 + ("retrain" if suffix == ".keras" else "export it again"))
+            f"error: {model} is not a readable {kind} model ("
+        ), err
+        assert err[1].startswith(
+            "hint: the file is truncated or foreign: "
+            + ("retrain" if suffix == ".keras" else "export it again")
+        )
     assert model.read_bytes() == before
 
 
@@ -296,19 +391,36 @@ class _CtrlC(run_callbacks.EpochTimer):
         super().on_epoch_begin(epoch, logs)
 
 
-def test_ctrl_c_in_training_says_how_to_resume(tiny_dataset, tmp_path, capsys,
-                                               monkeypatch):
+def test_ctrl_c_in_training_says_how_to_resume(
+    tiny_dataset, tmp_path, capsys, monkeypatch
+):
     run_dir = tmp_path / "run"
-    argv = ["train", "--quick", "--epochs", "3", "--batch-size", "8", "--quiet",
-            "--no-plots", "--data-dir", str(tiny_dataset), "--run-dir", str(run_dir),
-            "--cache-dir", str(tmp_path / "cache")]
+    argv = [
+        "train",
+        "--quick",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--no-plots",
+        "--data-dir",
+        str(tiny_dataset),
+        "--run-dir",
+        str(run_dir),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     monkeypatch.setattr(run_callbacks, "EpochTimer", _CtrlC)
     status, out, err = _run(argv, capsys)
     assert status == 130
-    assert err[-1] == ("interrupted: finished work is saved; rerun the same command "
-                       "to resume")
+    assert err[-1] == (
+        "interrupted: finished work is saved; rerun the same command to resume"
+    )
     assert (run_dir / "backup").is_dir() and not (run_dir / "metrics.json").exists()
-    assert [int(r["epoch"]) for r in run_callbacks.read_history(run_dir / "history.csv")] == [0]
+    assert [
+        int(r["epoch"]) for r in run_callbacks.read_history(run_dir / "history.csv")
+    ] == [0]
     monkeypatch.undo()
     status, out, err = _run(argv, capsys)
     assert status == 0, err

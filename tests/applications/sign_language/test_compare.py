@@ -11,7 +11,9 @@ from applications.sign_language import compare as compare_lib
 pytestmark = pytest.mark.backend_independent
 
 
-def test_compare_writes_table_and_plot_and_reuses_runs(tiny_config, tmp_path, monkeypatch):
+def test_compare_writes_table_and_plot_and_reuses_runs(
+    tiny_config, tmp_path, monkeypatch
+):
     config = tiny_config(epochs=1, plots=False)
     out = tmp_path / "compare"
     summary = compare_lib.compare(config, ["apalu", "relu"], [0, 1], out, command="cmd")
@@ -26,8 +28,11 @@ def test_compare_writes_table_and_plot_and_reuses_runs(tiny_config, tmp_path, mo
         assert row["acc_std"] == pytest.approx(np.std(accs, ddof=1))
     assert [r["seed"] for r in runs["relu"]] == [0, 1]
     # Every run shares the split: same test files.
-    tests = {(out / a / f"seed{s}" / "split.json").read_text() for a in ("apalu", "relu")
-             for s in (0, 1)}
+    tests = {
+        (out / a / f"seed{s}" / "split.json").read_text()
+        for a in ("apalu", "relu")
+        for s in (0, 1)
+    }
     assert len(tests) == 1
 
     def no_training(*args, **kwargs):
@@ -37,4 +42,6 @@ def test_compare_writes_table_and_plot_and_reuses_runs(tiny_config, tmp_path, mo
     again = compare_lib.compare(config, ["apalu", "relu"], [0, 1], out)
     assert [r["acc_mean"] for r in again] == [r["acc_mean"] for r in summary]
     with pytest.raises(ValueError, match="other settings"):
-        compare_lib.compare(dataclasses.replace(config, image_size=32), ["relu"], [0], out)
+        compare_lib.compare(
+            dataclasses.replace(config, image_size=32), ["relu"], [0], out
+        )

@@ -12,8 +12,13 @@ from applications.common.errors import RunFailedError
 from applications.sign_language import data
 from tests.conftest import REPO
 
-PUBLIC_MANIFEST = (REPO.parent / "shared" / "datasets" / "manifests"
-                   / "sign-language-digits-4b09433.sha256")
+PUBLIC_MANIFEST = (
+    REPO.parent
+    / "shared"
+    / "datasets"
+    / "manifests"
+    / "sign-language-digits-4b09433.sha256"
+)
 
 # File handling, hashing and image decoding: no Keras backend involved;
 # runs in one backend's pass only (tests/conftest.py).
@@ -27,7 +32,9 @@ def _make_dataset(root, per_class=2, size=(20, 12)):
         folder = root / "Dataset" / str(digit)
         folder.mkdir(parents=True, exist_ok=True)
         for _ in range(per_class):
-            Image.new("RGB", size, (20 * digit, 100, 200)).save(folder / f"IMG_{number}.JPG")
+            Image.new("RGB", size, (20 * digit, 100, 200)).save(
+                folder / f"IMG_{number}.JPG"
+            )
             number += 1
     return root
 
@@ -43,7 +50,9 @@ def isolated(monkeypatch, tmp_path):
 def test_resolution_order(isolated, monkeypatch):
     explicit = _make_dataset(isolated / "explicit")
     from_env = _make_dataset(isolated / "env")
-    cached = _make_dataset(isolated / "keras_home" / "datasets" / data.CACHE_NAME / "extracted")
+    cached = _make_dataset(
+        isolated / "keras_home" / "datasets" / data.CACHE_NAME / "extracted"
+    )
     monkeypatch.setenv(data.ENV_VAR, str(from_env))
 
     assert data.resolve_data_dir(explicit) == explicit / "Dataset"
@@ -161,7 +170,8 @@ def test_development_copy_layout(sign_language_dir):
 
 def test_download_is_pinned_to_a_commit_archive():
     assert data.DATASET_URL.endswith(
-        "/archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip")
+        "/archive/4b09433ef9d5c60602e8805bb54b8aa2428527f8.zip"
+    )
 
 
 def _parse_sha256sum(path):
@@ -174,14 +184,18 @@ def _parse_sha256sum(path):
 
 
 def test_manifest_is_the_public_archive_and_holds_the_development_copy(
-        sign_language_dir):
+    sign_language_dir,
+):
     public = _parse_sha256sum(PUBLIC_MANIFEST)
     assert len(public) == 2062
     assert data.read_manifest() == public
     # Independent of verify_dataset: hash every image here with hashlib.
     root = pathlib.Path(sign_language_dir) / "Dataset"
-    images = {f"{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
-              for p in root.glob("*/*") if p.is_file()}
+    images = {
+        f"{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.glob("*/*")
+        if p.is_file()
+    }
     assert len(images) == 1753
     assert {name: public[name] for name in images} == images
 
@@ -244,15 +258,32 @@ def test_training_data_is_verified_unless_the_user_opts_out(tiny_dataset, tmp_pa
     content[len(content) // 2] ^= 0x01  # still a decodable JPEG, other pixels
     victim.write_bytes(bytes(content))
     args = cli.build_parser().parse_args(
-        ["train", "--data-dir", str(root.parent), "--cache-dir", str(tmp_path / "c"),
-         "--image-size", "8"])
+        [
+            "train",
+            "--data-dir",
+            str(root.parent),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--image-size",
+            "8",
+        ]
+    )
     config = cli._config_from(args)
     assert config.verify_data is True
     with pytest.raises(data.DatasetError, match=f"0/{victim.name}"):
         load_data(config)
     args = cli.build_parser().parse_args(
-        ["train", "--data-dir", str(root.parent), "--cache-dir", str(tmp_path / "c"),
-         "--image-size", "8", "--no-verify-data"])
+        [
+            "train",
+            "--data-dir",
+            str(root.parent),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--image-size",
+            "8",
+            "--no-verify-data",
+        ]
+    )
     config = cli._config_from(args)
     assert config.verify_data is False
     assert len(load_data(config)["labels"]) == 120
@@ -270,16 +301,20 @@ def _zip_dataset(source, archive, top="Sign-Language-Digits-Dataset-4b09433"):
 
 def _manifest_of(root, path, extra=()):
     """A sha256sum manifest of the images under `root` (plus `extra` lines)."""
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.parent.name}/{p.name}"
-             for p in sorted(root.glob("*/*"))]
+    lines = [
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.parent.name}/{p.name}"
+        for p in sorted(root.glob("*/*"))
+    ]
     path.write_text("\n".join(lines + list(extra)) + "\n")
     return path
 
 
 def test_failed_download_names_the_url_and_data_dir(isolated):
     url = (isolated / "offline" / "archive.zip").as_uri()
-    with pytest.raises(RunFailedError, match="could not download the dataset from "
-                       + url.replace(".", r"\.")) as error:
+    with pytest.raises(
+        RunFailedError,
+        match="could not download the dataset from " + url.replace(".", r"\."),
+    ) as error:
         data.resolve_data_dir(url=url)
     assert "--data-dir" in error.value.hint
     archive, extracted = data.archive_paths()
@@ -296,7 +331,9 @@ def test_bad_archive_in_the_cache_names_the_files_to_delete(isolated, damage):
         archive.write_bytes(good[: len(good) // 2])
     elif damage == "corrupt":  # intact structure, one image's bytes changed
         start = good.index(b"\xff\xd8\xff") + 40
-        archive.write_bytes(good[:start] + bytes([good[start] ^ 0xFF]) + good[start + 1:])
+        archive.write_bytes(
+            good[:start] + bytes([good[start] ^ 0xFF]) + good[start + 1 :]
+        )
     else:
         with zipfile.ZipFile(archive, "w") as zf:
             zf.writestr("other-project/README.md", "not the dataset")
@@ -322,8 +359,11 @@ def test_an_incomplete_dataset_in_the_cache_names_the_files_to_delete(isolated):
     assert data.in_keras_cache(root)
     assert len(data.verified_files(root, manifest)) == 30  # whole: no error
     (root / "6" / "IMG_118.JPG").unlink()  # as from an interrupted extraction
-    with pytest.raises(data.DatasetError, match=r"lacks 1 of the archive's 30 images "
-                       r"\(e\.g\. 6/IMG_118\.JPG\)") as error:
+    with pytest.raises(
+        data.DatasetError,
+        match=r"lacks 1 of the archive's 30 images "
+        r"\(e\.g\. 6/IMG_118\.JPG\)",
+    ) as error:
         data.verified_files(root, manifest)
     assert "delete" in error.value.hint and data.CACHE_NAME in error.value.hint
     # The same images given by --data-dir are a subset: used, no warning.
@@ -352,13 +392,17 @@ def test_public_layout_subset_and_superset_of_the_manifest(tmp_path):
     assert len(files) == 30 and "3/IMG_5000.JPG" not in files
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("empty", "it is empty"),
-    ("files", "it holds notes.txt, photo.jpg, no class folders 0..9"),
-    ("some classes", "it has class folders 0, 1, 2, 3, 4 but not 5, 6, 7, 8, 9"),
-])
-def test_a_data_folder_without_a_dataset_says_what_it_holds(isolated, content,
-                                                             expected):
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("empty", "it is empty"),
+        ("files", "it holds notes.txt, photo.jpg, no class folders 0..9"),
+        ("some classes", "it has class folders 0, 1, 2, 3, 4 but not 5, 6, 7, 8, 9"),
+    ],
+)
+def test_a_data_folder_without_a_dataset_says_what_it_holds(
+    isolated, content, expected
+):
     folder = isolated / "mine"
     folder.mkdir()
     if content == "files":
@@ -367,8 +411,9 @@ def test_a_data_folder_without_a_dataset_says_what_it_holds(isolated, content,
     elif content == "some classes":
         for digit in range(5):
             (folder / str(digit)).mkdir()
-    with pytest.raises(data.DatasetError, match=f"in {folder} .given by --data-dir.: "
-                       + expected):
+    with pytest.raises(
+        data.DatasetError, match=f"in {folder} .given by --data-dir.: " + expected
+    ):
         data.resolve_data_dir(folder)
 
 
@@ -377,7 +422,10 @@ def test_mixed_content_in_class_folders_is_skipped_and_counted(tmp_path):
     (root / "1" / "thumbs.db").write_bytes(b"\x00" * 10)  # not an image suffix
     (root / "1" / "sub").mkdir()  # a folder inside a class folder
     (root / "8" / "IMG_9.png").write_text("text in a .png")
-    with pytest.warns(UserWarning, match=r"Skipped 1 unreadable image file\(s\) of 21: "
-                      r".*IMG_9\.png"):
+    with pytest.warns(
+        UserWarning,
+        match=r"Skipped 1 unreadable image file\(s\) of 21: "
+        r".*IMG_9\.png",
+    ):
         loaded = data.load_dataset(root, image_size=8, use_cache=False)
     assert len(loaded["labels"]) == 20

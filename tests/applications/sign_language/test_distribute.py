@@ -61,20 +61,28 @@ print("RESULT " + json.dumps({
 """
 
 
-@pytest.mark.skipif(keras.backend.backend() == "torch",
-                    reason="Keras' distribution API has no torch backend (see next test)")
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="Keras' distribution API has no torch backend (see next test)",
+)
 @pytest.mark.slow
 def test_two_devices_match_one_device(tiny_dataset, tmp_path):
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    ).strip()
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     completed = subprocess.run(
         [sys.executable, "-c", _SCRIPT, str(tiny_dataset), str(tmp_path)],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     lines = [l for l in completed.stdout.splitlines() if l.startswith("RESULT ")]
     assert completed.returncode == 0 and lines, completed.stderr[-4000:]
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = json.loads(lines[-1][len("RESULT ") :])
     assert result["devices"] == 2
     assert result["parallel_devices"] == 2
     # Same data, same seed, same global batch: only the summation order of

@@ -23,12 +23,24 @@ def exported_run(tiny_dataset, tmp_path_factory):
     from applications.sign_language.train import TrainConfig
 
     run_dir = tmp_path_factory.mktemp("exported") / "run"
-    train(TrainConfig(
-        run_dir=str(run_dir), data_dir=str(tiny_dataset),
-        cache_dir=str(run_dir.parent / "cache"), image_size=16, width=4, blocks=2,
-        epochs=1, patience=0, batch_size=16, augment=0.0, val_fraction=0.2,
-        test_fraction=0.2, verbose=0, plots=False,
-    ))
+    train(
+        TrainConfig(
+            run_dir=str(run_dir),
+            data_dir=str(tiny_dataset),
+            cache_dir=str(run_dir.parent / "cache"),
+            image_size=16,
+            width=4,
+            blocks=2,
+            epochs=1,
+            patience=0,
+            batch_size=16,
+            augment=0.0,
+            val_fraction=0.2,
+            test_fraction=0.2,
+            verbose=0,
+            plots=False,
+        )
+    )
     cli.main(["export", "--run-dir", str(run_dir)])
     return run_dir
 
@@ -46,11 +58,15 @@ def test_tflite_matches_keras(exported_run, tiny_dataset, name):
     for k, t in zip(keras_top, lite_top):
         expected = {c["class"]: c["probability"] for c in k["top"]}
         got = {c["class"]: c["probability"] for c in t["top"]}
-        np.testing.assert_allclose([got[c] for c in expected], list(expected.values()),
-                                   atol=1e-4)
-    keras_eval = inference.evaluate(exported_run / "model.keras", data_dir=str(tiny_dataset))
-    lite_eval = inference.evaluate(exported_run / name, run_dir=exported_run,
-                                   data_dir=str(tiny_dataset))
+        np.testing.assert_allclose(
+            [got[c] for c in expected], list(expected.values()), atol=1e-4
+        )
+    keras_eval = inference.evaluate(
+        exported_run / "model.keras", data_dir=str(tiny_dataset)
+    )
+    lite_eval = inference.evaluate(
+        exported_run / name, run_dir=exported_run, data_dir=str(tiny_dataset)
+    )
     assert lite_eval["confusion_matrix"] == keras_eval["confusion_matrix"]
 
 
@@ -69,12 +85,14 @@ def test_int8_export_calibrates_on_training_images(exported_run, tiny_dataset):
         expected = {c["class"]: c["probability"] for c in k["top"]}
         got = {c["class"]: c["probability"] for c in t["top"]}
         # int8 output: one quantisation step of a softmax is 1/256.
-        np.testing.assert_allclose([got[c] for c in expected],
-                                   list(expected.values()), atol=0.05)
+        np.testing.assert_allclose(
+            [got[c] for c in expected], list(expected.values()), atol=0.05
+        )
 
 
-def test_truncated_tflite_is_named_and_left_alone(exported_run, tiny_dataset, tmp_path,
-                                                  capsys):
+def test_truncated_tflite_is_named_and_left_alone(
+    exported_run, tiny_dataset, tmp_path, capsys
+):
     content = (exported_run / "model.tflite").read_bytes()
     cut = tmp_path / "model.tflite"
     cut.write_bytes(content[: len(content) // 3])
@@ -82,6 +100,8 @@ def test_truncated_tflite_is_named_and_left_alone(exported_run, tiny_dataset, tm
     assert cli.console_main(["predict", str(image), "--model", str(cut)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(f"error: {cut} is not a readable TFLite model (")
-    assert err[1] == ("hint: the file is truncated or foreign: export it again "
-                      "(python -m applications.sign_language export --run-dir DIR)")
+    assert err[1] == (
+        "hint: the file is truncated or foreign: export it again "
+        "(python -m applications.sign_language export --run-dir DIR)"
+    )
     assert cut.read_bytes() == content[: len(content) // 3]

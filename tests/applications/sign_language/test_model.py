@@ -8,8 +8,9 @@ from keras_apalu.layers import APALU
 
 @pytest.mark.parametrize("activation", model_lib.ACTIVATIONS)
 def test_every_activation_builds_the_same_network(activation, rng):
-    model = model_lib.build_model((16, 16, 3), activation=activation, width=4, blocks=2,
-                                  augment=0.0, seed=0)
+    model = model_lib.build_model(
+        (16, 16, 3), activation=activation, width=4, blocks=2, augment=0.0, seed=0
+    )
     probabilities = model.predict(rng.uniform(0, 255, (3, 16, 16, 3)), verbose=0)
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
@@ -35,8 +36,9 @@ def test_augmentation_only_in_training(rng):
     images = rng.uniform(0, 255, (2, 16, 16, 3)).astype("float32")
     first = model(images, training=False)
     second = model(images, training=False)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(first),
-                                  keras.ops.convert_to_numpy(second))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(first), keras.ops.convert_to_numpy(second)
+    )
     augment = model.get_layer("augmentation")
     changed = keras.ops.convert_to_numpy(augment(images / 255.0, training=True))
     assert not np.allclose(changed, images / 255.0)

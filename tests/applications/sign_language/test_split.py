@@ -17,19 +17,31 @@ def _files(numbers_and_labels):
 
 def test_signer_groups_recovers_runs_of_digits():
     rows = (
-        [(1000 + d, d) for d in range(10)]            # signer A
-        + [(1010 + d, d) for d in range(9)] + [(1019, 8), (1020, 9)]  # B re-shot 8
-        + [(1040, 5)] + [(1041 + i, d) for i, d in enumerate([0, 1, 2, 3, 4, 6, 7, 8, 9])]  # C, 5 first
-        + [(1060 + d, d) for d in range(4)]          # D, only 0-3
-        + [(1064 + d, d) for d in range(10)]         # E right after D
+        [(1000 + d, d) for d in range(10)]  # signer A
+        + [(1010 + d, d) for d in range(9)]
+        + [(1019, 8), (1020, 9)]  # B re-shot 8
+        + [(1040, 5)]
+        + [
+            (1041 + i, d) for i, d in enumerate([0, 1, 2, 3, 4, 6, 7, 8, 9])
+        ]  # C, 5 first
+        + [(1060 + d, d) for d in range(4)]  # D, only 0-3
+        + [(1064 + d, d) for d in range(10)]  # E right after D
     )
     files, labels = _files(rows)
-    order = np.random.default_rng(0).permutation(len(files))  # input order must not matter
+    order = np.random.default_rng(0).permutation(
+        len(files)
+    )  # input order must not matter
     signers = split.signer_groups([files[i] for i in order], [labels[i] for i in order])
     by_file = dict(zip([files[i] for i in order], signers))
     groups = [
         {by_file[f] for f, (n, _) in zip(files, rows) if lo <= n < hi}
-        for lo, hi in ((1000, 1010), (1010, 1021), (1040, 1050), (1060, 1064), (1064, 1074))
+        for lo, hi in (
+            (1000, 1010),
+            (1010, 1021),
+            (1040, 1050),
+            (1060, 1064),
+            (1064, 1074),
+        )
     ]
     assert all(len(g) == 1 for g in groups), groups
     assert len(set.union(*groups)) == 5
@@ -115,8 +127,11 @@ def test_signer_split_of_the_whole_public_archive():
     assert sum(len(p) for p in parts) == len(names) == 2062
     assert set.union(*parts) == set(names)
     signer_sets = [set(first[name]["signers"]) for name in split.SPLITS]
-    assert not (signer_sets[0] & signer_sets[1] or signer_sets[0] & signer_sets[2]
-                or signer_sets[1] & signer_sets[2])
+    assert not (
+        signer_sets[0] & signer_sets[1]
+        or signer_sets[0] & signer_sets[2]
+        or signer_sets[1] & signer_sets[2]
+    )
     assert set.union(*signer_sets) == set(range(first["signers"]))
     for name, share in (("val", 0.15), ("test", 0.15)):
         assert abs(len(first[name]["files"]) / 2062 - share) < 0.03

@@ -15,9 +15,16 @@ from applications.sign_language.train import train
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = (
-    "config.json", "split.json", "history.csv", "apalu_params.json",
-    "best.weights.h5", "model.keras", "metrics.json",
-    "learning_curves.png", "confusion_matrix.png", "apalu_curves.png",
+    "config.json",
+    "split.json",
+    "history.csv",
+    "apalu_params.json",
+    "best.weights.h5",
+    "model.keras",
+    "metrics.json",
+    "learning_curves.png",
+    "confusion_matrix.png",
+    "apalu_curves.png",
 )
 
 
@@ -43,8 +50,11 @@ def test_train_writes_every_artifact(trained_run):
     assert len(record["epochs"]["2"]["block2_conv1_apalu"]["a"]) == 8
     split = split_lib.load_split(run_dir / "split.json")
     signer_sets = [set(split[name]["signers"]) for name in split_lib.SPLITS]
-    assert not (signer_sets[0] & signer_sets[1] or signer_sets[0] & signer_sets[2]
-                or signer_sets[1] & signer_sets[2])
+    assert not (
+        signer_sets[0] & signer_sets[1]
+        or signer_sets[0] & signer_sets[2]
+        or signer_sets[1] & signer_sets[2]
+    )
 
 
 def test_saved_model_is_the_best_checkpoint(trained_run, tiny_dataset):
@@ -71,8 +81,9 @@ def test_predict_returns_a_valid_class(trained_run, tiny_dataset):
 def test_predict_cli_prints_top_k(trained_run, tiny_dataset, capsys):
     run_dir, _ = trained_run
     image = sorted((pathlib.Path(tiny_dataset) / "Dataset" / "7").glob("*.JPG"))[0]
-    results = cli.main(["predict", str(image), "--model", str(run_dir / "model.keras"),
-                        "--top-k", "2"])
+    results = cli.main(
+        ["predict", str(image), "--model", str(run_dir / "model.keras"), "--top-k", "2"]
+    )
     assert len(results[0]["top"]) == 2
     assert image.name in capsys.readouterr().out
 
@@ -143,13 +154,37 @@ def test_resume_with_other_settings_is_an_error(tiny_config):
 
 def test_train_cli_with_relu_has_no_apalu_record(tiny_config, capsys):
     config = tiny_config(epochs=1)
-    cli.main([
-        "train", "--run-dir", config.run_dir, "--data-dir", config.data_dir,
-        "--cache-dir", config.cache_dir, "--image-size", "16", "--width", "4",
-        "--blocks", "2", "--epochs", "1", "--activation", "relu", "--augment", "0",
-        "--val-fraction", "0.2", "--test-fraction", "0.2", "--batch-size", "16",
-        "--quiet", "--no-plots",
-    ])
+    cli.main(
+        [
+            "train",
+            "--run-dir",
+            config.run_dir,
+            "--data-dir",
+            config.data_dir,
+            "--cache-dir",
+            config.cache_dir,
+            "--image-size",
+            "16",
+            "--width",
+            "4",
+            "--blocks",
+            "2",
+            "--epochs",
+            "1",
+            "--activation",
+            "relu",
+            "--augment",
+            "0",
+            "--val-fraction",
+            "0.2",
+            "--test-fraction",
+            "0.2",
+            "--batch-size",
+            "16",
+            "--quiet",
+            "--no-plots",
+        ]
+    )
     run_dir = pathlib.Path(config.run_dir)
     assert "test accuracy on unseen signers" in capsys.readouterr().out
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -160,8 +195,15 @@ def test_train_cli_with_relu_has_no_apalu_record(tiny_config, capsys):
 
 def test_evaluate_cli_on_a_labelled_folder(trained_run, tiny_dataset, capsys):
     run_dir, _ = trained_run
-    result = cli.main(["evaluate", str(run_dir / "model.keras"), "--folder",
-                       str(tiny_dataset), "--json"])
+    result = cli.main(
+        [
+            "evaluate",
+            str(run_dir / "model.keras"),
+            "--folder",
+            str(tiny_dataset),
+            "--json",
+        ]
+    )
     assert result["images"] == 120
     matrix = np.asarray(result["confusion_matrix"])
     assert matrix.sum(axis=1).tolist() == [12] * 10

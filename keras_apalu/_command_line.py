@@ -31,20 +31,40 @@ def _started_as_command_line():
 
 @contextlib.contextmanager
 def native_stderr_silenced(enabled=True):
-    """File descriptor 2 goes to /dev/null inside the block (if `enabled`)."""
+    """File descriptor 2 goes to /dev/null inside the block (if `enabled`);
+    Python's own `sys.stderr` (the command's messages) still reaches the
+    terminal through a copy of the real descriptor."""
     if not enabled:
         yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
+    swap = _writes_to_fd2(sys.stderr)
+    previous = sys.stderr
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1) if swap else None
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
+        if swap:
+            sys.stderr = terminal
         yield
     finally:
+        if swap:
+            terminal.flush()
+            sys.stderr = previous
+            terminal.close()
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _writes_to_fd2(stream):
+    """Whether `stream` writes to descriptor 2 (not so under a capture,
+    such as pytest's, which is then left in place)."""
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def quiet_import():

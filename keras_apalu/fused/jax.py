@@ -2,7 +2,8 @@
 
 Forward `ops.apalu_forward`, backward `ops.apalu_vjp` with x, a and b as the
 only residuals, under `jax.jit` (inlined into a caller's own jit, such as
-Keras' train step).
+Keras' train step). Calls outside training take the plain path (the same
+forward).
 
 On CPU the backward's three results (the x-gradient and the two slope
 sums) are each computed in a computation of its own: seen together, XLA:CPU
@@ -57,8 +58,12 @@ _fused = jax.jit(_apalu)
 
 
 def kernel(x, training):
-    """The jitted kernel (XLA compiles for the array's device)."""
-    return _fused
+    """The jitted kernel (XLA compiles for the array's device); `None`
+    outside training (`training=False`: predict, evaluate, `model.export`),
+    where only the forward runs: the plain path is the same forward on the
+    input's own shape, which exporters such as jax2onnx can read (they
+    cannot map the `(rows, cols)` reshape of a symbolic batch size)."""
+    return _fused if training else None
 
 
 def cache_size():

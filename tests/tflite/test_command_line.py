@@ -168,3 +168,19 @@ def test_verbose_shows_the_traceback(files, tmp_path):
     assert result.returncode != 0
     assert "Traceback" in result.stderr
     assert "InvalidModelError" in result.stderr
+
+
+def test_run_command_messages_reach_the_terminal(files):
+    """The `run` command prints its own refusals while native stderr is
+    silenced: they must still reach the real stderr of the process."""
+    result = _command(
+        "run",
+        str(files / "missing.tflite"),
+        "--runtime",
+        "tflm-host",
+        "--images",
+        str(files),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "missing.tflite" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -132,21 +132,20 @@ def test_run_command_on_tflm_host(int8_model, tmp_path, capsys):
 
     path, _, _ = int8_model
     images = _image_folder(tmp_path / "images")
-    with pytest.raises(SystemExit) as exit_info:
-        main(
-            [
-                "run",
-                str(path),
-                "--runtime",
-                "tflm-host",
-                "--images",
-                str(images),
-                "--pixel-scale",
-                str(1 / 255),
-            ]
-        )
+    status = main(
+        [
+            "run",
+            str(path),
+            "--runtime",
+            "tflm-host",
+            "--images",
+            str(images),
+            "--pixel-scale",
+            str(1 / 255),
+        ]
+    )
     captured = capsys.readouterr()
-    assert exit_info.value.code == 0, captured.out + captured.err
+    assert status == 0, captured.out + captured.err
     assert "agreement: 4/4" in captured.out
     assert "accuracy: " in captured.out
     assert "arena" in captured.out and "runner text" in captured.out
@@ -156,18 +155,17 @@ def test_run_command_on_tflm_host(int8_model, tmp_path, capsys):
 def test_run_command_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     from keras_apalu.tflite.__main__ import main
 
-    with pytest.raises(SystemExit) as exit_info:
-        main(
-            [
-                "run",
-                str(tmp_path / "missing.tflite"),
-                "--runtime",
-                "tflm-host",
-                "--images",
-                str(tmp_path),
-            ]
-        )
-    assert exit_info.value.code == 2
+    status = main(
+        [
+            "run",
+            str(tmp_path / "missing.tflite"),
+            "--runtime",
+            "tflm-host",
+            "--images",
+            str(tmp_path),
+        ]
+    )
+    assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [(f"error: {tmp_path / 'missing.tflite'}: no such .tflite file.")]
 
@@ -188,9 +186,10 @@ def test_run_command_names_the_apt_package_of_a_missing_tool(
     path = tmp_path / "op.tflite"
     path.write_bytes(apalu_flatbuffer([1, 4, 4, 1], [0.5], [0.5]))
     images = _image_folder(tmp_path / "images", count=1)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["run", str(path), "--runtime", "tflm-cortex-m4", "--images", str(images)])
-    assert exit_info.value.code == 2
+    status = main(
+        ["run", str(path), "--runtime", "tflm-cortex-m4", "--images", str(images)]
+    )
+    assert status == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(
         "error: no-such-none-eabi-g++ not found: "

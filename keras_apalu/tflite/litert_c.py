@@ -182,10 +182,11 @@ def aligned_model(content):
     return bytes(builder.Output())
 
 
-def build_runner(log=None, arch=None):
+def build_runner(log=None, arch=None, defines=()):
     """Builds (or finds in the cache) litert_runner; returns its path.
     `arch`: None for the host, or "aarch64" (cross-compiled, to run under
-    qemu-aarch64)."""
+    qemu-aarch64). `defines`: extra -D flags (e.g. "APALU_NO_NEON", the
+    scalar float path, for measurements)."""
     if arch is None:
         cc = shlex.split(os.environ.get("CC", "cc"))
         micro.tool(cc[0], "build-essential")
@@ -209,6 +210,7 @@ def build_runner(log=None, arch=None):
     for part in (
         identity,
         *C_FLAGS,
+        *(f"-D{d}" for d in defines),
         str(library),
         str(stat.st_size),
         str(stat.st_mtime_ns),
@@ -225,6 +227,7 @@ def build_runner(log=None, arch=None):
     command = [
         *cc,
         *C_FLAGS,
+        *(f"-D{d}" for d in defines),
         f"-I{folder}",
         *map(str, sources),
         str(library),

@@ -145,6 +145,7 @@ def emulator_root():
             "libc6-dev-arm64-cross libstdc++6-arm64-cross"
         )
     root = _cache() / "litert_aarch64" / "qemu_root"
+    root.mkdir(parents=True, exist_ok=True)
     for name, text in EMULATED_CPU_FILES.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,13 +39,19 @@ def test_sign_language_float_model_within_1e6_of_the_classic_interpreter(tmp_pat
     assert np.ptp(outputs) > 1e-3  # not a constant output
 
 
-def test_aarch64_under_qemu_within_1e6_of_the_classic_interpreter(tmp_path):
+def _aarch64_runner():
+    """The aarch64 runner; skips only if the aarch64 wheel cannot be
+    downloaded (a missing cross compiler or qemu fails in CI)."""
     native_build.require("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")
     native_build.require("qemu-aarch64", "qemu-user")
     try:
-        runner = litert_c.build_runner(arch="aarch64")
+        return litert_c.build_runner(arch="aarch64")
     except litert_c.WheelUnavailableError as error:
         pytest.skip(f"aarch64 libLiteRt.so unavailable: {error}")
+
+
+def test_aarch64_under_qemu_within_1e6_of_the_classic_interpreter(tmp_path):
+    runner = _aarch64_runner()
     # Really an aarch64 program linked to an aarch64 libLiteRt.so.
     assert runner.read_bytes()[18:20] == (183).to_bytes(2, "little")  # EM_AARCH64
     assert litert_c.aarch64_library().read_bytes()[18:20] == (183).to_bytes(2, "little")
@@ -104,8 +110,12 @@ def test_aligned_model_aligns_every_buffer_and_changes_nothing_else():
     ]
 
 
-def test_run_command_litert_c(tmp_path, capsys):
+@pytest.mark.parametrize("runtime", ["litert-c", "litert-c-aarch64"])
+def test_run_command_litert_c(tmp_path, capsys, runtime):
     from keras_apalu.tflite.__main__ import main
+
+    if runtime == "litert-c-aarch64":
+        _aarch64_runner()
 
     path = tflite.export(sign_language.model(), tmp_path / "sign.tflite")
     images = tmp_path / "images" / "4"
@@ -118,7 +128,7 @@ def test_run_command_litert_c(tmp_path, capsys):
             "run",
             str(path),
             "--runtime",
-            "litert-c",
+            runtime,
             "--images",
             str(images.parent),
             "--pixel-scale",
@@ -128,4 +138,9 @@ def test_run_command_litert_c(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "agreement: 3/3 (within 1e-06)" in out
-    assert "libLiteRt.so" in out
+    library = (
+        litert_c.aarch64_library()
+        if runtime == "litert-c-aarch64"
+        else litert_c.litert_library()
+    )
+    assert f"libLiteRt.so {library.stat().st_size} bytes" in out

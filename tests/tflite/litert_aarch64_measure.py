@@ -7,7 +7,8 @@ builtins only: LiteRT's own ARM kernels / XNNPACK), side by side.
 
     python -m tests.tflite.litert_aarch64_measure [--repeats 40]
 
-Models: one APALU layer on a 1x64x64x64 input (per-channel slopes), and the
+Models: one APALU layer on a 1x64x64x64 input (the layer's default
+slopes, one a and one b per element), and the
 float sign-language model (tests/tflite/sign_language.py, untrained
 weights). Per inference: the runner's CPU time (user + system, from
 getrusage) with `repeats` + 1 inputs minus that with 1 input, divided by

@@ -12,7 +12,9 @@ python -m pip install --quiet --no-deps "tensorflow-model-optimization==0.8.1"
 # Optional: ARM cross compilers and qemu-user for the kernel's ARM tests
 # (tests/tflite/test_kernel_arm.py), and arm-none-eabi-gcc with newlib and
 # qemu-system-arm for TFLite Micro on an emulated Cortex-M4
-# (tests/tflite/test_micro.py); skipped without them, except in CI. Without
+# (tests/tflite/test_micro.py), and libstdc++ for aarch64 (the LiteRT 2 C API
+# under qemu-aarch64, tests/tflite/test_litert_c.py); skipped without them,
+# except in CI. Without
 # apt, root or network the rest of the install goes on.
 arm_tools="aarch64-linux-gnu-gcc arm-linux-gnueabihf-gcc qemu-aarch64 qemu-arm
   arm-none-eabi-g++ qemu-system-arm"
@@ -20,7 +22,8 @@ if [ "$(command -v $arm_tools | wc -l)" != 6 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
         -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
-        libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
+        libc6-dev-arm64-cross libstdc++6-arm64-cross gcc-arm-linux-gnueabihf \
+        libc6-dev-armhf-cross \
         qemu-user gcc-arm-none-eabi libnewlib-arm-none-eabi \
         libstdc++-arm-none-eabi-newlib qemu-system-arm; } >/dev/null 2>&1 ||
       echo "install.sh: ARM cross compilers / qemu not installed" >&2

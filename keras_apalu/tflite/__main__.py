@@ -6,8 +6,9 @@
         [--representative samples.npy]   # required with --quantize int8
         [--keep-max-pool-order]          # see convert(reorder_max_pool=...)
     keras-apalu-tflite inspect model.tflite   # its ops; opens it, kernel and all
-    keras-apalu-tflite run model.tflite --runtime litert|litert-c|tflm-host|tflm-cortex-m4 \
+    keras-apalu-tflite run model.tflite --runtime RUNTIME \
         --images DIR [--limit N] [--tflm-dir DIR]   # agreement with LiteRT
+        (RUNTIME: litert, litert-c, litert-c-aarch64, tflm-host, tflm-cortex-m4)
 
 Bad input (a missing, truncated or non-Keras model, a file that is not a
 .tflite flatbuffer, int8 without calibration data, a folder that cannot be

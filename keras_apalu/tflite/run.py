@@ -2,7 +2,7 @@
 on one runtime, checked against the Python LiteRT interpreter.
 
     python -m keras_apalu.tflite run MODEL.tflite \\
-        --runtime {litert,litert-c,tflm-host,tflm-cortex-m4} \\
+        --runtime {litert,litert-c,litert-c-aarch64,tflm-host,tflm-cortex-m4} \\
         [--tflm-dir DIR] \\
         --images DIR [--limit N] [--pixel-scale S]
 
@@ -21,7 +21,8 @@ project's APALU kernel (apalu_op.c) and its default builtin kernels:
         LiteRT's single-rounding requantisation, see micro.py): int8 outputs
         identical, float32 within 1e-6;
     litert-c: the LiteRT 2 C API (apalu_litert.c; float32 models): within
-        1e-6;
+        1e-6; litert-c-aarch64: the same on aarch64 under qemu-aarch64 (the
+        aarch64 wheel's libLiteRt.so, downloaded once; see litert_c.py);
     litert: the Python interpreter itself, checked against its reference
         builtin kernels: int8 within one step (they requantise with two
         roundings), float32 within 1e-5 (other summation orders).
@@ -33,7 +34,7 @@ kernel version (see keras_apalu/tflite/micro.py).
 import pathlib
 import sys
 
-RUNTIMES = ("litert", "litert-c", "tflm-host", "tflm-cortex-m4")
+RUNTIMES = ("litert", "litert-c", "litert-c-aarch64", "tflm-host", "tflm-cortex-m4")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 FLOAT_TOLERANCE = 1e-6
 
@@ -234,20 +235,26 @@ def run_command(args):
         if args.runtime == "litert":
             outputs = classic_outputs(model, samples, reference=False)
             sizes = f"model {model.stat().st_size} bytes"
-        elif args.runtime == "litert-c":
+        elif args.runtime in ("litert-c", "litert-c-aarch64"):
             from keras_apalu.tflite import litert_c
 
             if samples.dtype != np.float32:
                 raise RunInputError(
-                    f"{model}: --runtime litert-c runs float32 models; this "
-                    "one is int8 (use tflm-host or litert)."
+                    f"{model}: --runtime {args.runtime} runs float32 models; "
+                    "this one is int8 (use tflm-host or litert)."
                 )
+            arch = "aarch64" if args.runtime.endswith("aarch64") else None
             outputs = litert_c.run_model(
-                model, samples, interpreter.get_output_details()[0]["shape"], log=say
+                model,
+                samples,
+                interpreter.get_output_details()[0]["shape"],
+                log=say,
+                arch=arch,
             )
+            library = litert_c.aarch64_library() if arch else litert_c.litert_library()
             sizes = (
                 f"model {model.stat().st_size} bytes, libLiteRt.so "
-                f"{litert_c.litert_library().stat().st_size} bytes"
+                f"{library.stat().st_size} bytes"
             )
         else:
             target = args.runtime[len("tflm-") :]

@@ -16,6 +16,10 @@ from keras_apalu import tflite
 from keras_apalu.layers import APALU
 from tests.tflite.reference import run
 
+# Each module fixture converts models (under JAX and torch through a
+# TensorFlow subprocess): the fast tier leaves the module out.
+pytestmark = pytest.mark.slow
+
 # Every shared_axes variant the layer allows for each input rank.
 DENSE_VARIANTS = [None, "all", [1], [-1]]
 CONV_VARIANTS = [None, "all", [1, 2], [1], [2], [3], [1, 3], [-1]]

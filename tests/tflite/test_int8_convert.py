@@ -16,6 +16,10 @@ from keras_apalu.tflite import int8
 from tests.tflite import sign_language
 from tests.tflite.reference import apalu_reference
 
+# Each module fixture converts models (under JAX and torch through a
+# TensorFlow subprocess): the fast tier leaves the module out.
+pytestmark = pytest.mark.slow
+
 
 def _schema():
     from ai_edge_litert import schema_py_generated as schema

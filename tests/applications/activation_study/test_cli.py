@@ -6,15 +6,12 @@ import pytest
 
 from applications.activation_study import depth
 from applications.activation_study.__main__ import main
-from applications.common import cli
 from applications.common import runs
+from tests.applications import cli_checks
 
 
 def run(capsys, argv):
-    code = cli.run(main, argv)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err.strip().splitlines()
+    return cli_checks.run(main, capsys, argv)
 
 
 def test_help_prints_only_the_help(capsys):
@@ -88,11 +85,7 @@ def test_bad_usage_is_two_lines_and_status_2(capsys, tmp_path, argv, message):
 def test_run_folder_with_other_settings(capsys, tmp_path):
     runs.RunFolder(tmp_path, {"epochs": 99})
     code, _, err = run(capsys, ["depth", "--quick", "--run-dir", str(tmp_path)])
-    assert code == 2
-    assert err[0].startswith(
-        f"error: {tmp_path} holds runs made with other settings (changed: "
-    )
-    assert err[1] == "hint: use another --run-dir, or delete that folder to start over"
+    cli_checks.assert_other_settings_refused(code, err, tmp_path)
 
 
 def test_unwritable_run_folder(capsys, tmp_path):
@@ -100,12 +93,7 @@ def test_unwritable_run_folder(capsys, tmp_path):
     code, _, err = run(
         capsys, ["depth", "--quick", "--run-dir", str(tmp_path / "file" / "run")]
     )
-    assert code == 2
-    assert err == [
-        f"error: cannot write the run folder {tmp_path / 'file' / 'run'} "
-        "(Not a directory)",
-        "hint: choose a folder you can write to with --run-dir DIR",
-    ]
+    cli_checks.assert_unwritable_refused(code, err, tmp_path / "file" / "run")
 
 
 def test_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):

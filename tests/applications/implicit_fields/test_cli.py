@@ -3,19 +3,16 @@ mistake (one or two lines, exit status 2), Ctrl-C (130) and --help (0)."""
 
 import pytest
 
-from applications.common import cli
 from applications.common import runs
 from applications.implicit_fields import compare as compare_lib
 from applications.implicit_fields.__main__ import main
+from tests.applications import cli_checks
 
 PROG = "python -m applications.implicit_fields"
 
 
 def run(capsys, argv):
-    code = cli.run(main, argv)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err.strip().splitlines()
+    return cli_checks.run(main, capsys, argv)
 
 
 def test_help_prints_only_the_help(capsys):
@@ -72,12 +69,7 @@ def test_unwritable_run_folder(capsys, tmp_path):
     code, _, err = run(
         capsys, ["image", "--quick", "--run-dir", str(tmp_path / "file")]
     )
-    assert code == 2
-    assert err == [
-        f"error: cannot write the run folder {tmp_path / 'file' / 'image'} "
-        "(Not a directory)",
-        "hint: choose a folder you can write to with --run-dir DIR",
-    ]
+    cli_checks.assert_unwritable_refused(code, err, tmp_path / "file" / "image")
 
 
 def test_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):

@@ -8,9 +8,11 @@ forward).
 On CPU the backward's three results (the x-gradient and the two slope
 sums) are each computed in a computation of its own: seen together, XLA:CPU
 fuses them into one multi-output pass that is far slower than three
-separate passes (gradient of a scalar loss at (32, 64, 64, 32) with
-per-channel slopes, one thread: about 55-60 ms together against 35-37 ms
-apart on the loaded development machine; benchmarks/README.md). A
+separate passes (gradient of sum(f(x) * w) at (32, 64, 64, 32) with
+per-channel slopes, one thread, loaded machine: about 55 ms together
+against 35 ms apart). In the benchmark's sum(f(x) ** 2) form on a quiet
+machine the fused path costs what the plain one does (47.5 against 46.1
+ms; benchmarks/results/op_jax_dec04.md): still 6x GELU. A
 `lax.cond` whose two branches are the same function is such a computation:
 XLA compiles a branch on its own and never fuses across it, and the value
 is the same whichever branch runs. Other backends (GPU) get the plain

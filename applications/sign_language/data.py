@@ -26,9 +26,13 @@ images (the development copy holds 1,753) is used as it is, but the dataset
 extracted into the Keras cache from a download must hold every image, or the
 error names the cache files to delete. `--no-verify-data` turns the check off.
 
-The archive itself is not checked against a hash (`ARCHIVE_SHA256` is
-`None`: no trustworthy record of the archive's digest is at hand); its
-content is, image by image, against the manifest.
+The archive's own SHA-256 is not published (`ARCHIVE_SHA256` is `None`), so
+it is recorded on first use: once the images extracted from a download have
+all been verified against the manifest, the archive's digest is written
+beside it (`<archive>.sha256`), and every later `download` passes it to
+`keras.utils.get_file(file_hash=...)`, which downloads a cached archive that
+no longer matches again (and an error names the files to delete when that
+fails).
 """
 
 import dataclasses
@@ -36,6 +40,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import tarfile
 import warnings
 import zipfile
@@ -52,8 +57,9 @@ ENV_VAR = "SIGN_LANGUAGE_DIGITS_DIR"
 #: The public archive of the dataset (see `config.DATASET_URL`).
 DATASET_URL = _DATASET_URL
 #: SHA-256 of the archive at `DATASET_URL`, passed to `keras.utils.get_file`
-#: as `file_hash` when known. `None`: not recorded (the images are verified
-#: after extraction against `MANIFEST` instead).
+#: as `file_hash` when known. `None`: not published; the digest of the first
+#: download whose images all match `MANIFEST` is recorded instead
+#: (`recorded_archive_hash`).
 ARCHIVE_SHA256 = None
 #: SHA-256 of every image of the public archive (2,062), `<digit>/<file>`
 #: paths relative to the class root, in `sha256sum` format.
@@ -123,6 +129,36 @@ def archive_paths(cache_dir=None):
     return datasets / f"{CACHE_NAME}_archive", datasets / CACHE_NAME
 
 
+def _digest_record(archive):
+    return archive.with_name(archive.name + ".sha256")
+
+
+def recorded_archive_hash(cache_dir=None):
+    """The archive's SHA-256 recorded after its images were verified, or `None`."""
+    archive, _ = archive_paths(cache_dir)
+    record = _digest_record(archive)
+    if not record.is_file():
+        return None
+    digest = record.read_text().split()[:1]
+    return digest[0] if digest and re.fullmatch("[0-9a-f]{64}", digest[0]) else None
+
+
+def record_archive_hash(cache_dir=None):
+    """Records the cached archive's SHA-256 beside it (first use only).
+
+    Called once the images extracted from the archive have all been
+    verified against the manifest; `download` then has `keras.utils.get_file`
+    check the archive against it. Does nothing when the archive is gone or
+    a digest is already recorded.
+    """
+    archive, _ = archive_paths(cache_dir)
+    record = _digest_record(archive)
+    if archive.is_file() and not record.exists():
+        temporary = record.with_name(record.name + ".partial")
+        temporary.write_text(f"{_sha256(archive)}  {archive.name}\n")
+        os.replace(temporary, record)
+
+
 def _delete_hint(cache_dir=None):
     archive, extracted = archive_paths(cache_dir)
     return (
@@ -140,9 +176,9 @@ def download(url=DATASET_URL, cache_dir=None, file_hash=None):
         url: where the `.zip` or `.tar.gz` archive is (`https://`, `file://`).
         cache_dir: the Keras cache folder; default `keras_home()`.
         file_hash: SHA-256 of the archive, or `None` (default:
-            `ARCHIVE_SHA256`, which is `None`): a cached archive that does not
-            match is downloaded again, a download that does not match is an
-            error.
+            `ARCHIVE_SHA256`, else the digest recorded at the first verified
+            download, else none): a cached archive that does not match is
+            downloaded again, a download that does not match is an error.
 
     Returns:
         The extraction folder `<cache_dir>/datasets/sign-language-digits`.
@@ -154,8 +190,9 @@ def download(url=DATASET_URL, cache_dir=None, file_hash=None):
     """
     import keras
 
-    file_hash = ARCHIVE_SHA256 if file_hash is None else file_hash
     cache_dir = keras_home() if cache_dir is None else pathlib.Path(cache_dir)
+    if file_hash is None:
+        file_hash = ARCHIVE_SHA256 or recorded_archive_hash(cache_dir)
     archive, extracted = archive_paths(cache_dir)
     # get_file falls back to /tmp/.keras when the folder is not writable,
     # which includes "does not exist yet".
@@ -413,6 +450,10 @@ def verified_files(root, manifest=MANIFEST, complete=None):
             `in_keras_cache(root)`: the dataset extracted from a download
             must be whole, a folder given by the user may be a subset.
 
+    When `root` is the dataset extracted from a download and every image of
+    the manifest is there and matches, the archive's SHA-256 is recorded
+    (`record_archive_hash`) for later downloads to check against.
+
     Raises:
         DatasetError: as `verify_dataset`, or images are missing although
             `complete` (the message names the cache files to delete).
@@ -428,6 +469,8 @@ def verified_files(root, manifest=MANIFEST, complete=None):
             f"{_some(check.missing, 3)})",
             hint=_delete_hint(),
         )
+    if not check.missing and not check.unlisted and in_keras_cache(root):
+        record_archive_hash()  # the download is proven whole: pin its digest
     if check.unlisted:
         warnings.warn(
             f"Left out {len(check.unlisted)} image(s) of {root} that the "

@@ -429,3 +429,42 @@ def test_mixed_content_in_class_folders_is_skipped_and_counted(tmp_path):
     ):
         loaded = data.load_dataset(root, image_size=8, use_cache=False)
     assert len(loaded["labels"]) == 20
+
+
+def test_first_verified_download_pins_the_archive_digest(isolated):
+    """No published digest: the first download whose images all verify has
+    its SHA-256 recorded, and `get_file` then checks the cached archive
+    against it (a changed archive is downloaded again)."""
+    source = _make_dataset(isolated / "source", per_class=2)
+    manifest = _manifest_of(source / "Dataset", isolated / "manifest.sha256")
+    zipped = _zip_dataset(source, isolated / "a.zip")
+    url = zipped.as_uri()
+    root = data.resolve_data_dir(url=url)
+    assert data.recorded_archive_hash() is None  # not verified yet
+    data.verified_files(root, manifest)
+    digest = hashlib.sha256(zipped.read_bytes()).hexdigest()
+    assert data.recorded_archive_hash() == digest
+    # A cached archive changed later is replaced by a fresh download.
+    archive, extracted = data.archive_paths()
+    archive.write_bytes(b"not the archive")
+    shutil.rmtree(extracted)
+    assert data.download(url) == extracted
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == digest
+    # ... and where that download differs too, the error says what to delete.
+    zipped.write_bytes(b"moved on")
+    archive.write_bytes(b"not the archive")
+    shutil.rmtree(extracted)
+    with pytest.raises(data.DatasetError, match="does not match its SHA-256") as error:
+        data.download(url)
+    assert f"delete {archive}" in error.value.hint
+
+
+def test_an_incomplete_download_records_no_digest(isolated):
+    source = _make_dataset(isolated / "source", per_class=2)
+    manifest = _manifest_of(
+        source / "Dataset", isolated / "manifest.sha256", extra=[f"{'0' * 64}  3/X.JPG"]
+    )
+    root = data.resolve_data_dir(url=_zip_dataset(source, isolated / "a.zip").as_uri())
+    with pytest.raises(data.DatasetError, match="lacks 1"):
+        data.verified_files(root, manifest)
+    assert data.recorded_archive_hash() is None

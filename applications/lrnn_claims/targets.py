@@ -127,7 +127,8 @@ def signal_1d(size, frequencies=FREQUENCIES_1D, seed=0):
     phases = np.random.default_rng(seed).uniform(0, 2 * math.pi, len(frequencies))
     x = np.arange(size) / size
     y = sum(
-        np.sin(2 * math.pi * k * x + p) for k, p in zip(frequencies, phases, strict=True)
+        np.sin(2 * math.pi * k * x + p)
+        for k, p in zip(frequencies, phases, strict=True)
     )
     return x[:, None], y
 

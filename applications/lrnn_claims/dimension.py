@@ -148,6 +148,19 @@ def verdict(records, settings):
     return out
 
 
+def grid(settings):
+    """The `(kind, d, N)` of the study: every d at the largest N (the error
+    against d), and every N at each of `curve_dims` (the learning curves)."""
+    n_max = max(settings["n_train"])
+    cells = []
+    for kind in settings["kinds"]:
+        for n in sorted(settings["n_train"]):
+            for d in settings["dims"]:
+                if n == n_max or d in settings["curve_dims"]:
+                    cells.append((kind, d, n))
+    return cells
+
+
 def run(run_dir, settings, command, verbose=True, plots=True):
     """Runs (or resumes) the study; writes results.md/json and plots."""
     folder = runs.RunFolder(f"{run_dir}/dimension", settings)
@@ -156,9 +169,7 @@ def run(run_dir, settings, command, verbose=True, plots=True):
             job_key(kind, d, n, name),
             lambda kind=kind, d=d, n=n, name=name: run_job(settings, kind, d, n, name),
         )
-        for kind in settings["kinds"]
-        for n in settings["n_train"]
-        for d in settings["dims"]
+        for kind, d, n in grid(settings)
         for name in settings["models"]
     ]
     records = runs.run_jobs(folder, jobs, verbose=verbose, unit="job")
@@ -177,26 +188,22 @@ def run(run_dir, settings, command, verbose=True, plots=True):
 def summarize(records, settings):
     """Mean ± std tables and the verdict as one JSON-ready dict."""
     table = []
-    for kind in settings["kinds"]:
-        for n in settings["n_train"]:
-            for d in settings["dims"]:
-                for name in settings["models"]:
-                    r = records[job_key(kind, d, n, name)]
-                    table.append(
-                        {
-                            "kind": kind,
-                            "d": d,
-                            "n_train": n,
-                            "model": name,
-                            "params": r["params"],
-                            "test_rel_mse": stats.summarize(
-                                report.finite(r["test_rel_mse"])
-                            ),
-                            "diverged": len(r["test_rel_mse"])
-                            - len(report.finite(r["test_rel_mse"])),
-                            "values": r["test_rel_mse"],
-                        }
-                    )
+    for kind, d, n in grid(settings):
+        for name in settings["models"]:
+            r = records[job_key(kind, d, n, name)]
+            table.append(
+                {
+                    "kind": kind,
+                    "d": d,
+                    "n_train": n,
+                    "model": name,
+                    "params": r["params"],
+                    "test_rel_mse": stats.summarize(report.finite(r["test_rel_mse"])),
+                    "diverged": len(r["test_rel_mse"])
+                    - len(report.finite(r["test_rel_mse"])),
+                    "values": r["test_rel_mse"],
+                }
+            )
     return {"table": table, "verdict": verdict(records, settings)}
 
 
@@ -222,15 +229,17 @@ def markdown(summary, settings):
                 f"| {kind} | {pair} | {c['mean_x']:.3f} | {c['mean_y']:.3f} | "
                 f"{stats.format_p(c['p'])} |"
             )
+    jobs = grid(settings)
     for kind in settings["kinds"]:
-        for n in settings["n_train"]:
+        for n in sorted(settings["n_train"]):
+            dims = [d for k, d, m in jobs if (k, m) == (kind, n)]
             lines += [
                 "",
                 f"Relative test error, {kind} target, N = {n} "
                 f"(mean ± std over {len(settings['seeds'])} seeds):",
                 "",
-                "| model | " + " | ".join(f"d={d}" for d in settings["dims"]) + " |",
-                "|---|" + "---|" * len(settings["dims"]),
+                "| model | " + " | ".join(f"d={d}" for d in dims) + " |",
+                "|---|" + "---|" * len(dims),
             ]
             for name in settings["models"]:
                 cells = []

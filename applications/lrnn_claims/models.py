@@ -16,6 +16,9 @@ parameter count is the closest to a target:
 - `siren`: two sine layers (SIREN's initialisation, first-layer `omega_0`)
   and a linear output.
 
+The Fourier-feature and sine layers are implicit_fields' (`FourierFeatures`,
+`Sine`).
+
 `lrnn_sin_frozen` and `lrnn_apalu_frozen` (spectral study) are `lrnn_sin`
 and `lrnn_apalu` of the same width with the learnable activations frozen:
 the univariate functions' `u, a, v, c` (and APALU's `a, b`) keep their
@@ -28,6 +31,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from applications.implicit_fields.models import FourierFeatures
+from applications.implicit_fields.models import Sine
 from keras_apalu import layers as apalu_layers
 
 MODELS = (
@@ -45,58 +50,13 @@ HIDDEN = 4
 FOURIER_FEATURES = 32
 
 
-@keras.saving.register_keras_serializable(package="lrnn_claims")
-class FourierFeatures(keras.layers.Layer):
-    """`[sin(2 pi x B), cos(2 pi x B)]` with fixed `B ~ N(0, sigma^2)`."""
-
-    def __init__(self, features, sigma, seed=0, **kwargs):
-        super().__init__(**kwargs)
-        self.features, self.sigma, self.seed = features, sigma, seed
-
-    def build(self, input_shape):
-        rng = np.random.default_rng(self.seed)
-        value = rng.normal(0.0, self.sigma, (input_shape[-1], self.features))
-        self.frequencies = self.add_weight(
-            shape=value.shape,
-            name="frequencies",
-            trainable=False,
-            initializer=keras.initializers.Constant(value.astype("float32")),
-        )
-
-    def call(self, x):
-        w = 2.0 * math.pi * ops.matmul(x, self.frequencies)
-        return ops.concatenate([ops.sin(w), ops.cos(w)], axis=-1)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "features": self.features,
-            "sigma": self.sigma,
-            "seed": self.seed,
-        }
-
-
-@keras.saving.register_keras_serializable(package="lrnn_claims")
-class Sine(keras.layers.Layer):
-    """`sin(omega_0 * x)`."""
-
-    def __init__(self, omega_0=30.0, **kwargs):
-        super().__init__(**kwargs)
-        self.omega_0 = omega_0
-
-    def call(self, x):
-        return ops.sin(self.omega_0 * x)
-
-    def get_config(self):
-        return {**super().get_config(), "omega_0": self.omega_0}
-
-
 def _base(name):
     return name.removesuffix("_frozen")
 
 
 def parameter_count(name, n, width):
-    """Trainable plus frozen parameters of `network(name, n, width)`."""
+    """Parameters of `network(name, n, width)`: trainable plus frozen (the
+    frozen variants' functions), not the Fourier features' fixed frequencies."""
     name = _base(name)
     if name in ("lrnn_sin", "lrnn_apalu"):
         d, h = PROJECTION_WIDTH, HIDDEN

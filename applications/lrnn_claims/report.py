@@ -59,7 +59,7 @@ def header(title, settings, records, command):
         "",
         f"Machine: {runs.describe_machine()}; {len(records)} jobs, "
         f"{runs.compute_seconds(records) / 60:.1f} compute-minutes; "
-        f"written {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC "
+        f"written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC "
         f"(keras {keras.__version__}).",
         "",
     ]

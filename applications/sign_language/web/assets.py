@@ -11,7 +11,8 @@ other file. The table holds:
   (`onnxruntime-web`), only the few script and WebAssembly files the page
   loads;
 - the run's model files (`MODEL_FILES`) that exist, as regular files (a
-  symbolic link in the run folder is refused);
+  symbolic link in the run folder is refused), read when the server starts;
+  .tflite files with their batch dimension fixed at 1 (`static_batch`);
 - `/run.json`, built here: the model's input size, colour mode, class names
   and which model files each runtime can load.
 """
@@ -20,6 +21,7 @@ import json
 import pathlib
 
 from applications.common.errors import UsageError
+from applications.sign_language.web.static_batch import static_batch
 
 HERE = pathlib.Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -165,8 +167,21 @@ def asset_table(run_dir):
     table.update(
         {url: ("file", NODE_MODULES / rel) for url, rel in RUNTIME_FILES.items()}
     )
+    # LiteRT.js imports its helper by package name; the page has no import
+    # map (the Content-Security-Policy allows no inline script), so the
+    # import is pointed at the served copy.
+    core = (NODE_MODULES / RUNTIME_FILES["/vendor/litertjs/core.js"]).read_bytes()
+    table["/vendor/litertjs/core.js"] = (
+        "bytes",
+        core.replace(b'from "@litertjs/wasm-utils"', b'from "./wasm-utils.js"'),
+    )
     for model in info["models"]:
-        table[model["url"]] = ("file", pathlib.Path(run_dir) / model["file"])
+        path = pathlib.Path(run_dir) / model["file"]
+        if path.suffix == ".tflite":
+            # LiteRT.js cannot resize a dynamic batch (static_batch.py).
+            table[model["url"]] = ("bytes", static_batch(path.read_bytes()))
+        else:
+            table[model["url"]] = ("file", path)
     table["/run.json"] = ("bytes", json.dumps(info).encode())
     return table
 

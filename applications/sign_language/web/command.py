@@ -1,8 +1,8 @@
 """The `web` subcommand: serve the page, or run the browser selftest.
 
-    python -m applications.sign_language web [--run-dir DIR] [--port N] [--host H]
-    python -m applications.sign_language web --selftest --images DIR [--limit N]
-    python -m applications.sign_language web --export-onnx [--run-dir DIR]
+python -m applications.sign_language web [--run-dir DIR] [--port N] [--host H]
+python -m applications.sign_language web --selftest --images DIR [--limit N]
+python -m applications.sign_language web --export-onnx [--run-dir DIR]
 """
 
 import pathlib
@@ -54,7 +54,9 @@ def add_parser(commands, add_shared):
         help="instead of serving: classify --images in headless Chromium and "
         "compare with the Python LiteRT interpreter (exit 1 on disagreement)",
     )
-    sub.add_argument("--images", metavar="DIR", help="selftest images (class folders give labels)")
+    sub.add_argument(
+        "--images", metavar="DIR", help="selftest images (class folders give labels)"
+    )
     sub.add_argument("--limit", type=int, help="selftest: at most N images")
     sub.add_argument(
         "--screenshot",
@@ -70,7 +72,9 @@ def add_parser(commands, add_shared):
         "when the run has model.onnx; litert-fused: LiteRT.js on the fused "
         "model.tflite, a diagnostic that does not fail the test)",
     )
-    sub.add_argument("--json", metavar="FILE", help="selftest: also write the report as JSON")
+    sub.add_argument(
+        "--json", metavar="FILE", help="selftest: also write the report as JSON"
+    )
     sub.set_defaults(function=run)
     return sub
 
@@ -94,7 +98,9 @@ def run(args):
             )
         if args.limit is not None and args.limit < 1:
             raise UsageError(f"--limit must be >= 1; got {args.limit}")
-        screenshot = args.screenshot or str(pathlib.Path(args.run_dir) / "web_screenshot.png")
+        screenshot = args.screenshot or str(
+            pathlib.Path(args.run_dir) / "web_screenshot.png"
+        )
         reports = selftest.selftest(
             args.run_dir,
             args.images,
@@ -119,5 +125,3 @@ def run(args):
     finally:
         server.server_close()
     return None
-
-

@@ -142,7 +142,11 @@ def run_page(driver, url, runtime, images, screenshot=None, timeout=120):
     """
     from selenium.webdriver.common.by import By
 
-    query = "runtime=litert&model=fused" if runtime == "litert-fused" else f"runtime={runtime}"
+    query = (
+        "runtime=litert&model=fused"
+        if runtime == "litert-fused"
+        else f"runtime={runtime}"
+    )
     driver.get(f"{url}?{query}")
     _wait(
         driver,
@@ -205,7 +209,9 @@ def compare(run_dir, images, page):
             failures.append(f"{path.name} ({record['error']})")
             continue
         expected_pixels = data_lib.load_image(path, size, mode)
-        pixels = np.asarray(record["pixels"], dtype=np.int32).reshape(expected_pixels.shape)
+        pixels = np.asarray(record["pixels"], dtype=np.int32).reshape(
+            expected_pixels.shape
+        )
         pixel_diff = float(np.max(np.abs(pixels - expected_pixels.astype(np.int32))))
         same_input += pixel_diff == 0
         worst_pixel = max(worst_pixel, pixel_diff)
@@ -216,7 +222,9 @@ def compare(run_dir, images, page):
         if diff <= TOLERANCE:
             agree += 1
         else:
-            failures.append(f"{path.name} (max |diff| {diff:.1e}, pixels {pixel_diff:.0f})")
+            failures.append(
+                f"{path.name} (max |diff| {diff:.1e}, pixels {pixel_diff:.0f})"
+            )
         if label is not None:
             labelled += 1
             correct += int(np.argmax(got)) == int(label)
@@ -234,7 +242,9 @@ def compare(run_dir, images, page):
     }
 
 
-def selftest(run_dir, images_dir, limit=None, screenshot=None, runtimes=None, verbose=False):
+def selftest(
+    run_dir, images_dir, limit=None, screenshot=None, runtimes=None, verbose=False
+):
     """Runs the selftest; returns `{runtime: report}` (see `compare`).
 
     Args:
@@ -305,7 +315,9 @@ def selftest(run_dir, images_dir, limit=None, screenshot=None, runtimes=None, ve
     if bad:
         raise RunFailedError(
             "the page disagrees with the Python interpreter: "
-            + "; ".join(f"{name}: {', '.join(r['failures'][:5])}" for name, r in bad.items()),
+            + "; ".join(
+                f"{name}: {', '.join(r['failures'][:5])}" for name, r in bad.items()
+            ),
             hint="rerun with --verbose; `preprocessing` above says whether the "
             "inputs already differ",
         )
@@ -337,7 +349,9 @@ def summary(report):
         f"{report['asset_bytes']:,} B ("
         + ", ".join(
             f"{name.rsplit('/', 1)[-1]} {size:,}"
-            for name, size in sorted(report["resources"].items(), key=lambda kv: -kv[1])[:4]
+            for name, size in sorted(
+                report["resources"].items(), key=lambda kv: -kv[1]
+            )[:4]
         )
         + ")"
     )

@@ -136,7 +136,9 @@ class Server(http.server.ThreadingHTTPServer):
 
     def start(self):
         """Serves in a daemon thread; returns self (for tests and the selftest)."""
-        thread = threading.Thread(target=self.serve_forever, daemon=True)
+        thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         thread.start()
         return self
 

@@ -29,5 +29,24 @@ if [ "$(command -v $arm_tools | wc -l)" != 6 ]; then
       echo "install.sh: ARM cross compilers / qemu not installed" >&2
   fi
 fi
+# The sign-language web page (python -m applications.sign_language web):
+# LiteRT.js and ONNX Runtime Web from npm, exactly as package-lock.json pins
+# them (served locally, never from a CDN), and headless Chromium with its
+# driver for `web --selftest` (selenium comes with the test extra). Skipped
+# without npm / apt / root; the tests that need them are then skipped, except
+# in CI (CI=true), where they fail.
+if command -v npm >/dev/null 2>&1; then
+  (cd applications/sign_language/web && npm ci --no-audit --no-fund --silent) ||
+    echo "install.sh: npm ci failed: the web page has no runtimes" >&2
+else
+  echo "install.sh: npm not found: the web page has no runtimes (apt-get install npm)" >&2
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+        -y -qq --no-install-recommends chromium chromium-driver; } >/dev/null 2>&1 ||
+      echo "install.sh: chromium / chromium-driver not installed" >&2
+  fi
+fi
 # Build the TFLite APALU kernel now (it is also built on first use).
 python -m keras_apalu.tflite build

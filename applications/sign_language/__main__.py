@@ -8,6 +8,7 @@ Commands:
     predict   top-k classes of image files
     export    write model.tflite (custom APALU op) and model_builtin.tflite
     compare   activations x seeds on the same signer split -> table and plot
+    web       serve the model in a web page; --selftest tests it in Chromium
 
 The flags every application shares (`applications.common.cli`): `--backend`,
 `--run-dir` (default `runs/sign_language/`), `--data-dir`, `--seeds`
@@ -35,7 +36,7 @@ from applications.sign_language.config import DEFAULT_RUN_DIR
 from applications.sign_language.config import TrainConfig
 
 PROG = "python -m applications.sign_language"
-COMMANDS = ("main", "train", "evaluate", "predict", "export", "compare")
+COMMANDS = ("main", "train", "evaluate", "predict", "export", "compare", "web")
 #: Default folder of `compare` (`runs/sign_language/compare`).
 COMPARE_DIR = cli.default_run_dir("sign_language", "compare")
 #: Settings of `--quick` (unless given explicitly): 120 images at 16x16,
@@ -251,6 +252,10 @@ def build_parser():
         choices=list(ACTIVATIONS),
     )
     sub.set_defaults(function=cmd_compare)
+
+    from applications.sign_language.web import command as web_command
+
+    web_command.add_parser(commands, _add_shared)
     return parser
 
 

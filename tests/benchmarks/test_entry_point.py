@@ -79,6 +79,7 @@ def test_help_lists_every_benchmark():
         "product-dense",
         "tflite",
         "deployment",
+        "web",
     ):
         assert f"\n  {name} " in done.stdout
 

@@ -35,18 +35,20 @@ fi
 # driver for `web --selftest` (selenium comes with the test extra). Skipped
 # without npm / apt / root; the tests that need them are then skipped, except
 # in CI (CI=true), where they fail.
+missing=""
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+      -y -qq --no-install-recommends $missing; } >/dev/null 2>&1 ||
+    echo "install.sh: could not install$missing with apt-get" >&2
+fi
 if command -v npm >/dev/null 2>&1; then
   (cd applications/sign_language/web && npm ci --no-audit --no-fund --silent) ||
     echo "install.sh: npm ci failed: the web page has no runtimes" >&2
 else
   echo "install.sh: npm not found: the web page has no runtimes (apt-get install npm)" >&2
-fi
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
-        -y -qq --no-install-recommends chromium chromium-driver; } >/dev/null 2>&1 ||
-      echo "install.sh: chromium / chromium-driver not installed" >&2
-  fi
 fi
 # Build the TFLite APALU kernel now (it is also built on first use).
 python -m keras_apalu.tflite build

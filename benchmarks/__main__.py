@@ -26,6 +26,7 @@ BENCHMARKS = {
     "model": "benchmarks.model",
     "memory": "benchmarks.memory",
     "formulations": "benchmarks.formulations",
+    "jax-slope-sums": "benchmarks.jax_slope_sums",
     "product-dense": "benchmarks.product_dense",
     "tflite": "benchmarks.tflite",
     "deployment": "benchmarks.deployment",

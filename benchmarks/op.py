@@ -9,12 +9,18 @@ matrix. Modes: "default" is each backend's Keras default on CPU (TensorFlow
 graph mode, `tf.function` without XLA; `jax.jit`; eager torch), "eager",
 and "compiled" (`tf.function(jit_compile=True)`, `jax.jit`, `torch.compile`).
 
-Two passes per activation: "fwd" (inference) and "grad", the form a train
-step uses: the gradient of the scalar loss `sum(f(x) ** 2)` with respect to x
-and the slopes. Every activation is timed in the same rounds, interleaved,
-so the ratios to ReLU and GELU are measured under the same load; cells are
-medians with the rounds' spread. Achieved bandwidth counts the least traffic
-of an element-wise op: 8 bytes per element forward, 20 for the gradient.
+Three passes per activation: "fwd" (inference); "grad", the form a train
+step uses (the headline): the gradient of the scalar loss `sum(f(x) ** 2)`
+with respect to x and the activation's own parameters (none for ReLU,
+GELU and ELU; the per-channel slope of PReLU; both slopes of APALU); and
+"vjp", the output with its vector-Jacobian product for a given upstream
+gradient (`jax.vjp`, `GradientTape.gradient(y, ..., output_gradients=u)`,
+`torch.autograd.grad(y, ..., grad_outputs=u)`), beside it. Every
+activation is timed in the same rounds, interleaved, so the ratios to the
+anchors are measured under the same load; cells are medians with the
+rounds' spread. Achieved bandwidth counts the least traffic of an
+element-wise op: 8 bytes per element forward, 20 for the gradient, 16 for
+the vjp.
 """
 
 from benchmarks import _common
@@ -22,9 +28,12 @@ from benchmarks import _common
 TITLE = "APALU op benchmark"
 CANDIDATES = _common.ACTIVATION_NAMES
 SHAPES = {"nhwc": (32, 64, 64, 32), "rows": (65536, 64)}
-PASSES = ("fwd", "grad")
-BYTES_PER_ELEMENT = {"fwd": 8, "grad": 20}
+PASSES = ("fwd", "grad", "vjp")
+BYTES_PER_ELEMENT = {"fwd": 8, "grad": 20, "vjp": 16}
 TARGET_RATIO_GELU = 1.2
+TARGET_RATIO_PRELU = 1.5
+#: The anchors of the headline table and of each section's ratios.
+ANCHORS = ("ReLU", "PReLU", "GELU")
 
 
 def add_arguments(parser):
@@ -64,13 +73,15 @@ def _elements(key):
 
 
 def inputs(key, seed=0):
-    """`(x, params)`: a float32 tensor of shape `key` and two slope vectors."""
+    """`(x, params, upstream)`: a float32 tensor of shape `key`, two slope
+    vectors and an upstream gradient of the shape of `x` (for "vjp")."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape(key)).astype("float32")
     params = [rng.uniform(0.5, 1.5, (x.shape[-1],)).astype("float32") for _ in "ab"]
-    return x, params
+    upstream = rng.standard_normal(x.shape).astype("float32")
+    return x, params, upstream
 
 
 # --------------------------------------------------------------------------
@@ -78,10 +89,11 @@ def inputs(key, seed=0):
 # --------------------------------------------------------------------------
 
 
-def _tensorflow_fns(act, x, params, mode):
+def _tensorflow_fns(act, x, params, upstream, mode):
     import tensorflow as tf
 
     x, params = tf.constant(x), [tf.constant(p) for p in params]
+    upstream = tf.constant(upstream)
 
     def fwd(x, *params):
         return act(x, *params)
@@ -92,34 +104,53 @@ def _tensorflow_fns(act, x, params, mode):
             loss = tf.reduce_sum(tf.square(act(x, *params)))
         return tape.gradient(loss, [x, *params])
 
+    def vjp(u, x, *params):
+        with tf.GradientTape() as tape:
+            tape.watch([x, *params])
+            y = act(x, *params)
+        return y, tape.gradient(y, [x, *params], output_gradients=u)
+
     if mode != "eager":
         jit = mode == "compiled"
         fwd = tf.function(fwd, jit_compile=jit)
         grad = tf.function(grad, jit_compile=jit)
-    return {"fwd": lambda: fwd(x, *params), "grad": lambda: grad(x, *params)}
+        vjp = tf.function(vjp, jit_compile=jit)
+    return {
+        "fwd": lambda: fwd(x, *params),
+        "grad": lambda: grad(x, *params),
+        "vjp": lambda: vjp(upstream, x, *params),
+    }
 
 
-def _jax_fns(act, x, params, mode):
+def _jax_fns(act, x, params, upstream, mode):
     import jax
     import jax.numpy as jnp
 
     x, params = jnp.asarray(x), [jnp.asarray(p) for p in params]
+    upstream = jnp.asarray(upstream)
     argnums = tuple(range(1 + len(params)))
     fwd = act
     grad = jax.grad(lambda *v: jnp.sum(jnp.square(act(*v))), argnums=argnums)
+
+    def vjp(u, *v):
+        y, pull = jax.vjp(act, *v)
+        return y, pull(u)
+
     if mode != "eager":
-        fwd, grad = jax.jit(fwd), jax.jit(grad)
+        fwd, grad, vjp = jax.jit(fwd), jax.jit(grad), jax.jit(vjp)
     return {
         "fwd": lambda: jax.block_until_ready(fwd(x, *params)),
         "grad": lambda: jax.block_until_ready(grad(x, *params)),
+        "vjp": lambda: jax.block_until_ready(vjp(upstream, x, *params)),
     }
 
 
-def _torch_fns(act, x, params, mode):
+def _torch_fns(act, x, params, upstream, mode):
     import torch
 
     torch._dynamo.config.cache_size_limit = 256
     x, params = torch.from_numpy(x), [torch.from_numpy(p) for p in params]
+    upstream = torch.from_numpy(upstream)
     leaves = [v.clone().requires_grad_(True) for v in (x, *params)]
     fn = torch.compile(act) if mode == "compiled" else act
 
@@ -131,15 +162,23 @@ def _torch_fns(act, x, params, mode):
         loss = torch.sum(torch.square(fn(*leaves)))
         return torch.autograd.grad(loss, leaves)
 
-    return {"fwd": fwd, "grad": grad}
+    def vjp():
+        y = fn(*leaves)
+        return y.detach(), torch.autograd.grad(y, leaves, grad_outputs=upstream)
+
+    return {"fwd": fwd, "grad": grad, "vjp": vjp}
 
 
-def backend_fns(act, n_params, x, params, mode):
-    """`{"fwd": f, "grad": g}` for `act` on this process's backend."""
+def backend_fns(act, n_params, x, params, mode, upstream=None):
+    """`{"fwd": f, "grad": g, "vjp": v}` for `act` on this process's backend
+    (`upstream`: the vjp's upstream gradient; zeros if not given)."""
     import keras
+    import numpy as np
 
+    if upstream is None:
+        upstream = np.zeros_like(x)
     make = {"tensorflow": _tensorflow_fns, "jax": _jax_fns, "torch": _torch_fns}
-    return make[keras.backend.backend()](act, x, params[:n_params], mode)
+    return make[keras.backend.backend()](act, x, params[:n_params], upstream, mode)
 
 
 def time_candidates(candidates, args):
@@ -156,12 +195,14 @@ def time_candidates(candidates, args):
     rows = []
     for mode in args.modes:
         for key in args.shapes:
-            x, params = inputs(key)
+            x, params, upstream = inputs(key)
             for pass_name in PASSES:
                 fns, errors, first = {}, {}, {}
                 for name, (act, n_params) in candidates.items():
                     try:
-                        fn = backend_fns(act, n_params, x, params, mode)[pass_name]
+                        fn = backend_fns(act, n_params, x, params, mode, upstream)[
+                            pass_name
+                        ]
                         start = _common.clock()()
                         fn()  # traces and compiles; checks that it runs
                         first[name] = _common.clock()() - start
@@ -204,7 +245,7 @@ def _median(row):
     return row["stats"][0] if row and row.get("stats") else None
 
 
-def tables(rows, shapes, bandwidth=None, anchors=("ReLU", "GELU")):
+def tables(rows, shapes, bandwidth=None, anchors=ANCHORS):
     """One section per backend, mode and pass: each candidate's median
     (min-max) per shape and its ratio to each anchor present."""
     index = {
@@ -267,6 +308,39 @@ def tables(rows, shapes, bandwidth=None, anchors=("ReLU", "GELU")):
     return sections
 
 
+def _headline_rows(index, backend, mode, key):
+    """The headline row of one backend, mode and shape (none if APALU or
+    GELU has no figure)."""
+    names = ("APALU", "APALU (plain)", "ReLU", "PReLU", "GELU")
+
+    def medians(pass_name):
+        return {
+            name: _median(index.get((backend, mode, pass_name, key, name)))
+            for name in names
+        }
+
+    grad, vjp = medians("grad"), medians("vjp")
+    if grad["APALU"] is None or grad["GELU"] is None:
+        return []
+    met = grad["APALU"] <= TARGET_RATIO_GELU * grad["GELU"] and (
+        grad["PReLU"] is None or grad["APALU"] <= TARGET_RATIO_PRELU * grad["PReLU"]
+    )
+    return [
+        [
+            backend,
+            mode,
+            key,
+            *(_common.fmt_time(grad[n]) for n in ("APALU", "ReLU", "PReLU", "GELU")),
+            _common.ratio(grad["APALU"], grad["ReLU"]),
+            _common.ratio(grad["APALU"], grad["PReLU"]),
+            _common.ratio(grad["APALU"], grad["GELU"]),
+            _common.ratio(grad["APALU (plain)"], grad["GELU"]),
+            "yes" if met else "**no**",
+            _common.ratio(vjp["APALU"], vjp["GELU"]),
+        ]
+    ]
+
+
 def main(args):
     rows, failures = _common.run_children(args)
     bandwidth = _common.memory_bandwidth()
@@ -278,31 +352,19 @@ def main(args):
     for backend in _common.BACKENDS:
         for mode in args.modes:
             for key in args.shapes:
-                grad = {
-                    name: _median(index.get((backend, mode, "grad", key, name)))
-                    for name in ("APALU", "APALU (plain)", "GELU", "ReLU")
-                }
-                if grad["APALU"] is None or grad["GELU"] is None:
-                    continue
-                ratio = grad["APALU"] / grad["GELU"]
-                headline.append(
-                    [
-                        backend,
-                        mode,
-                        key,
-                        f"{ratio:.2f}",
-                        _common.ratio(grad["APALU (plain)"], grad["GELU"]),
-                        _common.ratio(grad["APALU"], grad["ReLU"]),
-                        "yes" if ratio <= TARGET_RATIO_GELU else "**no**",
-                    ]
-                )
+                headline += _headline_rows(index, backend, mode, key)
     sections = []
     if headline:
         sections.append(
             [
-                "## Headline: gradient of sum(f(x)^2), APALU / GELU",
+                "## Headline: gradient of sum(f(x)^2) w.r.t. x and the "
+                "activation's own parameters",
                 "",
-                f"Target: <= {TARGET_RATIO_GELU}x GELU in each backend's default mode.",
+                f"Target: APALU <= {TARGET_RATIO_GELU}x GELU and <= "
+                f"{TARGET_RATIO_PRELU}x PReLU (per-channel slope, the "
+                "fairest anchor) in each backend's default mode. The last "
+                "column gives APALU / GELU in the vjp form (output and "
+                "vector-Jacobian product) beside it.",
                 "",
             ]
             + _common.markdown_table(
@@ -310,10 +372,16 @@ def main(args):
                     "backend",
                     "mode",
                     "shape",
+                    "APALU",
+                    "ReLU",
+                    "PReLU",
+                    "GELU",
+                    "APALU / ReLU",
+                    "APALU / PReLU",
                     "APALU / GELU",
                     "APALU (plain) / GELU",
-                    "APALU / ReLU",
                     "target met",
+                    "vjp form: APALU / GELU",
                 ],
                 headline,
             )

@@ -40,6 +40,7 @@ __all__ = [
     "apalu_derivatives",
     "apalu_forward",
     "apalu_vjp",
+    "apalu_vjp_terms",
 ]
 
 #: The slope constant of the sigmoid approximation of GELU used by APALU.
@@ -173,11 +174,26 @@ def apalu_vjp(x, a, b, upstream):
         upstream: the gradient of the loss with respect to the output, of
             the shape of `x`.
     """
+    dx, da, db = apalu_vjp_terms(x, a, b, upstream)
+    return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
+
+
+def apalu_vjp_terms(x, a, b, upstream):
+    """`apalu_vjp` before the slope sums: three tensors of the shape of `x`.
+
+    Returns `(upstream * df/dx, upstream * df/da, upstream * df/db)`;
+    `apalu_vjp` sums the last two back to the shapes of `a` and `b`. A
+    backend that reduces them faster its own way (keras_apalu/fused/jax.py)
+    starts from here.
+
+    Args:
+        x, a, b, upstream: as in `apalu_vjp`.
+    """
     p, e, one_plus_s, dfdx = _terms(x, a, b)
     dx = ops.multiply(upstream, dfdx)
     da = ops.multiply(ops.multiply(upstream, p), one_plus_s)
     db = ops.multiply(upstream, e)
-    return dx, _sum_to_shape(da, a.shape), _sum_to_shape(db, b.shape)
+    return dx, da, db
 
 
 def fused_enabled():

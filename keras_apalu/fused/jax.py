@@ -5,23 +5,36 @@ only residuals, under `jax.jit` (inlined into a caller's own jit, such as
 Keras' train step). Calls outside training take the plain path (the same
 forward).
 
-On CPU the backward's three results (the x-gradient and the two slope
-sums) are each computed in a computation of its own: seen together, XLA:CPU
-fuses them into one multi-output pass that is far slower than three
-separate passes (gradient of sum(f(x) * w) at (32, 64, 64, 32) with
-per-channel slopes, one thread, loaded machine: about 55 ms together
-against 35 ms apart). In the benchmark's sum(f(x) ** 2) form on a quiet
-machine the fused path costs what the plain one does (47.5 against 46.1
-ms; benchmarks/results/op_jax_dec04.md): still 6x GELU. A
-`lax.cond` whose two branches are the same function is such a computation:
-XLA compiles a branch on its own and never fuses across it, and the value
-is the same whichever branch runs. Other backends (GPU) get the plain
+On CPU the backward is laid out for XLA:CPU's fusion of the `(rows, cols)`
+layout (fused/__init__.py), from `ops.apalu_vjp_terms`:
+
+- the x-gradient in a computation of its own: seen together with the two
+  slope sums, XLA:CPU fuses all three into one multi-output pass that is far
+  slower than separate passes;
+- the a-gradient as a dot of a row of ones with the element-wise terms,
+  `ones(1, rows) @ (upstream * df/da)`: XLA fuses the sigmoid of df/da into
+  a column reduction (`sum(axis=0)`) whose loop runs about five times slower
+  than the element-wise pass plus a reduction of the stored terms; a dot
+  takes no producer into its fusion, so the terms are computed at
+  element-wise speed, stored and summed by the matrix kernel;
+- the b-gradient as a column sum: its `expm1` term fuses into the reduction
+  at element-wise speed.
+
+Half-precision terms are summed in float32 and rounded once, as
+`ops.apalu_vjp` does. Measured with `benchmarks/jax_slope_sums.py` (one
+thread, CPU time; benchmarks/results/jax_slope_sums.md). A `lax.cond`
+whose two branches are the same function keeps a computation apart: XLA
+compiles a branch on its own and never fuses across it, and the value is
+the same whichever branch runs. Other backends (GPU) get the plain
 `ops.apalu_vjp`, which their compilers fuse well.
 """
 
 import jax
+import jax.numpy as jnp
 
 from keras_apalu import ops as apalu_ops
+
+_HALF = (jnp.float16, jnp.bfloat16)
 
 
 def _apart(function, *operands):
@@ -30,14 +43,37 @@ def _apart(function, *operands):
     return jax.lax.cond(probe == probe, function, function, *operands)
 
 
-def _vjp_apart(x, a, b, upstream):
-    """`ops.apalu_vjp`, each of its three results computed apart (XLA drops
-    the two a branch does not return)."""
+def _accumulated(terms):
+    """`terms` in the dtype the sums accumulate in (float32 for halves)."""
+    return terms.astype(jnp.float32) if terms.dtype in _HALF else terms
 
-    def part(index):
-        return lambda *args: apalu_ops.apalu_vjp(*args)[index]
 
-    return tuple(_apart(part(i), x, a, b, upstream) for i in range(3))
+def _dot_sum(terms):
+    """`sum(terms, axis=0, keepdims=True)` as `ones(1, rows) @ terms`."""
+    terms = _accumulated(terms)
+    ones = jnp.ones((1, terms.shape[0]), terms.dtype)
+    return jnp.dot(ones, terms, precision=jax.lax.Precision.HIGHEST)
+
+
+def _column_sum(terms):
+    """`sum(terms, axis=0, keepdims=True)`, fused with its producer."""
+    return jnp.sum(_accumulated(terms), axis=0, keepdims=True)
+
+
+def _vjp_cpu(x, a, b, upstream):
+    """`ops.apalu_vjp` on the `(rows, cols)` layout, laid out for XLA:CPU
+    (module docstring); XLA drops the terms a computation does not use."""
+
+    def dx(*args):
+        return apalu_ops.apalu_vjp_terms(*args)[0]
+
+    def da(*args):
+        return _dot_sum(apalu_ops.apalu_vjp_terms(*args)[1]).astype(x.dtype)
+
+    def db(*args):
+        return _column_sum(apalu_ops.apalu_vjp_terms(*args)[2]).astype(x.dtype)
+
+    return tuple(_apart(part, x, a, b, upstream) for part in (dx, da, db))
 
 
 @jax.custom_vjp
@@ -51,7 +87,7 @@ def _forward(x, a, b):
 
 def _backward(residuals, upstream):
     if jax.default_backend() == "cpu":
-        return _vjp_apart(*residuals, upstream)
+        return _vjp_cpu(*residuals, upstream)
     return apalu_ops.apalu_vjp(*residuals, upstream)
 
 

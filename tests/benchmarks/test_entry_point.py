@@ -76,6 +76,7 @@ def test_help_lists_every_benchmark():
         "model",
         "memory",
         "formulations",
+        "jax-slope-sums",
         "product-dense",
         "tflite",
         "deployment",
@@ -88,8 +89,19 @@ def test_help_lists_every_benchmark():
 def test_op(tmp_path):
     rows = smoke("op", tmp_path)
     names = {r["activation"] for r in rows}
-    assert {"ReLU", "GELU", "APALU", "APALU (plain)"} <= names
-    assert {r["pass"] for r in rows} == {"fwd", "grad"}
+    assert {"ReLU", "PReLU", "GELU", "APALU", "APALU (plain)"} <= names
+    assert {r["pass"] for r in rows} == {"fwd", "grad", "vjp"}
+    report = (tmp_path / "op.md").read_text()
+    assert "APALU / PReLU" in report and "vjp form" in report
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "jax", reason="a JAX-only benchmark")
+def test_jax_slope_sums(tmp_path):
+    rows = smoke("jax-slope-sums", tmp_path, backend="jax")
+    from benchmarks.jax_slope_sums import CANDIDATES
+
+    assert {r["activation"] for r in rows} == set(CANDIDATES)
 
 
 @pytest.mark.slow

@@ -6,11 +6,14 @@ multi-worker check starts processes; they run on the torch backend only
 (the only engine wired up), and the other backends check their refusal.
 """
 
+import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -168,3 +171,94 @@ def test_two_workers_take_the_steps_of_one_process_with_both_batches(tmp_path):
     # The check can fail: training moved every slope far beyond the tolerance.
     assert np.all(np.abs(one[slopes[0]] - 0.5) > 1e-3)
     assert np.all(np.abs(one[slopes[1]] - 1.0) > 1e-3)
+
+
+@pytest.mark.backend_independent
+def test_launcher_stops_the_job_when_a_worker_dies(monkeypatch):
+    """One worker killed: the launcher stops the others within the grace
+    period and names the worker and the signal."""
+    monkeypatch.setattr(workers, "GRACE_SECONDS", 1)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    victim = subprocess.Popen(
+        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), 9)"]
+    )
+    start = time.monotonic()
+    with pytest.raises(workers.RunFailedError) as error:
+        workers._wait([sleeper, victim])  # noqa: SLF001
+    assert time.monotonic() - start < 15
+    assert sleeper.returncode is not None
+    assert str(error.value) == (
+        "worker 1 of 2 was killed by SIGKILL; the job stopped (the other "
+        "workers were stopped too)"
+    )
+    assert error.value.hint.startswith("rerun the same command to resume")
+
+
+def _history_epochs(path):
+    if not path.exists():
+        return []
+    rows = path.read_text().splitlines()[1:]
+    return [int(row.split(",")[0]) for row in rows if row]
+
+
+@torch_only
+@pytest.mark.slow
+def test_a_killed_worker_stops_the_job_and_the_rerun_resumes(tiny_dataset, tmp_path):
+    """Worker 1 killed mid-run: worker 0 stops with a clear error well within
+    --worker-timeout; rerunning (with --local-workers 2) resumes after the
+    last complete epoch and loses nothing."""
+    run_dir = tmp_path / "run"
+    argv = [
+        "applications.sign_language",
+        "train",
+        "--quick",
+        "--quiet",
+        "--no-plots",
+        "--epochs",
+        "30",
+        "--data-dir",
+        str(tiny_dataset),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--run-dir",
+        str(run_dir),
+        "--worker-timeout",
+        "30",
+    ]
+    port = _port()
+    chief = _start(argv, 0, 2, port, stderr=subprocess.PIPE)
+    other = _start(argv, 1, 2, port, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not _history_epochs(run_dir / "history.csv"):
+        assert chief.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    other.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = chief.communicate(timeout=120)
+    assert time.monotonic() - killed < 60
+    assert chief.returncode == 1, err[-2000:]
+    lines = err.strip().splitlines()
+    assert lines[-2].startswith(
+        "error: worker 0 of 2 lost contact with the other workers ("
+    ), err[-2000:]
+    assert lines[-1] == (
+        "hint: rerun the same command to resume from the last complete epoch"
+    )
+    done = _history_epochs(run_dir / "history.csv")
+    assert 1 <= len(done) < 30, "the kill came after the last epoch"
+    assert not (run_dir / "metrics.json").exists()
+
+    rerun = subprocess.run(
+        [sys.executable, "-m", *argv, "--local-workers", "2"],
+        env=dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=str(REPO)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "starting 2 local workers" in rerun.stderr
+    assert "data-parallel training on 2 workers" in rerun.stdout
+    assert _history_epochs(run_dir / "history.csv") == list(range(30))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["resumed"] and metrics["workers"] == 2

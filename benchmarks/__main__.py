@@ -29,6 +29,7 @@ BENCHMARKS = {
     "product-dense": "benchmarks.product_dense",
     "tflite": "benchmarks.tflite",
     "deployment": "benchmarks.deployment",
+    "workers": "benchmarks.workers",
 }
 
 

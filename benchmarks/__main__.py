@@ -31,6 +31,7 @@ BENCHMARKS = {
     "tflite": "benchmarks.tflite",
     "deployment": "benchmarks.deployment",
     "web": "benchmarks.web",
+    "workers": "benchmarks.workers",
 }
 
 

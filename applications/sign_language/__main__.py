@@ -26,6 +26,7 @@ is chosen; `--help` answers without loading one.
 import argparse
 import dataclasses
 import json
+import os
 import pathlib
 import sys
 
@@ -78,6 +79,8 @@ _HELPS = {
     "max_per_class": "use only the first N images of each class (quick trials)",
     "cache_dir": "folder of the decoded-image cache",
     "download_url": "archive to download if no dataset is found",
+    "worker_timeout": "seconds a worker waits for the others before the job "
+    "stops with an error (several workers only)",
 }
 _TYPES = {
     "image_size": int,
@@ -90,6 +93,7 @@ _TYPES = {
     "split_seed": int,
     "seed": int,
     "max_per_class": int,
+    "worker_timeout": int,
     "dropout": float,
     "augment": float,
     "learning_rate": float,
@@ -104,6 +108,16 @@ _CHOICES = {
 }
 # TrainConfig fields that are not plain options (or are shared flags).
 _SPECIAL = ("run_dir", "data_dir", "verbose", "distribute", "plots", "verify_data")
+
+
+def _worker_count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a count >= 1, got {text!r}")
+    return value
 
 
 def _defaults():
@@ -183,6 +197,14 @@ def build_parser():
     ):
         sub = commands.add_parser(name, help=text, description=text)
         _add_train_options(sub, DEFAULT_RUN_DIR)
+        sub.add_argument(
+            "--local-workers",
+            type=_worker_count,
+            metavar="N",
+            help="train data-parallel in N worker processes on this machine "
+            "(torch backend; under torchrun, set nothing: RANK, WORLD_SIZE, "
+            "MASTER_ADDR and MASTER_PORT are read)",
+        )
         sub.set_defaults(function=function)
 
     text = "accuracy of a model on a run's split or a labelled folder"
@@ -286,7 +308,9 @@ def _metrics_line(metrics, run_dir):
         f"test accuracy on unseen signers: {metrics['test_accuracy']:.2%} "
         f"({metrics['images']['test']} images, {metrics['signers']['test']} signers; "
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
-        f"{metrics['seconds_per_epoch']:.1f} s/epoch) -> {run_dir}"
+        f"{metrics['seconds_per_epoch']:.1f} s/epoch"
+        + (f", {metrics['workers']} workers" if metrics.get("workers", 1) > 1 else "")
+        + f") -> {run_dir}"
     )
 
 
@@ -296,13 +320,16 @@ def cmd_train(args):
 
     cli.writable_folder(args.run_dir)
     metrics = train(_config_from(args))
-    print(_metrics_line(metrics, args.run_dir))
+    if "rank" not in metrics:  # workers other than 0 print nothing
+        print(_metrics_line(metrics, args.run_dir))
     return metrics
 
 
 def cmd_main(args):
     """Train with the given (default) settings, then export to TFLite."""
     metrics = cmd_train(args)
+    if "rank" in metrics:  # worker 0 alone exports
+        return metrics
     try:
         from applications.sign_language.export import export_run
 
@@ -414,7 +441,29 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.flatten_seeds(args)
     args.argv = argv
+    if getattr(args, "local_workers", None):
+        return launch_workers(args)
     return args.function(args)
+
+
+def launch_workers(args):
+    """`--local-workers N`: runs the same command as N workers here."""
+    from applications.sign_language import workers
+
+    if "WORLD_SIZE" in os.environ:
+        raise workers.WorkerError(
+            "--local-workers was given to a process that is already a worker "
+            "(WORLD_SIZE is set)",
+            hint="drop --local-workers under torchrun or another launcher",
+        )
+    workers.check_backend(cli.select_backend(args.argv))
+    workers.per_worker_batch(_config_from(args).batch_size, args.local_workers)
+    cli.writable_folder(args.run_dir)
+    return workers.launch_local(
+        workers.strip_option(args.argv, "--local-workers"),
+        args.local_workers,
+        "applications.sign_language",
+    )
 
 
 def _old_verbose_level(rest):

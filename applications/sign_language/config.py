@@ -54,6 +54,9 @@ class TrainConfig:
         download_url: archive used when the dataset must be downloaded.
         verify_data: check the images against the SHA-256 manifest
             (`data.verify_dataset`); unlisted images are left out.
+        worker_timeout: seconds a worker waits for the others (start-up
+            rendezvous and every gradient all-reduce) before the job stops
+            with an error; only under several workers (`workers` module).
     """
 
     run_dir: str = DEFAULT_RUN_DIR
@@ -83,6 +86,7 @@ class TrainConfig:
     cache_dir: str = None
     download_url: str = DATASET_URL
     verify_data: bool = True
+    worker_timeout: int = 300
 
     def validate(self):
         if self.activation not in ACTIVATIONS:
@@ -96,6 +100,7 @@ class TrainConfig:
             "convs_per_block",
             "epochs",
             "batch_size",
+            "worker_timeout",
         ):
             if int(getattr(self, name)) < 1:
                 raise UsageError(

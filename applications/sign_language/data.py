@@ -601,7 +601,9 @@ def load_dataset(
     }
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache_file.with_name(cache_file.name + ".partial.npz")
+        # One partial file per process: workers of a data-parallel job may
+        # fill the same cache at once; the last complete one wins.
+        partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial.npz")
         np.savez(partial, **data)
         os.replace(partial, cache_file)
     return data

@@ -29,11 +29,13 @@ import time
 import keras
 import numpy as np
 
+from applications.common.errors import RunFailedError
 from applications.common.errors import UsageError
 from applications.sign_language import callbacks as run_callbacks
 from applications.sign_language import data as data_lib
 from applications.sign_language import distribute as distribute_lib
 from applications.sign_language import split as split_lib
+from applications.sign_language import workers as workers_lib
 from applications.sign_language.config import TrainConfig  # noqa: F401 (re-exported)
 from applications.sign_language.model import build_model
 from keras_apalu.callbacks import APALURecorder
@@ -81,9 +83,9 @@ def load_data(config):
     return data
 
 
-def _split_for_run(run_dir, data, config):
+def _split_for_run(run_dir, data, config, write=True, read=True):
     path = run_dir / "split.json"
-    if path.exists():
+    if read and path.exists():
         record = split_lib.load_split(path)
     else:
         record = split_lib.make_split(
@@ -94,7 +96,8 @@ def _split_for_run(run_dir, data, config):
             config.test_fraction,
             config.split_seed,
         )
-        split_lib.save_split(record, path)
+        if write:
+            split_lib.save_split(record, path)
     return record, split_lib.indices_of(record, data["files"])
 
 
@@ -179,17 +182,52 @@ def _trim_for_devices(indices, batch_size, devices, seed):
     return np.delete(indices, drop)
 
 
+class _ReadOnlyBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that restores but never writes (workers other than 0)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
 def train(config, extra_callbacks=()):
     """Trains (or resumes) one run and writes its files; see the module docstring.
+
+    Under several workers (`workers.from_environment`: RANK, WORLD_SIZE,
+    MASTER_ADDR, MASTER_PORT, as torchrun sets them) every worker calls
+    this; the training is data-parallel (`workers` module) and only worker
+    0 writes files and evaluates on the test split.
 
     Args:
         config: a `TrainConfig`.
         extra_callbacks: more Keras callbacks for `fit` (run last).
 
     Returns:
-        The metrics dict also written to `metrics.json`.
+        The metrics dict also written to `metrics.json` (on workers other
+        than 0: `{"rank": r, "workers": n}`).
+
+    Raises:
+        RunFailedError: another worker was lost (killed, or silent longer
+            than `config.worker_timeout` seconds).
     """
     config.validate()
+    group = workers_lib.from_environment()
+    engine = None
+    if group.launched:
+        if config.distribute:
+            raise workers_lib.WorkerError(
+                "--distribute (the devices of one process) cannot be combined "
+                "with several workers",
+                hint="drop --distribute; each worker uses its own device",
+            )
+        workers_lib.per_worker_batch(config.batch_size, group.size)
+        engine = workers_lib.engine(keras.backend.backend())
+    chief = group.is_chief
     if config.distribute:
         scope, devices = distribute_lib.data_parallel_scope(config.batch_size)
     else:
@@ -201,8 +239,11 @@ def train(config, extra_callbacks=()):
         _check_resume(run_dir, config)
     # Bad data must fail before anything in the run directory is touched.
     data = load_data(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resuming:
+    if engine is not None:
+        engine.join(group, config.worker_timeout)
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if chief and not resuming:
         # A fresh start (or a finished run trained again): no stale records.
         for name in (
             "history.csv",
@@ -211,19 +252,38 @@ def train(config, extra_callbacks=()):
             "split.json",
         ):
             (run_dir / name).unlink(missing_ok=True)
-    (run_dir / "config.json").write_text(
-        json.dumps(dataclasses.asdict(config), indent=1)
-    )
+    if chief:
+        (run_dir / "config.json").write_text(
+            json.dumps(dataclasses.asdict(config), indent=1)
+        )
 
     keras.utils.set_random_seed(config.seed)
-    record, parts = _split_for_run(run_dir, data, config)
+    # Workers other than 0 make the (deterministic) split themselves on a
+    # fresh start, rather than read a file worker 0 may be writing.
+    record, parts = _split_for_run(
+        run_dir, data, config, write=chief, read=resuming or chief
+    )
     images, labels = data["images"], data["labels"]
 
     train_idx = _trim_for_devices(
         parts["train"], config.batch_size, devices, config.seed
     )
     val_idx = _trim_for_devices(parts["val"], config.batch_size, devices, config.seed)
-    steps_per_epoch = -(-len(train_idx) // config.batch_size)
+    if engine is not None:
+        train_data = workers_lib.epoch_shards(
+            images[train_idx], labels[train_idx], config.batch_size, group, config.seed
+        )
+        steps_per_epoch = train_data.num_batches
+        images_per_epoch = train_data.used
+        fit_inputs = dict(x=train_data)
+    else:
+        steps_per_epoch = -(-len(train_idx) // config.batch_size)
+        images_per_epoch = len(train_idx)
+        fit_inputs = dict(
+            x=images[train_idx].astype("float32"),
+            y=labels[train_idx],
+            batch_size=config.batch_size,
+        )
     history_path = run_dir / "history.csv"
 
     with scope:
@@ -241,16 +301,34 @@ def train(config, extra_callbacks=()):
             seed=config.seed,
         )
         compile_model(model, config, steps_per_epoch)
+        backup = keras.callbacks.BackupAndRestore if chief else _ReadOnlyBackup
         callbacks = [
             run_callbacks.EpochTimer(),
-            APALURecorder(run_dir / "apalu_params.json"),
-            keras.callbacks.BackupAndRestore(
-                str(backup_dir), double_checkpoint=True, delete_checkpoint=False
-            ),
-            run_callbacks.resumable_checkpoint(
-                run_dir / "best.weights.h5", history_path
-            ),
+            backup(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
         ]
+        if engine is not None:
+            engine.average_gradients(model, group)
+            callbacks += [
+                engine.SyncFromChief(),
+                workers_lib.epoch_setter(train_data),
+            ]
+            if chief:
+                print(
+                    f"data-parallel training on {group.size} workers "
+                    f"({engine.NAME}): global batch {config.batch_size} = "
+                    f"{group.size} x {config.batch_size // group.size}, "
+                    f"{steps_per_epoch} steps per epoch, "
+                    f"{engine.gradient_bytes(model):,} gradient bytes per "
+                    "worker per step",
+                    flush=True,
+                )
+        if chief:
+            callbacks += [
+                APALURecorder(run_dir / "apalu_params.json"),
+                run_callbacks.resumable_checkpoint(
+                    run_dir / "best.weights.h5", history_path
+                ),
+            ]
         if config.patience:
             callbacks.append(
                 run_callbacks.ResumableEarlyStopping(
@@ -260,20 +338,32 @@ def train(config, extra_callbacks=()):
                     patience=config.patience,
                 )
             )
-        callbacks.append(keras.callbacks.CSVLogger(str(history_path), append=True))
+        if chief:
+            callbacks.append(keras.callbacks.CSVLogger(str(history_path), append=True))
         callbacks.extend(extra_callbacks)
 
         start = time.perf_counter()
-        model.fit(
-            images[train_idx].astype("float32"),
-            labels[train_idx],
-            validation_data=(images[val_idx].astype("float32"), labels[val_idx]),
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            callbacks=callbacks,
-            verbose=config.verbose,
-        )
+        try:
+            model.fit(
+                **fit_inputs,
+                validation_data=(images[val_idx].astype("float32"), labels[val_idx]),
+                epochs=config.epochs,
+                callbacks=callbacks,
+                verbose=config.verbose if chief else 0,
+            )
+        except Exception as error:
+            if engine is None or not engine.is_lost_worker(error):
+                raise
+            raise RunFailedError(
+                f"worker {group.rank} of {group.size} lost contact with the other "
+                f"workers ({_first_line(error)}); the job stopped",
+                hint="rerun the same command to resume from the last complete epoch",
+            ) from error
         train_seconds = time.perf_counter() - start
+        if engine is not None:
+            engine.leave()
+        if not chief:
+            return {"rank": group.rank, "workers": group.size}
         model.load_weights(str(run_dir / "best.weights.h5"))
         test_images = images[parts["test"]].astype("float32")
         test = evaluate_arrays(model, test_images, labels[parts["test"]])
@@ -293,6 +383,7 @@ def train(config, extra_callbacks=()):
     metrics = {
         "backend": keras.backend.backend(),
         "devices": devices,
+        "workers": group.size,
         "activation": config.activation,
         "split": record["method"],
         "split_seed": record["seed"],
@@ -308,6 +399,10 @@ def train(config, extra_callbacks=()):
         "best_epoch": int(best["epoch"]) + 1,
         "seconds_per_epoch": float(np.median(epoch_times)) if epoch_times else None,
         "train_seconds_this_session": train_seconds,
+        # Training images per second of an epoch (its validation included).
+        "images_per_second": (
+            images_per_epoch / float(np.median(epoch_times)) if epoch_times else None
+        ),
         "resumed": resuming,
     }
     partial = run_dir / "metrics.json.partial"
@@ -336,3 +431,8 @@ def train(config, extra_callbacks=()):
                 )
     shutil.rmtree(backup_dir, ignore_errors=True)
     return metrics
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]

@@ -81,6 +81,7 @@ def test_help_lists_every_benchmark():
         "tflite",
         "deployment",
         "web",
+        "workers",
     ):
         assert f"\n  {name} " in done.stdout
 

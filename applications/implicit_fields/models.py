@@ -118,11 +118,16 @@ def _lrnn(width, inner, seed):
     return keras.Sequential(stack + [keras.layers.Dense(1)])
 
 
-def _siren(width, seed):
-    stack = [keras.Input((2,))]
-    fan_in = 2
-    for i in range(DEPTH):
-        limit = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / SIREN_OMEGA_0
+def siren(width, n_inputs=2, depth=DEPTH, omega_0=SIREN_OMEGA_0):
+    """A SIREN: `depth` Dense + `sin(omega_0 x)` layers of `width` units on
+    `n_inputs` coordinates, then a linear output, with SIREN's initialisation
+    (first layer U(-1/fan_in, 1/fan_in), later ones
+    U(-sqrt(6/fan_in)/omega_0, sqrt(6/fan_in)/omega_0)). Seed with
+    `keras.utils.set_random_seed` before calling."""
+    stack = [keras.Input((n_inputs,))]
+    fan_in = n_inputs
+    for i in range(depth):
+        limit = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / omega_0
         stack += [
             keras.layers.Dense(
                 width,
@@ -131,10 +136,10 @@ def _siren(width, seed):
                     -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in)
                 ),
             ),
-            Sine(),
+            Sine(omega_0),
         ]
         fan_in = width
-    limit = math.sqrt(6.0 / width) / SIREN_OMEGA_0
+    limit = math.sqrt(6.0 / width) / omega_0
     stack.append(
         keras.layers.Dense(
             1, kernel_initializer=keras.initializers.RandomUniform(-limit, limit)
@@ -184,7 +189,7 @@ def network(name, width, seed=0, size=64):
     if name == "lrnn_apalu":
         return _lrnn(width, "apalu", seed)
     if name == "siren":
-        return _siren(width, seed)
+        return siren(width)
     if name == "relu_ff":
         return _fourier_mlp(width, "relu", seed, size)
     if name == "apalu_mlp":

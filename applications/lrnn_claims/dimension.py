@@ -51,19 +51,7 @@ def run_job(settings, kind, d, n_train, name):
     seeds = settings["seeds"]
     target = targets.AnovaTarget(d, kind)
     x, y, x_test, y_test = _data(target, n_train, seeds)
-    width = models.width_for(name, d, settings["params"])
-    nets = [
-        models.network(
-            name,
-            d,
-            width,
-            seed,
-            omega_0=settings["omega_0"],
-            fourier_sigma=settings["fourier_sigma"],
-        )
-        for seed in seeds
-    ]
-    model = models.SideBySide(nets)
+    model = models.side_by_side(name, d, settings)
     train_mse = train(
         model,
         x,
@@ -74,8 +62,8 @@ def run_job(settings, kind, d, n_train, name):
     tiled = np.repeat(x_test[:, None, :], len(seeds), axis=1).astype("float32")
     test_mse = np.mean((predict(model, tiled) - y_test[:, None]) ** 2, axis=0)
     return {
-        "width": width,
-        "params": models.trainable_count(nets[0]),
+        "width": model.width,
+        "params": models.trainable_count(model.networks[0]),
         "train_rel_mse": (train_mse / np.var(y)).tolist(),
         "test_rel_mse": (test_mse / np.var(y_test)).tolist(),
     }

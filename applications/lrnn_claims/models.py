@@ -25,14 +25,12 @@ the univariate functions' `u, a, v, c` (and APALU's `a, b`) keep their
 initial values; only the projection and the output layer train.
 """
 
-import math
-
 import keras
 import numpy as np
 from keras import ops
 
 from applications.implicit_fields.models import FourierFeatures
-from applications.implicit_fields.models import Sine
+from applications.implicit_fields.models import siren
 from keras_apalu import layers as apalu_layers
 
 MODELS = (
@@ -94,27 +92,7 @@ def network(name, n, width, seed, omega_0=30.0, fourier_sigma=1.0):
             freeze_activations(layer)
         return model
     if base == "siren":
-        fan_in = n
-        for i in range(2):
-            limit = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / omega_0
-            stack += [
-                keras.layers.Dense(
-                    width,
-                    kernel_initializer=keras.initializers.RandomUniform(-limit, limit),
-                    bias_initializer=keras.initializers.RandomUniform(
-                        -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in)
-                    ),
-                ),
-                Sine(omega_0),
-            ]
-            fan_in = width
-        limit = math.sqrt(6.0 / width) / omega_0
-        stack.append(
-            keras.layers.Dense(
-                1, kernel_initializer=keras.initializers.RandomUniform(-limit, limit)
-            )
-        )
-        return keras.Sequential(stack)
+        return siren(width, n_inputs=n, depth=2, omega_0=omega_0)
     if base == "fourier":
         stack.append(FourierFeatures(FOURIER_FEATURES, fourier_sigma, seed))
     for _ in range(2):
@@ -164,6 +142,29 @@ def trainable_count(model):
 
 def total_count(model):
     return int(sum(np.prod(w.shape) for w in model.weights))
+
+
+def side_by_side(name, n, settings):
+    """`SideBySide` of `network(name, n, ...)`, one copy per seed of
+    `settings["seeds"]`, each with the width that gives
+    `settings["params"]` parameters (`omega_0`, `fourier_sigma` from
+    `settings`); that width is the model's `width` attribute."""
+    width = width_for(name, n, settings["params"])
+    model = SideBySide(
+        [
+            network(
+                name,
+                n,
+                width,
+                seed,
+                omega_0=settings["omega_0"],
+                fourier_sigma=settings["fourier_sigma"],
+            )
+            for seed in settings["seeds"]
+        ]
+    )
+    model.width = width
+    return model
 
 
 class SideBySide(keras.Model):

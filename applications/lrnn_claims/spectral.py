@@ -49,19 +49,7 @@ def run_job(settings, kind, name):
     seeds = settings["seeds"]
     x, y, freqs, size = signal(kind, settings)
     n = x.shape[1]
-    width = models.width_for(name, n, settings["params"])
-    nets = [
-        models.network(
-            name,
-            n,
-            width,
-            seed,
-            omega_0=settings["omega_0"],
-            fourier_sigma=settings["fourier_sigma"],
-        )
-        for seed in seeds
-    ]
-    model = models.SideBySide(nets)
+    model = models.side_by_side(name, n, settings)
     tiled = np.repeat(x[:, None, :], len(seeds), axis=1).astype("float32")
     targets_s = np.repeat(y[:, None], len(seeds), axis=1)
     steps_seen, curves = [], []
@@ -88,9 +76,9 @@ def run_job(settings, kind, name):
     # (evaluations, seeds, frequencies) -> per seed (evaluations, frequencies)
     curves = np.transpose(np.asarray(curves), (1, 0, 2))
     return {
-        "width": width,
-        "params": models.trainable_count(nets[0]),
-        "total_params": models.total_count(nets[0]),
+        "width": model.width,
+        "params": models.trainable_count(model.networks[0]),
+        "total_params": models.total_count(model.networks[0]),
         "frequencies": freqs,
         "steps": steps_seen,
         "curves": curves.tolist(),
